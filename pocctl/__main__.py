@@ -1,0 +1,3 @@
+from pocctl.cli import main
+
+main()

@@ -1,0 +1,353 @@
+"""config.yaml → frozen dataclasses, validated before any AWS call.
+
+Every error names the file and the key path: ``config.yaml: queue.visibility_timeout: ...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Lambda runtimes a function can be created with (python only: the handlers are Python).
+SUPPORTED_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+# Still accepted by AWS for now, but deprecated: warn.
+DEPRECATED_RUNTIMES = {"python3.9": "deprecated since 2025-12-15; creates are blocked from 2027-02"}
+# Creates are already blocked by AWS.
+BLOCKED_RUNTIMES = ("python2.7", "python3.6", "python3.7", "python3.8")
+
+
+class ConfigError(Exception):
+    """A problem with config.yaml; ``str()`` is the one line shown to the user."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(f"{where}{problem}")
+
+
+# --- field checks: each returns an error message, or None when the value is fine -------------
+
+Check = Callable[[Any], "str | None"]
+
+
+def _name(pattern: str, lo: int, hi: int, what: str) -> Check:
+    rx = re.compile(pattern)
+
+    def check(v: Any) -> str | None:
+        if not isinstance(v, str):
+            return f"must be a string, not {_type(v)}"
+        if not v:
+            return "must not be empty"
+        if not lo <= len(v) <= hi:
+            return f"must be {lo} to {hi} characters long (is {len(v)})"
+        if not rx.fullmatch(v):
+            return f"{v!r} is not a valid {what}"
+        return None
+
+    return check
+
+
+def _int(lo: int, hi: int) -> Check:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"must be a whole number, not {_type(v)}"
+        if not lo <= v <= hi:
+            return f"must be between {lo} and {hi} (is {v})"
+        return None
+
+    return check
+
+
+def _choice(*options: str) -> Check:
+    def check(v: Any) -> str | None:
+        if v not in options:
+            return f"must be one of {', '.join(options)} (is {v!r})"
+        return None
+
+    return check
+
+
+def _runtime(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return f"must be a string, not {_type(v)}"
+    if v in BLOCKED_RUNTIMES:
+        return f"{v} is past end of support: AWS no longer creates functions with it"
+    if v not in SUPPORTED_RUNTIMES and v not in DEPRECATED_RUNTIMES:
+        return f"unknown runtime {v!r}; use one of {', '.join(SUPPORTED_RUNTIMES)}"
+    return None
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+
+
+def _email(v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str) or not _EMAIL.fullmatch(v):
+        return f"{v!r} is not an email address"
+    return None
+
+
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+
+
+def _region(v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not _REGION.fullmatch(v):
+        return f"{v!r} is not an AWS region name (like us-east-1)"
+    return None
+
+
+def _path(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else "must be a non-empty path"
+
+
+# Naming rules, from each service's API reference.
+IAM_POLICY = _name(r"[\w+=,.@-]+", 1, 128, "IAM policy name (letters, digits, +=,.@_-)")
+IAM_ROLE = _name(r"[\w+=,.@-]+", 1, 64, "IAM role name (letters, digits, +=,.@_-)")
+TABLE = _name(r"[A-Za-z0-9_.-]+", 3, 255, "DynamoDB table name (letters, digits, _.-)")
+ATTRIBUTE = _name(r".+", 1, 255, "attribute name")
+QUEUE = _name(r"[A-Za-z0-9_-]+", 1, 80, "SQS queue name (letters, digits, _-)")
+FUNCTION = _name(r"[A-Za-z0-9_-]+", 1, 64, "Lambda function name (letters, digits, _-)")
+TOPIC = _name(r"[A-Za-z0-9_-]+", 1, 256, "SNS topic name (letters, digits, _-)")
+API_NAME = _name(r"[^\x00-\x1f]+", 1, 128, "REST API name")
+STAGE = _name(r"[A-Za-z0-9_]+", 1, 128, "stage name (letters, digits, _)")
+
+
+def _f(default: Any, check: Check, doc: str) -> Any:
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policies:
+    write_dynamodb: str = _f("Lambda-Write-DynamoDB", IAM_POLICY, "Lambda 1 writes orders")
+    read_sqs: str = _f("Lambda-Read-SQS", IAM_POLICY, "Lambda 1 consumes the queue")
+    sns_publish: str = _f("Lambda-SNS-Publish", IAM_POLICY, "Lambda 2 publishes")
+    streams_read: str = _f("Lambda-DynamoDBStreams-Read", IAM_POLICY, "Lambda 2 reads the stream")
+
+
+@dataclass(frozen=True)
+class Roles:
+    lambda1: str = _f("Lambda-SQS-DynamoDB", IAM_ROLE, "POC-Lambda-1's execution role")
+    lambda2: str = _f("Lambda-DynamoDBStreams-SNS", IAM_ROLE, "POC-Lambda-2's execution role")
+    apigateway: str = _f("APIGateway-SQS", IAM_ROLE, "the role API Gateway sends to SQS as")
+
+
+@dataclass(frozen=True)
+class Iam:
+    policies: Policies = field(default_factory=Policies)
+    roles: Roles = field(default_factory=Roles)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str = _f("orders", TABLE, "table name")
+    partition_key: str = _f("orderID", ATTRIBUTE, "partition key (type S)")
+    stream_view_type: str = _f(
+        "NEW_IMAGE",
+        _choice("NEW_IMAGE", "NEW_AND_OLD_IMAGES"),
+        "what a stream record carries; Lambda 2 needs the new image",
+    )
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str = _f("POC-Queue", QUEUE, "queue name")
+    visibility_timeout: int = _f(60, _int(0, 43200), "seconds; at least 6 x lambda1.timeout")
+    message_retention_period: int = _f(345600, _int(60, 1209600), "seconds (4 days)")
+    dead_letter_queue: str = _f("POC-Queue-DLQ", QUEUE, "where unprocessable orders go")
+    max_receive_count: int = _f(3, _int(1, 1000), "deliveries before an order goes to the DLQ")
+
+
+@dataclass(frozen=True)
+class Lambda1:
+    name: str = _f("POC-Lambda-1", FUNCTION, "function name")
+    runtime: str = _f("python3.13", _runtime, "Lambda runtime")
+    timeout: int = _f(10, _int(1, 900), "seconds")
+    memory_size: int = _f(128, _int(128, 10240), "MB")
+    batch_size: int = _f(10, _int(1, 10), "messages per invocation")
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str = _f("POC-Topic", TOPIC, "topic name")
+    notification_email: str | None = _f(None, _email, "email subscribed to the topic, or null")
+
+
+@dataclass(frozen=True)
+class Lambda2:
+    name: str = _f("POC-Lambda-2", FUNCTION, "function name")
+    runtime: str = _f("python3.13", _runtime, "Lambda runtime")
+    timeout: int = _f(10, _int(1, 900), "seconds")
+    memory_size: int = _f(128, _int(128, 10240), "MB")
+    batch_size: int = _f(100, _int(1, 10000), "stream records per invocation")
+    starting_position: str = _f(
+        "TRIM_HORIZON", _choice("TRIM_HORIZON", "LATEST"), "where a new mapping starts reading"
+    )
+    maximum_retry_attempts: int = _f(3, _int(0, 10000), "retries of a failing batch")
+    on_failure_queue: str = _f(
+        "POC-Lambda-2-Failures", QUEUE, "where batches that still fail are recorded"
+    )
+
+
+@dataclass(frozen=True)
+class Api:
+    name: str = _f("POC-API", API_NAME, "REST API name")
+    stage: str = _f("prod", STAGE, "stage name")
+    throttling_rate_limit: int = _f(50, _int(1, 10000), "steady requests per second")
+    throttling_burst_limit: int = _f(100, _int(1, 5000), "burst requests")
+
+
+@dataclass(frozen=True)
+class Config:
+    region: str | None = _f(None, _region, "AWS region; else --region, the profile, AWS_REGION")
+    handlers_dir: str = _f("handlers", _path, "the Lambda handlers, relative to this file")
+    iam: Iam = field(default_factory=Iam)
+    table: Table = field(default_factory=Table)
+    queue: Queue = field(default_factory=Queue)
+    lambda1: Lambda1 = field(default_factory=Lambda1)
+    topic: Topic = field(default_factory=Topic)
+    lambda2: Lambda2 = field(default_factory=Lambda2)
+    api: Api = field(default_factory=Api)
+    # Where the file was read from; handlers_dir is resolved against it.
+    base_dir: Path = field(default_factory=Path.cwd, compare=False, repr=False)
+
+    @property
+    def handlers_path(self) -> Path:
+        p = Path(self.handlers_dir)
+        return p if p.is_absolute() else self.base_dir / p
+
+    def warnings(self) -> list[str]:
+        out = []
+        for key, fn in (("lambda1", self.lambda1), ("lambda2", self.lambda2)):
+            if fn.runtime in DEPRECATED_RUNTIMES:
+                out.append(f"{key}.runtime: {fn.runtime} is {DEPRECATED_RUNTIMES[fn.runtime]}")
+        return out
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _type(v: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false"}.get(
+        type(v), "nothing" if v is None else type(v).__name__
+    )
+
+
+def _build(cls: type, data: Any, path: str, source: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, path or "(top level)", f"must be a mapping, not {_type(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "base_dir"}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(source, _join(path, str(key)), f"unknown key (known: {known})")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = _join(path, name)
+        if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(
+            f.default_factory
+        ):
+            values[name] = _build(f.default_factory, data.get(name), key, source)  # type: ignore[arg-type]
+            continue
+        if name not in data:
+            continue
+        problem = f.metadata["check"](data[name])
+        if problem:
+            raise ConfigError(source, key, problem)
+        values[name] = data[name]
+    return cls(**values)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _cross_checks(cfg: Config, source: str) -> None:
+    need = 6 * cfg.lambda1.timeout
+    if cfg.queue.visibility_timeout < need:
+        raise ConfigError(
+            source,
+            "queue.visibility_timeout",
+            f"{cfg.queue.visibility_timeout} s is less than 6 x lambda1.timeout = {need} s "
+            "(AWS refuses a trigger below 1 x and recommends 6 x, so a slow batch is not "
+            "delivered twice)",
+        )
+    queues = [
+        ("queue.name", cfg.queue.name),
+        ("queue.dead_letter_queue", cfg.queue.dead_letter_queue),
+        ("lambda2.on_failure_queue", cfg.lambda2.on_failure_queue),
+    ]
+    _distinct(queues, source)
+    p, r = cfg.iam.policies, cfg.iam.roles
+    _distinct(
+        [(f"iam.policies.{f.name}", getattr(p, f.name)) for f in dataclasses.fields(p)], source
+    )
+    _distinct([(f"iam.roles.{f.name}", getattr(r, f.name)) for f in dataclasses.fields(r)], source)
+    _distinct([("lambda1.name", cfg.lambda1.name), ("lambda2.name", cfg.lambda2.name)], source)
+
+
+def _distinct(items: list[tuple[str, str]], source: str) -> None:
+    seen: dict[str, str] = {}
+    for key, value in items:
+        if value in seen:
+            raise ConfigError(source, key, f"{value!r} is already used by {seen[value]}")
+        seen[value] = key
+
+
+def parse(text: str, source: str = "config.yaml", base_dir: Path | None = None) -> Config:
+    """Parse and validate config text. Raises ConfigError."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(source, "", f"not valid YAML: {where}{e.problem}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(source, "", f"not valid YAML: {e}") from None
+    cfg = _build(Config, data, "", source)
+    cfg = dataclasses.replace(cfg, base_dir=base_dir or Path.cwd())
+    _cross_checks(cfg, source)
+    return cfg
+
+
+def load(path: Path, *, required: bool = False) -> Config:
+    """Read config from ``path``; a missing file means the lab's defaults unless required."""
+    if not path.exists():
+        if required:
+            raise ConfigError(str(path), "", "no such file")
+        return parse("", str(path.name), base_dir=path.parent.resolve())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), "", f"cannot be read: {e}") from None
+    return parse(text, path.name, base_dir=path.parent.resolve())
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """Every key with its default and meaning, for docs and `--help`."""
+    out: list[tuple[str, str, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            if f.name == "base_dir":
+                continue
+            if f.default_factory is not dataclasses.MISSING:
+                walk(f.default_factory, _join(prefix, f.name))  # type: ignore[arg-type]
+            else:
+                out.append((_join(prefix, f.name), repr(f.default), f.metadata.get("doc", "")))
+
+    walk(Config, "")
+    return out

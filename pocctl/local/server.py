@@ -1,0 +1,90 @@
+"""moto's server, in-process, bound to 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+# WSGI middleware: takes the app to wrap, returns the wrapped app.
+Middleware = Callable[[Any], Any]
+
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+
+
+class EmbeddedAWS:
+    """A moto server on 127.0.0.1 (port 0 picks a free one), optionally wrapped in middleware.
+
+    Use as a context manager, or call start()/stop().
+    """
+
+    def __init__(
+        self, port: int = 0, *, host: str = "127.0.0.1", middleware: list[Middleware] | None = None
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the embedded AWS only listens on the loopback interface")
+        self.host = host
+        self.port = port
+        self._middleware = list(middleware or [])
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedAWS:
+        # AWS-managed policies (AmazonAPIGatewayPushToCloudWatchLogs) exist in every account;
+        # moto only has them when told before its IAM backend is first built.
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        class QuietHandler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per call is noise
+                pass
+
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        for wrap in self._middleware:
+            app = wrap(app)
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, request_handler=QuietHandler
+        )
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="pocctl-embedded-aws", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset API)."""
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback only)
+            resp.read()
+
+    def __enter__(self) -> EmbeddedAWS:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

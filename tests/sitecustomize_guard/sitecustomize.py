@@ -1,0 +1,11 @@
+# Put on PYTHONPATH for subprocesses started by tests: installs the loopback guard at start-up.
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    import loopback_guard
+
+    loopback_guard.install()
+except ImportError:  # botocore not importable in this interpreter: nothing to guard
+    pass
