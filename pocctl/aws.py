@@ -1,0 +1,170 @@
+"""boto3 session and clients, call accounting, and the retries botocore does not do for us."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Operations that only read. Everything else counts as mutating.
+_READ_PREFIXES = ("Get", "List", "Describe", "Head")
+
+# How long pocctl waits out AWS's eventual consistency (AWS-FACTS: Chalice 150 s, Terraform more).
+IAM_PROPAGATION_TIMEOUT = 150.0
+QUEUE_DELETED_RECENTLY_TIMEOUT = 70.0
+RETRY_INTERVAL = 2.0
+
+# Injected by tests to make waits instant without changing their logic.
+sleep: Callable[[float], None] = time.sleep
+monotonic: Callable[[], float] = time.monotonic
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(_READ_PREFIXES)
+
+
+class AwsError(Exception):
+    """An AWS operation failed for good; ``str()`` is the line shown to the user."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.hint = hint
+        super().__init__(message)
+
+
+def error_code(exc: BaseException) -> str:
+    resp = getattr(exc, "response", None) or {}
+    return str(resp.get("Error", {}).get("Code", ""))
+
+
+def error_message(exc: BaseException) -> str:
+    resp = getattr(exc, "response", None) or {}
+    return str(resp.get("Error", {}).get("Message", "")) or str(exc)
+
+
+@dataclass
+class CallLog:
+    """Every AWS API call this run made, by operation."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def add(self, service: str, operation: str) -> None:
+        self.calls[f"{service}.{operation}"] += 1
+
+    @property
+    def mutating(self) -> int:
+        return sum(n for op, n in self.calls.items() if is_mutating(op.split(".", 1)[1]))
+
+    @property
+    def reads(self) -> int:
+        return sum(self.calls.values()) - self.mutating
+
+
+class Aws:
+    """One boto3 session per run; clients made on first use, never at import time."""
+
+    def __init__(
+        self,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
+        import boto3
+
+        self.session = boto3.Session(
+            profile_name=profile, region_name=region, **(credentials or {})
+        )
+        self.endpoint_url = endpoint_url
+        self.log = CallLog()
+        self._clients: dict[str, Any] = {}
+        self._account: str | None = None
+
+    @property
+    def region(self) -> str | None:
+        return self.session.region_name
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            from botocore.config import Config
+
+            cfg = Config(
+                retries={"mode": "standard", "max_attempts": 8},
+                connect_timeout=10,
+                read_timeout=60,
+                user_agent_extra="pocctl",
+            )
+            kwargs: dict[str, Any] = {"config": cfg}
+            if self.endpoint_url:
+                kwargs["endpoint_url"] = self.endpoint_url
+            client = self.session.client(service, **kwargs)
+            client.meta.events.register("before-call", self._count)
+            self._clients[service] = client
+        return self._clients[service]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.log.add(model.service_model.service_name, model.name)
+
+    @property
+    def account_id(self) -> str:
+        if self._account is None:
+            self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    @property
+    def partition(self) -> str:
+        region = self.region or ""
+        if region.startswith("cn-"):
+            return "aws-cn"
+        if region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+
+def retry_while(
+    fn: Callable[[], T],
+    retryable: Callable[[BaseException], str | None],
+    *,
+    timeout: float,
+    on_wait: Callable[[str, float], None] | None = None,
+    interval: float = RETRY_INTERVAL,
+) -> T:
+    """Call ``fn`` until it succeeds or ``timeout`` passes.
+
+    ``retryable(exc)`` returns why the error is worth waiting out (shown through ``on_wait``), or
+    None to raise at once. Past the timeout the last error is raised.
+    """
+    start = monotonic()
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            reason = retryable(exc)
+            elapsed = monotonic() - start
+            if reason is None or elapsed >= timeout:
+                raise
+            if on_wait:
+                on_wait(reason, elapsed)
+            sleep(min(interval, max(0.0, timeout - elapsed)))
+
+
+def iam_propagation(exc: BaseException) -> str | None:
+    """The errors AWS gives while a new role or policy has not reached Lambda yet."""
+    msg = error_message(exc)
+    code = error_code(exc)
+    if code == "InvalidParameterValueException" and (
+        "cannot be assumed by Lambda" in msg
+        or "does not have permissions" in msg
+        or "execution role does not have" in msg
+    ):
+        return "waiting for the new IAM role to reach Lambda (IAM is eventually consistent)"
+    return None
+
+
+def function_busy(exc: BaseException) -> str | None:
+    if error_code(exc) == "ResourceConflictException":
+        return "waiting for the function to finish its previous update"
+    return None

@@ -1,0 +1,98 @@
+"""pocctl's command line: the root group and its global options.
+
+Commands are thin: parse options, call the engine through the App, let the Terminal render.
+Heavy imports (boto3, moto, rich tables) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pocctl import __version__
+from pocctl.cli.app import App, Options
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 80}
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="config file  [default: ./config.yaml]",
+)
+@click.option(
+    "--state",
+    "state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".pocctl/state.json"),
+    show_default=True,
+    help="state file",
+)
+@click.option("--profile", help="AWS profile (from ~/.aws/config)")
+@click.option("--region", help="AWS region (overrides config.yaml)")
+@click.option(
+    "--endpoint-url",
+    metavar="URL",
+    help="AWS endpoint, e.g. the embedded AWS (AWS_ENDPOINT_URL works too)",
+)
+@click.option(
+    "--local",
+    is_flag=True,
+    help="use `pocctl local` on 127.0.0.1:4566 with dummy credentials",
+)
+@click.option("-v", "--verbose", is_flag=True, help="ARNs, waits and tracebacks")
+@click.option("-q", "--quiet", is_flag=True, help="only errors")
+@click.version_option(__version__, prog_name="pocctl")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    config: Path | None,
+    state: Path,
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    local: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Build, test and tear down the lab's serverless order pipeline:
+
+    \b
+    POST → API Gateway → SQS → Lambda 1 → DynamoDB → Streams → Lambda 2 → SNS
+
+    \b
+    Quick start (no AWS account needed):
+      pocctl demo
+    On an AWS account:
+      pocctl up && pocctl test-order && pocctl down
+    """
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet exclude each other")
+    ctx.obj = App(
+        Options(
+            config=config or Path("config.yaml"),
+            config_given=config is not None,
+            state=state,
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+            local=local,
+            verbose=verbose,
+            quiet=quiet,
+        )
+    )
+
+
+def _register() -> None:
+    from pocctl.cli import demo, down, plan, status, tasks, up
+
+    for module in (tasks, up, plan, status, down, demo):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

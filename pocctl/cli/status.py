@@ -1,0 +1,74 @@
+"""`pocctl status`: every resource, whether it exists, and whether it drifted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from pocctl.cli.app import App
+from pocctl.lab import BUILD_TASKS
+
+_STATUS = {"create": "missing", "update": "drifted", "unchanged": "exists"}
+
+
+def collect(app: App) -> dict[str, Any]:
+    with app.engine(lock=False) as engine:
+        steps = engine.status(list(BUILD_TASKS))
+        ctx = engine.ctx
+    rows = []
+    invoke_url = None
+    for s in steps:
+        row = {
+            "task": s.task.number,
+            "kind": s.resource.type.split("_", 1)[1],
+            "type": s.resource.type,
+            "key": s.resource.key,
+            "name": s.resource.name,
+            "status": _STATUS[s.action],
+            "arn": s.identity.get("arn"),
+            "id": s.identity.get("id"),
+            "url": s.identity.get("url"),
+            "changes": [str(c) for c in s.changes],
+            "note": s.resource.status_note(s.observed) if s.observed else "",
+        }
+        if s.changes:
+            row["note"] = ", ".join(c.field for c in s.changes)
+        if s.resource.key == "api":
+            invoke_url = row["url"]
+        rows.append(row)
+    return {
+        "account": ctx.account,
+        "region": ctx.region,
+        "endpoint": app.endpoint_url,
+        "invoke_url": invoke_url,
+        "resources": rows,
+    }
+
+
+def run_status(app: App, as_json: bool = False) -> dict[str, Any]:
+    report = collect(app)
+    if as_json:
+        app.terminal.json(report)
+        return report
+    app.terminal.status_table(report["resources"])
+    if report["invoke_url"]:
+        app.terminal.line(f"invoke URL: {report['invoke_url']}")
+    return report
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="print the same as JSON")
+@click.pass_obj
+def status_command(app: App, as_json: bool) -> None:
+    """Show every resource: exists, missing or drifted, with its ARN.
+
+    \b
+    Examples:
+      pocctl status
+      pocctl status --json | jq '.resources[] | select(.status != "exists")'
+    """
+    run_status(app, as_json)
+
+
+COMMANDS = [status_command]

@@ -1,0 +1,48 @@
+"""`pocctl up`: Tasks 1–8 in order."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from pocctl.cli.app import App
+from pocctl.lab import BUILD_TASKS
+
+
+def run_up(app: App) -> None:
+    start = time.monotonic()
+    with app.engine() as engine:
+        steps = engine.up(list(BUILD_TASKS))
+        state = engine.state
+    made = sum(s.action == "create" for s in steps)
+    changed = sum(s.action == "update" for s in steps)
+    app.terminal.success(
+        f"stack is up: {made} created, {changed} updated, "
+        f"{len(steps) - made - changed} unchanged in {time.monotonic() - start:.1f} s"
+    )
+    api = state.get("api") or {}
+    if api.get("url"):
+        app.terminal.line(f"  invoke URL: [bold]{api['url']}[/]")
+        app.terminal.line(
+            f"  try it: curl -X POST -H 'Content-Type: application/json' "
+            f'-d \'{{"item": "soap", "quantity": 2}}\' {api["url"]}'
+        )
+
+
+@click.command("up")
+@click.pass_obj
+def up_command(app: App) -> None:
+    """Create or converge the whole stack (Tasks 1–8, in order).
+
+    Safe to run any number of times: what exists is adopted, what drifted is
+    put back, and a complete stack makes no changes.
+
+    \b
+    Example:
+      pocctl up
+    """
+    run_up(app)
+
+
+COMMANDS = [up_command]

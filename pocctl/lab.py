@@ -1,0 +1,143 @@
+"""The lab's Tasks 1–10 in order: the one place that fixes what is built when.
+
+`up` walks TASKS forwards; `down` walks the same resources backwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pocctl.config import Config
+from pocctl.resources import apigateway, dynamodb, iam, lambda_, sns, sqs
+from pocctl.resources.base import Resource
+
+
+@dataclass(frozen=True)
+class Task:
+    number: int
+    command: str
+    title: str
+    summary: str  # one line, for --help and the progress output
+    why: str  # a few sentences for the walkthrough: what it builds and why it matters
+    resources: Callable[[Config], list[Resource]]
+
+
+def _none(cfg: Config) -> list[Resource]:
+    return []
+
+
+def _topic(cfg: Config) -> list[Resource]:
+    out: list[Resource] = [sns.Topic(cfg)]
+    if cfg.topic.notification_email:
+        out.append(sns.EmailSubscription(cfg))
+    return out
+
+
+TASKS: tuple[Task, ...] = (
+    Task(
+        1,
+        "iam",
+        "Creating IAM policies and roles",
+        "four least-privilege policies and three roles",
+        "Each component gets its own role with only the permissions it needs: Lambda 1 may read "
+        "the queue and write the table, Lambda 2 may read the stream and publish, and API Gateway "
+        "may only send to the queue. Every statement names the one resource it is for.",
+        iam.resources,
+    ),
+    Task(
+        2,
+        "table",
+        "Creating a DynamoDB table",
+        "the orders table (on-demand)",
+        "The orders table is where every accepted order is stored. On-demand billing means no "
+        "capacity planning: it scales with the spike and costs nothing when idle.",
+        lambda cfg: [dynamodb.Table(cfg)],
+    ),
+    Task(
+        3,
+        "queue",
+        "Creating an SQS queue",
+        "the order queue with its access policy and dead-letter queue",
+        "The queue decouples the API from the processing: a spike of orders waits in the queue "
+        "instead of overwhelming the backend. Orders that keep failing move to the dead-letter "
+        "queue instead of being lost or retried forever.",
+        lambda cfg: [sqs.dead_letter_queue(cfg), sqs.order_queue(cfg)],
+    ),
+    Task(
+        4,
+        "lambda1",
+        "Creating a Lambda function and setting up triggers",
+        "POC-Lambda-1 and its SQS trigger",
+        "Lambda 1 is triggered by the queue: the Lambda service polls it, hands the function a "
+        "batch, and deletes what the function stored. Failed messages alone are retried.",
+        lambda_.lambda1_resources,
+    ),
+    Task(
+        5,
+        "streams",
+        "Enabling DynamoDB Streams",
+        "a NEW_IMAGE stream on the table",
+        "A stream is an ordered log of every change to the table. It lets the notification step "
+        "react to new orders without Lambda 1 knowing anything about notifications.",
+        lambda cfg: [dynamodb.Stream(cfg)],
+    ),
+    Task(
+        6,
+        "topic",
+        "Creating an SNS topic and setting up subscriptions",
+        "the notification topic and the email subscription",
+        "SNS fans a message out to every subscriber. An email subscription must be confirmed by "
+        "its recipient before anything is delivered to it.",
+        _topic,
+    ),
+    Task(
+        7,
+        "lambda2",
+        "Creating a Lambda function to publish a message to the SNS topic",
+        "POC-Lambda-2, its stream trigger and its failure queue",
+        "Lambda 2 reads the stream and publishes each new order to the topic. Batches that still "
+        "fail after their retries are recorded in a failure queue instead of being dropped.",
+        lambda cfg: [sqs.failure_queue(cfg), *lambda_.lambda2_resources(cfg)],
+    ),
+    Task(
+        8,
+        "api",
+        "Creating an API with Amazon API Gateway",
+        "the REST API: POST / → SQS, deployed to a stage",
+        "The REST API is the front door. It validates that the body is a JSON object and sends it "
+        "straight to the queue with the API role's credentials: no code runs on this path.",
+        lambda cfg: [apigateway.RestApi(cfg)],
+    ),
+    Task(
+        9,
+        "test-order",
+        "Testing the architecture",
+        "POST orders and follow each one to the table and the topic",
+        "An order is sent through the whole pipeline and followed hop by hop.",
+        _none,
+    ),
+    Task(
+        10,
+        "down",
+        "Cleaning up",
+        "everything above, removed in reverse order",
+        "Everything is removed in reverse order: triggers before functions, policies detached "
+        "before they are deleted, and the log groups Lambda made along the way.",
+        _none,
+    ),
+)
+
+BUILD_TASKS = tuple(t for t in TASKS if t.number <= 8)
+
+
+def task(number: int) -> Task:
+    for t in TASKS:
+        if t.number == number:
+            return t
+    raise KeyError(number)
+
+
+def all_resources(cfg: Config) -> list[tuple[Task, Resource]]:
+    """Every resource `up` makes, in creation order."""
+    return [(t, r) for t in BUILD_TASKS for r in t.resources(cfg)]

@@ -1,0 +1,395 @@
+"""Task 8: the REST API — POST / → SQS SendMessage — with its deployment and stage.
+
+The API is one resource: its model, validator, method, integration, responses and stage only mean
+something together, and any change to them needs a new deployment to take effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pocctl import aws
+from pocctl.resources import iam
+from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+
+MODEL_NAME = "Order"
+VALIDATOR_NAME = "body-only"
+# SQS wants a form-encoded query; urlEncode keeps an "&" in the order from splitting it.
+REQUEST_TEMPLATE = "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"
+OK_TEMPLATE = '{"messageId": "$input.path(\'$.SendMessageResponse.SendMessageResult.MessageId\')"}'
+FAIL_TEMPLATE = '{"message": "could not enqueue the order"}'
+ORDER_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "title": "Order",
+    "type": "object",
+    "minProperties": 1,
+}
+
+
+def invoke_url(ctx: Context, api_id: str, stage: str) -> str:
+    endpoint = ctx.aws.endpoint_url
+    if endpoint:
+        # The path LocalStack uses too, so the same URL shape works on both.
+        return f"{endpoint.rstrip('/')}/restapis/{api_id}/{stage}/_user_request_/"
+    return f"https://{api_id}.execute-api.{ctx.region}.amazonaws.com/{stage}/"
+
+
+class RestApi(Resource):
+    type = "apigateway_rest_api"
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__("api", cfg.api.name)
+
+    # -- desired ----------------------------------------------------------------------------------
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        cfg = ctx.cfg
+        api = {
+            "endpoint_type": "REGIONAL",
+            "model": {"contentType": "application/json", "schema": ORDER_SCHEMA},
+            "validator": {"validateRequestBody": True, "validateRequestParameters": False},
+            "method": {
+                "authorizationType": "NONE",
+                "requestModels": {"application/json": MODEL_NAME},
+                "requestValidator": VALIDATOR_NAME,
+            },
+            "integration": {
+                "type": "AWS",
+                "httpMethod": "POST",
+                "uri": f"arn:{ctx.aws.partition}:apigateway:{ctx.region}:sqs:path/"
+                f"{ctx.account}/{cfg.queue.name}",
+                "credentials": iam.role_arn(ctx, cfg.iam.roles.apigateway),
+                "requestParameters": {
+                    "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
+                },
+                "requestTemplates": {"application/json": REQUEST_TEMPLATE},
+                "passthroughBehavior": "NEVER",
+            },
+            "responses": {
+                "200": {"selectionPattern": "", "template": OK_TEMPLATE},
+                "400": {"selectionPattern": "4\\d{2}", "template": None},
+                "500": {"selectionPattern": "5\\d{2}", "template": FAIL_TEMPLATE},
+            },
+        }
+        return {
+            **api,
+            "stage": {
+                "name": cfg.api.stage,
+                "rateLimit": float(cfg.api.throttling_rate_limit),
+                "burstLimit": cfg.api.throttling_burst_limit,
+            },
+            "deployed": _fingerprint(api),
+        }
+
+    # -- find -------------------------------------------------------------------------------------
+
+    def _api_id(self, ctx: Context) -> str | None:
+        apigw = ctx.client("apigateway")
+        known = (ctx.known.get(self.key) or {}).get("id")
+        if known:
+            try:
+                if apigw.get_rest_api(restApiId=known)["name"] == self.name:
+                    return known
+            except Exception as e:
+                if not not_found(e, "NotFoundException"):
+                    raise
+        # REST API names are not unique: adopt the only one, refuse to guess among several.
+        ids = [
+            item["id"]
+            for page in apigw.get_paginator("get_rest_apis").paginate()
+            for item in page["items"]
+            if item["name"] == self.name
+        ]
+        if len(ids) > 1:
+            raise aws.AwsError(
+                f"{len(ids)} REST APIs are named {self.name} ({', '.join(sorted(ids))})",
+                hint="delete the extra ones in the console, or set api.name in config.yaml",
+            )
+        return ids[0] if ids else None
+
+    def find(self, ctx: Context) -> Observed | None:
+        api_id = self._api_id(ctx)
+        if api_id is None:
+            return None
+        apigw = ctx.client("apigateway")
+        api = apigw.get_rest_api(restApiId=api_id)
+        root = api.get("rootResourceId") or _root_id(apigw, api_id)
+        observed: Observed = {
+            "id": api_id,
+            "arn": f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api_id}",
+            "root": root,
+            "endpoint_type": ((api.get("endpointConfiguration") or {}).get("types") or [None])[0],
+            "model": None,
+            "validator": None,
+            "method": None,
+            "integration": None,
+            "responses": None,
+            "stage": None,
+            "deployed": None,
+        }
+        models = {m["name"]: m for m in apigw.get_models(restApiId=api_id).get("items", [])}
+        if MODEL_NAME in models:
+            m = models[MODEL_NAME]
+            observed["model"] = {
+                "contentType": m.get("contentType"),
+                "schema": _json(m.get("schema")),
+            }
+        validators = {
+            v["name"]: v for v in apigw.get_request_validators(restApiId=api_id).get("items", [])
+        }
+        observed["validator_ids"] = {n: v["id"] for n, v in validators.items()}
+        if VALIDATOR_NAME in validators:
+            v = validators[VALIDATOR_NAME]
+            observed["validator"] = {
+                "validateRequestBody": bool(v.get("validateRequestBody")),
+                "validateRequestParameters": bool(v.get("validateRequestParameters")),
+            }
+        try:
+            method = apigw.get_method(restApiId=api_id, resourceId=root, httpMethod="POST")
+        except Exception as e:
+            if not not_found(e, "NotFoundException"):
+                raise
+            method = None
+        if method:
+            by_id = {i: n for n, i in observed["validator_ids"].items()}
+            observed["method"] = {
+                "authorizationType": method.get("authorizationType"),
+                "requestModels": method.get("requestModels") or {},
+                "requestValidator": by_id.get(method.get("requestValidatorId")),
+            }
+            integ = method.get("methodIntegration")
+            if integ:
+                observed["integration"] = {
+                    "type": integ.get("type"),
+                    "httpMethod": integ.get("httpMethod"),
+                    "uri": integ.get("uri"),
+                    "credentials": integ.get("credentials"),
+                    "requestParameters": integ.get("requestParameters") or {},
+                    "requestTemplates": integ.get("requestTemplates") or {},
+                    "passthroughBehavior": integ.get("passthroughBehavior"),
+                }
+                observed["responses"] = {
+                    code: {
+                        "selectionPattern": r.get("selectionPattern", ""),
+                        "template": (r.get("responseTemplates") or {}).get("application/json"),
+                    }
+                    for code, r in (integ.get("integrationResponses") or {}).items()
+                }
+        try:
+            stage = apigw.get_stage(restApiId=api_id, stageName=ctx.cfg.api.stage)
+        except Exception as e:
+            if not not_found(e, "NotFoundException"):
+                raise
+            stage = None
+        if stage:
+            throttle = (stage.get("methodSettings") or {}).get("*/*", {})
+            observed["stage"] = {
+                "name": stage["stageName"],
+                "rateLimit": throttle.get("throttlingRateLimit"),
+                "burstLimit": throttle.get("throttlingBurstLimit"),
+            }
+            deployment = apigw.get_deployment(restApiId=api_id, deploymentId=stage["deploymentId"])
+            observed["deployed"] = deployment.get("description", "")
+        return observed
+
+    def identity(self, ctx: Context, observed: Observed) -> dict[str, Any]:
+        out = {"arn": observed.get("arn"), "id": observed.get("id")}
+        if observed.get("stage"):
+            out["url"] = invoke_url(ctx, observed["id"], ctx.cfg.api.stage)
+            out["stage"] = ctx.cfg.api.stage
+        return out
+
+    # -- mutate -----------------------------------------------------------------------------------
+
+    def create(self, ctx: Context) -> Observed:
+        api = ctx.client("apigateway").create_rest_api(
+            name=self.name,
+            description="pocctl: POST / puts an order on the queue",
+            endpointConfiguration={"types": ["REGIONAL"]},
+            tags={"pocctl": "orders-pipeline"},
+        )
+        # Record the ID at once: a run killed now must find this API, not make a second one.
+        ctx.record(self.key, {"arn": None, "id": api["id"]})
+        observed = {
+            "id": api["id"],
+            "root": api.get("rootResourceId") or _root_id(ctx.client("apigateway"), api["id"]),
+            "validator_ids": {},
+        }
+        want = self.desired(ctx)
+        return self.update(ctx, observed, [Change(k, None, v) for k, v in want.items()])
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        apigw = ctx.client("apigateway")
+        api_id, root = observed["id"], observed["root"]
+        want = self.desired(ctx)
+        fields = {c.field for c in changes}
+        if "endpoint_type" in fields and observed.get("endpoint_type"):
+            apigw.update_rest_api(
+                restApiId=api_id,
+                patchOperations=[
+                    {
+                        "op": "replace",
+                        "path": f"/endpointConfiguration/types/{observed['endpoint_type']}",
+                        "value": "REGIONAL",
+                    }
+                ],
+            )
+        if "model" in fields:
+            schema = json.dumps(want["model"]["schema"])
+            if observed.get("model"):
+                apigw.update_model(
+                    restApiId=api_id,
+                    modelName=MODEL_NAME,
+                    patchOperations=[{"op": "replace", "path": "/schema", "value": schema}],
+                )
+            else:
+                apigw.create_model(
+                    restApiId=api_id,
+                    name=MODEL_NAME,
+                    contentType="application/json",
+                    schema=schema,
+                    description="an order is any non-empty JSON object",
+                )
+        validator_ids = dict(observed.get("validator_ids") or {})
+        if "validator" in fields:
+            if VALIDATOR_NAME in validator_ids:
+                apigw.update_request_validator(
+                    restApiId=api_id,
+                    requestValidatorId=validator_ids[VALIDATOR_NAME],
+                    patchOperations=[
+                        {"op": "replace", "path": "/validateRequestBody", "value": "true"},
+                        {"op": "replace", "path": "/validateRequestParameters", "value": "false"},
+                    ],
+                )
+            else:
+                validator_ids[VALIDATOR_NAME] = apigw.create_request_validator(
+                    restApiId=api_id,
+                    name=VALIDATOR_NAME,
+                    validateRequestBody=True,
+                    validateRequestParameters=False,
+                )["id"]
+        if fields & {"method", "integration", "responses"}:
+            if observed.get("method"):
+                # put_method refuses to overwrite; the method owns its integration and responses.
+                apigw.delete_method(restApiId=api_id, resourceId=root, httpMethod="POST")
+            self._put_method(apigw, api_id, root, want, validator_ids[VALIDATOR_NAME])
+        if "deployed" in fields or "stage" in fields and not observed.get("stage"):
+            apigw.create_deployment(
+                restApiId=api_id,
+                stageName=want["stage"]["name"],
+                description=want["deployed"],
+            )
+        if "stage" in fields:
+            s = want["stage"]
+            apigw.update_stage(
+                restApiId=api_id,
+                stageName=s["name"],
+                patchOperations=[
+                    {
+                        "op": "replace",
+                        "path": "/*/*/throttling/rateLimit",
+                        "value": str(s["rateLimit"]),
+                    },
+                    {
+                        "op": "replace",
+                        "path": "/*/*/throttling/burstLimit",
+                        "value": str(s["burstLimit"]),
+                    },
+                ],
+            )
+        arn = f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api_id}"
+        return {**observed, **want, "arn": arn, "validator_ids": validator_ids}
+
+    def _put_method(
+        self, apigw: Any, api_id: str, root: str, want: dict[str, Any], validator_id: str
+    ) -> None:
+        m, integ = want["method"], want["integration"]
+        apigw.put_method(
+            restApiId=api_id,
+            resourceId=root,
+            httpMethod="POST",
+            authorizationType=m["authorizationType"],
+            requestValidatorId=validator_id,
+            requestModels=m["requestModels"],
+        )
+        apigw.put_integration(
+            restApiId=api_id,
+            resourceId=root,
+            httpMethod="POST",
+            type=integ["type"],
+            integrationHttpMethod=integ["httpMethod"],
+            uri=integ["uri"],
+            credentials=integ["credentials"],
+            requestParameters=integ["requestParameters"],
+            requestTemplates=integ["requestTemplates"],
+            passthroughBehavior=integ["passthroughBehavior"],
+        )
+        for code, r in want["responses"].items():
+            apigw.put_method_response(
+                restApiId=api_id,
+                resourceId=root,
+                httpMethod="POST",
+                statusCode=code,
+                responseModels={"application/json": "Empty"},
+            )
+            kwargs: dict[str, Any] = {}
+            if r["template"] is not None:
+                kwargs["responseTemplates"] = {"application/json": r["template"]}
+            apigw.put_integration_response(
+                restApiId=api_id,
+                resourceId=root,
+                httpMethod="POST",
+                statusCode=code,
+                selectionPattern=r["selectionPattern"],
+                **kwargs,
+            )
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        apigw = ctx.client("apigateway")
+
+        def remove() -> None:
+            try:
+                apigw.delete_rest_api(restApiId=observed["id"])
+            except Exception as e:
+                if not not_found(e, "NotFoundException"):
+                    raise
+
+        # DeleteRestApi is limited to one call per 30 s per account.
+        aws.retry_while(
+            remove,
+            lambda e: (
+                "DeleteRestApi allows one call per 30 s per account"
+                if aws.error_code(e) == "TooManyRequestsException"
+                else None
+            ),
+            timeout=90.0,
+            on_wait=ctx.on_wait,
+            interval=10.0,
+        )
+
+    def status_note(self, observed: Observed) -> str:
+        return "not deployed" if not observed.get("stage") else ""
+
+
+def _root_id(apigw: Any, api_id: str) -> str:
+    for item in apigw.get_resources(restApiId=api_id)["items"]:
+        if item["path"] == "/":
+            return item["id"]
+    raise aws.AwsError(f"REST API {api_id} has no root resource")
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return json.loads(v)
+        except json.JSONDecodeError:
+            return v
+    return v
+
+
+def _fingerprint(api: dict[str, Any]) -> str:
+    """Stored as the deployment's description: tells whether the live stage runs this config."""
+    digest = hashlib.sha256(json.dumps(api, sort_keys=True).encode()).hexdigest()[:16]
+    return f"pocctl config {digest}"

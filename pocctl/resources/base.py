@@ -1,0 +1,126 @@
+"""The one small interface every AWS resource implements, and the context it runs in.
+
+A resource knows what it should look like (``desired``), how to find itself by name with
+read-only calls (``find``), how the two differ (``diff``), and how to create, update and delete
+itself. Only the engine calls the mutating methods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pocctl.aws import Aws
+from pocctl.config import Config
+
+Observed = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    old: Any
+    new: Any
+
+    def __str__(self) -> str:
+        return f"{self.field}: {_short(self.old)} → {_short(self.new)}"
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+@dataclass
+class Context:
+    """What a resource may use: the config, AWS, and a way to say it is waiting."""
+
+    cfg: Config
+    aws: Aws
+    on_wait: Callable[[str, float], None] = lambda reason, elapsed: None
+    # What the state file recorded (a hint: AWS is always asked), and how to record early.
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)
+    record: Callable[[str, dict[str, Any]], None] = lambda key, entry: None
+    # Read results shared within one run (e.g. one DescribeTable for table and stream).
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def region(self) -> str:
+        return self.aws.region or "us-east-1"
+
+    @property
+    def account(self) -> str:
+        return self.aws.account_id
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        reg = self.region if region else ""
+        return f"arn:{self.aws.partition}:{service}:{reg}:{self.account}:{resource}"
+
+
+class Resource:
+    """Base class; subclasses set ``type`` and implement the methods below."""
+
+    type: ClassVar[str] = "resource"
+
+    def __init__(self, key: str, name: str) -> None:
+        self.key = key  # stable id in the state file, e.g. "policy.write_dynamodb"
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.type} {self.name}>"
+
+    # read-only
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        """The settings pocctl will send: shown by plan, explain and the walkthrough."""
+        raise NotImplementedError
+
+    def find(self, ctx: Context) -> Observed | None:
+        """Look the resource up by name; None when it does not exist."""
+        raise NotImplementedError
+
+    def diff(self, ctx: Context, observed: Observed) -> list[Change]:
+        """What differs between ``observed`` and desired; [] when converged."""
+        want = self.desired(ctx)
+        return [
+            Change(k, observed.get(k), v)
+            for k, v in want.items()
+            if _norm(observed.get(k)) != _norm(v)
+        ]
+
+    def identity(self, ctx: Context, observed: Observed) -> dict[str, Any]:
+        """What the state file records: at least the ARN, or the ID/URL where there is no ARN."""
+        return {"arn": observed.get("arn")}
+
+    # mutating: the engine is the only caller
+    def create(self, ctx: Context) -> Observed:
+        raise NotImplementedError
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        raise NotImplementedError
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        raise NotImplementedError
+
+    def status_note(self, observed: Observed) -> str:
+        """A short extra shown by `status` (e.g. subscription pending confirmation)."""
+        return ""
+
+
+def _norm(v: Any) -> Any:
+    """Compare JSON-ish values without caring about key order."""
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def policy_document(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def not_found(exc: BaseException, *codes: str) -> bool:
+    from pocctl.aws import error_code
+
+    return error_code(exc) in codes

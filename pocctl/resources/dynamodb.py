@@ -1,0 +1,158 @@
+"""Task 2 (the orders table) and Task 5 (its stream)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pocctl.config import Config
+from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+
+_WAIT = {"Delay": 2, "MaxAttempts": 150}
+
+
+def describe_table(ctx: Context, name: str, *, fresh: bool = False) -> dict[str, Any] | None:
+    """DescribeTable, shared by the table and stream resources within one read pass."""
+    key = f"dynamodb.table.{name}"
+    if fresh or key not in ctx.cache:
+        try:
+            ctx.cache[key] = ctx.client("dynamodb").describe_table(TableName=name)["Table"]
+        except Exception as e:
+            if not_found(e, "ResourceNotFoundException"):
+                ctx.cache[key] = None
+            else:
+                raise
+    return ctx.cache[key]
+
+
+def _wait_active(ctx: Context, name: str) -> dict[str, Any]:
+    ctx.on_wait(f"waiting for table {name} to become ACTIVE", 0.0)
+    ctx.client("dynamodb").get_waiter("table_exists").wait(TableName=name, WaiterConfig=_WAIT)
+    return describe_table(ctx, name, fresh=True) or {}
+
+
+class Table(Resource):
+    type = "dynamodb_table"
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__("table", cfg.table.name)
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "key_schema": [{"AttributeName": ctx.cfg.table.partition_key, "KeyType": "HASH"}],
+            "attribute_types": {ctx.cfg.table.partition_key: "S"},
+            "billing_mode": "PAY_PER_REQUEST",
+        }
+
+    def find(self, ctx: Context) -> Observed | None:
+        t = describe_table(ctx, self.name)
+        if t is None or t.get("TableStatus") == "DELETING":
+            return None
+        keys = {k["AttributeName"] for k in t["KeySchema"]}
+        return {
+            "arn": t["TableArn"],
+            "status": t["TableStatus"],
+            "key_schema": t["KeySchema"],
+            "attribute_types": {
+                a["AttributeName"]: a["AttributeType"]
+                for a in t["AttributeDefinitions"]
+                if a["AttributeName"] in keys
+            },
+            "billing_mode": t.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"),
+        }
+
+    def diff(self, ctx: Context, observed: Observed) -> list[Change]:
+        changes = super().diff(ctx, observed)
+        for c in changes:
+            if c.field in ("key_schema", "attribute_types"):
+                from pocctl.aws import AwsError
+
+                raise AwsError(
+                    f"table {self.name} exists with key {observed['key_schema']}, "
+                    f"not {c.new if c.field == 'key_schema' else self.desired(ctx)['key_schema']}",
+                    hint="a table's key cannot change: delete the table or set table.name",
+                )
+        return changes
+
+    def create(self, ctx: Context) -> Observed:
+        pk = ctx.cfg.table.partition_key
+        ctx.client("dynamodb").create_table(
+            TableName=self.name,
+            KeySchema=[{"AttributeName": pk, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": pk, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            Tags=[{"Key": "pocctl", "Value": "orders-pipeline"}],
+        )
+        _wait_active(ctx, self.name)
+        return self.find(ctx) or {}
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        ctx.client("dynamodb").update_table(TableName=self.name, BillingMode="PAY_PER_REQUEST")
+        _wait_active(ctx, self.name)
+        return self.find(ctx) or {}
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        ddb = ctx.client("dynamodb")
+        try:
+            ddb.delete_table(TableName=self.name)
+        except Exception as e:
+            if not_found(e, "ResourceNotFoundException"):
+                return
+            raise
+        ctx.on_wait(f"waiting for table {self.name} to be deleted", 0.0)
+        ddb.get_waiter("table_not_exists").wait(TableName=self.name, WaiterConfig=_WAIT)
+
+    def status_note(self, observed: Observed) -> str:
+        return observed.get("status", "")
+
+
+class Stream(Resource):
+    """DynamoDB Streams on the table, with the view type Lambda 2 needs."""
+
+    type = "dynamodb_stream"
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__("stream", f"{cfg.table.name} stream")
+        self.table = cfg.table.name
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        return {"enabled": True, "view_type": ctx.cfg.table.stream_view_type}
+
+    def find(self, ctx: Context) -> Observed | None:
+        t = describe_table(ctx, self.table)
+        if t is None:
+            return None
+        spec = t.get("StreamSpecification") or {}
+        if not spec.get("StreamEnabled"):
+            return None
+        return {
+            "arn": t.get("LatestStreamArn"),
+            "enabled": True,
+            "view_type": spec.get("StreamViewType"),
+        }
+
+    def _set(self, ctx: Context, spec: dict[str, Any]) -> None:
+        ctx.client("dynamodb").update_table(TableName=self.table, StreamSpecification=spec)
+        _wait_active(ctx, self.table)
+
+    def create(self, ctx: Context) -> Observed:
+        self._set(ctx, {"StreamEnabled": True, "StreamViewType": ctx.cfg.table.stream_view_type})
+        return self.find(ctx) or {}
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        # A stream's view type cannot be changed in place: disable, then enable a new stream.
+        self._set(ctx, {"StreamEnabled": False})
+        return self.create(ctx)
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        try:
+            self._set(ctx, {"StreamEnabled": False})
+        except Exception as e:
+            if not not_found(e, "ResourceNotFoundException"):
+                raise
+
+
+def stream_arn(ctx: Context) -> str | None:
+    t = describe_table(ctx, ctx.cfg.table.name)
+    if not t or not (t.get("StreamSpecification") or {}).get("StreamEnabled"):
+        return None
+    return t.get("LatestStreamArn")

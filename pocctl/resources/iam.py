@@ -1,0 +1,333 @@
+"""Task 1: the four customer-managed policies and the three roles.
+
+Every statement is scoped to the ARN of the resource it serves, computed from account, region and
+the configured names, so the policies can be made before those resources exist. The only
+``"Resource": "*"`` statements are for actions that support no resource-level permission
+(listed in ``NO_RESOURCE_LEVEL``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from pocctl.resources.base import Change, Context, Observed, Resource, not_found, policy_document
+
+# Actions IAM only accepts with "Resource": "*" (Service Authorization Reference: no resource
+# type listed). They are in the lab's policies, so they stay, each on its own "*" statement.
+NO_RESOURCE_LEVEL = {
+    "sns:ListTopics": "lists every topic of the account; the lab's Lambda-SNS-Publish grants it",
+    "dynamodb:ListStreams": "lists streams of every table; the lab's streams policy grants it",
+}
+
+API_GATEWAY_LOGS_POLICY = "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+MAX_POLICY_VERSIONS = 5
+
+
+def table_arn(ctx: Context) -> str:
+    return ctx.arn("dynamodb", f"table/{ctx.cfg.table.name}")
+
+
+def queue_arn(ctx: Context, name: str) -> str:
+    return ctx.arn("sqs", name)
+
+
+def topic_arn(ctx: Context) -> str:
+    return ctx.arn("sns", ctx.cfg.topic.name)
+
+
+def role_arn(ctx: Context, name: str) -> str:
+    return ctx.arn("iam", f"role/{name}", region=False)
+
+
+def policy_arn(ctx: Context, name: str) -> str:
+    return ctx.arn("iam", f"policy/{name}", region=False)
+
+
+def log_group_arn(ctx: Context, function: str) -> str:
+    return ctx.arn("logs", f"log-group:/aws/lambda/{function}:*")
+
+
+def _allow(actions: list[str], resource: str | list[str], sid: str) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+
+
+def managed_policy_documents(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The four policies of the lab's Step 1.1, least-privilege, keyed by config field."""
+    stream_arn = table_arn(ctx) + "/stream/*"  # the stream's label changes when re-enabled
+    return {
+        "write_dynamodb": policy_document(
+            _allow(["dynamodb:PutItem", "dynamodb:DescribeTable"], table_arn(ctx), "WriteOrders")
+        ),
+        "read_sqs": policy_document(
+            _allow(
+                [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                queue_arn(ctx, ctx.cfg.queue.name),
+                "ConsumeOrderQueue",
+            )
+        ),
+        "sns_publish": policy_document(
+            _allow(["sns:Publish", "sns:GetTopicAttributes"], topic_arn(ctx), "PublishOrders"),
+            _allow(["sns:ListTopics"], "*", "ListTopicsHasNoResourceLevel"),
+        ),
+        "streams_read": policy_document(
+            _allow(
+                ["dynamodb:GetShardIterator", "dynamodb:DescribeStream", "dynamodb:GetRecords"],
+                stream_arn,
+                "ReadOrderStream",
+            ),
+            _allow(["dynamodb:ListStreams"], "*", "ListStreamsHasNoResourceLevel"),
+        ),
+    }
+
+
+def _logs_statement(ctx: Context, function: str) -> dict[str, Any]:
+    return _allow(
+        ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        log_group_arn(ctx, function),
+        "WriteOwnLogs",
+    )
+
+
+def trust_policy(service: str) -> dict[str, Any]:
+    return policy_document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+def _doc(value: Any) -> Any:
+    """IAM returns documents URL-encoded; boto3 usually decodes them, moto's server may not."""
+    if isinstance(value, str):
+        return json.loads(unquote(value))
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+class ManagedPolicy(Resource):
+    type = "iam_policy"
+
+    def __init__(self, field_name: str, name: str) -> None:
+        super().__init__(f"policy.{field_name}", name)
+        self.field_name = field_name
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        return {"document": managed_policy_documents(ctx)[self.field_name]}
+
+    def find(self, ctx: Context) -> Observed | None:
+        iam = ctx.client("iam")
+        arn = policy_arn(ctx, self.name)
+        try:
+            policy = iam.get_policy(PolicyArn=arn)["Policy"]
+            version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+        except Exception as e:
+            if not_found(e, "NoSuchEntity"):
+                return None
+            raise
+        return {
+            "arn": arn,
+            "document": _doc(version["PolicyVersion"]["Document"]),
+            "default_version": policy["DefaultVersionId"],
+        }
+
+    def diff(self, ctx: Context, observed: Observed) -> list[Change]:
+        want = self.desired(ctx)["document"]
+        return (
+            []
+            if _same(observed["document"], want)
+            else [Change("document", observed["document"], want)]
+        )
+
+    def create(self, ctx: Context) -> Observed:
+        doc = self.desired(ctx)["document"]
+        resp = ctx.client("iam").create_policy(
+            PolicyName=self.name,
+            PolicyDocument=json.dumps(doc),
+            Description="pocctl: serverless order pipeline lab",
+        )
+        return {"arn": resp["Policy"]["Arn"], "document": doc}
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        iam = ctx.client("iam")
+        arn = observed["arn"]
+        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        if len(versions) >= MAX_POLICY_VERSIONS:
+            # IAM keeps at most five versions: drop the oldest one that is not the default.
+            old = sorted(
+                (v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"]
+            )[0]
+            iam.delete_policy_version(PolicyArn=arn, VersionId=old["VersionId"])
+        doc = self.desired(ctx)["document"]
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
+        return {"arn": arn, "document": doc}
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        iam = ctx.client("iam")
+        arn = observed["arn"]
+        # A policy still attached cannot be deleted on AWS (and moto would orphan the role).
+        for page in iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn):
+            for role in page.get("PolicyRoles", []):
+                _ignore_missing(iam.detach_role_policy, RoleName=role["RoleName"], PolicyArn=arn)
+        for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+            if not v["IsDefaultVersion"]:
+                iam.delete_policy_version(PolicyArn=arn, VersionId=v["VersionId"])
+        _ignore_missing(iam.delete_policy, PolicyArn=arn)
+
+
+def _ignore_missing(fn: Any, **kwargs: Any) -> None:
+    try:
+        fn(**kwargs)
+    except Exception as e:
+        if not not_found(e, "NoSuchEntity"):
+            raise
+
+
+INLINE_POLICY = "pocctl-inline"
+
+
+class Role(Resource):
+    """A role with its trust policy, attached managed policies and one inline policy."""
+
+    type = "iam_role"
+
+    def __init__(self, field_name: str, name: str) -> None:
+        super().__init__(f"role.{field_name}", name)
+        self.field_name = field_name
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        cfg = ctx.cfg
+        p = cfg.iam.policies
+        if self.field_name == "lambda1":
+            return {
+                "trust": trust_policy("lambda.amazonaws.com"),
+                "attached": sorted(
+                    [policy_arn(ctx, p.write_dynamodb), policy_arn(ctx, p.read_sqs)]
+                ),
+                "inline": policy_document(_logs_statement(ctx, cfg.lambda1.name)),
+            }
+        if self.field_name == "lambda2":
+            return {
+                "trust": trust_policy("lambda.amazonaws.com"),
+                "attached": sorted(
+                    [policy_arn(ctx, p.sns_publish), policy_arn(ctx, p.streams_read)]
+                ),
+                "inline": policy_document(
+                    _logs_statement(ctx, cfg.lambda2.name),
+                    # The stream mapping's on-failure destination is written with this role.
+                    _allow(
+                        ["sqs:SendMessage"],
+                        queue_arn(ctx, cfg.lambda2.on_failure_queue),
+                        "RecordFailedBatches",
+                    ),
+                ),
+            }
+        return {
+            "trust": trust_policy("apigateway.amazonaws.com"),
+            "attached": [f"arn:{ctx.aws.partition}:iam::aws:policy/{API_GATEWAY_LOGS_POLICY}"],
+            "inline": policy_document(
+                _allow(["sqs:SendMessage"], queue_arn(ctx, cfg.queue.name), "SendOrders")
+            ),
+        }
+
+    def find(self, ctx: Context) -> Observed | None:
+        iam = ctx.client("iam")
+        try:
+            role = iam.get_role(RoleName=self.name)["Role"]
+        except Exception as e:
+            if not_found(e, "NoSuchEntity"):
+                return None
+            raise
+        attached = sorted(
+            p["PolicyArn"]
+            for page in iam.get_paginator("list_attached_role_policies").paginate(
+                RoleName=self.name
+            )
+            for p in page["AttachedPolicies"]
+        )
+        inline_names = iam.list_role_policies(RoleName=self.name)["PolicyNames"]
+        inline = None
+        if INLINE_POLICY in inline_names:
+            inline = _doc(
+                iam.get_role_policy(RoleName=self.name, PolicyName=INLINE_POLICY)["PolicyDocument"]
+            )
+        return {
+            "arn": role["Arn"],
+            "trust": _doc(role["AssumeRolePolicyDocument"]),
+            "attached": attached,
+            "inline": inline,
+            "inline_names": inline_names,
+        }
+
+    def create(self, ctx: Context) -> Observed:
+        want = self.desired(ctx)
+        resp = ctx.client("iam").create_role(
+            RoleName=self.name,
+            AssumeRolePolicyDocument=json.dumps(want["trust"]),
+            Description="pocctl: serverless order pipeline lab",
+        )
+        observed = {"arn": resp["Role"]["Arn"], "trust": want["trust"], "attached": []}
+        self.update(ctx, observed, self.diff(ctx, observed))
+        return {**observed, **want}
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        iam = ctx.client("iam")
+        want = self.desired(ctx)
+        fields = {c.field for c in changes}
+        if "trust" in fields and "arn" in observed and observed.get("trust") != want["trust"]:
+            iam.update_assume_role_policy(
+                RoleName=self.name, PolicyDocument=json.dumps(want["trust"])
+            )
+        if "attached" in fields:
+            have = set(observed.get("attached") or [])
+            for arn in sorted(set(want["attached"]) - have):
+                iam.attach_role_policy(RoleName=self.name, PolicyArn=arn)
+            for arn in sorted(have - set(want["attached"])):
+                iam.detach_role_policy(RoleName=self.name, PolicyArn=arn)
+        if "inline" in fields:
+            iam.put_role_policy(
+                RoleName=self.name,
+                PolicyName=INLINE_POLICY,
+                PolicyDocument=json.dumps(want["inline"]),
+            )
+        return {**observed, **want}
+
+    def diff(self, ctx: Context, observed: Observed) -> list[Change]:
+        want = self.desired(ctx)
+        return [
+            Change(k, observed.get(k), v) for k, v in want.items() if not _same(observed.get(k), v)
+        ]
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        iam = ctx.client("iam")
+        # DeleteConflict unless every policy is detached and every inline policy deleted first.
+        for arn in observed.get("attached") or []:
+            _ignore_missing(iam.detach_role_policy, RoleName=self.name, PolicyArn=arn)
+        for name in observed.get("inline_names") or []:
+            _ignore_missing(iam.delete_role_policy, RoleName=self.name, PolicyName=name)
+        _ignore_missing(iam.delete_role, RoleName=self.name)
+
+
+def resources(ctx_cfg: Any) -> list[Resource]:
+    """Task 1's resources in creation order: policies before the roles that attach them."""
+    p, r = ctx_cfg.iam.policies, ctx_cfg.iam.roles
+    return [
+        ManagedPolicy("write_dynamodb", p.write_dynamodb),
+        ManagedPolicy("read_sqs", p.read_sqs),
+        ManagedPolicy("sns_publish", p.sns_publish),
+        ManagedPolicy("streams_read", p.streams_read),
+        Role("lambda1", r.lambda1),
+        Role("lambda2", r.lambda2),
+        Role("apigateway", r.apigateway),
+    ]

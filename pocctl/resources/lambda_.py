@@ -1,0 +1,332 @@
+"""Tasks 4 and 7: the two functions, built from handlers/, and their event source mappings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pocctl import aws, packaging
+from pocctl.resources import dynamodb, iam
+from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+
+_WAIT = {"Delay": 1, "MaxAttempts": 300}
+
+# Which handler module each function runs (handlers/<module>.py).
+HANDLER_MODULES = {"lambda1": "store_order", "lambda2": "notify_order"}
+
+
+def handler_file(ctx: Context, which: str) -> Path:
+    return ctx.cfg.handlers_path / f"{HANDLER_MODULES[which]}.py"
+
+
+class Function(Resource):
+    type = "lambda_function"
+
+    def __init__(self, which: str, name: str) -> None:
+        super().__init__(f"function.{which}", name)
+        self.which = which
+
+    def _fn_cfg(self, ctx: Context) -> Any:
+        return getattr(ctx.cfg, self.which)
+
+    def _zip(self, ctx: Context) -> bytes:
+        key = f"zip.{self.which}"
+        if key not in ctx.cache:
+            path = handler_file(ctx, self.which)
+            if not path.is_file():
+                raise aws.AwsError(
+                    f"handler {path} not found", hint="set handlers_dir in config.yaml"
+                )
+            ctx.cache[key] = packaging.build_zip(path)
+        return ctx.cache[key]
+
+    def environment(self, ctx: Context) -> dict[str, str]:
+        cfg = ctx.cfg
+        if self.which == "lambda1":
+            return {"TABLE_NAME": cfg.table.name, "PARTITION_KEY": cfg.table.partition_key}
+        return {"TOPIC_ARN": iam.topic_arn(ctx)}
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        fn = self._fn_cfg(ctx)
+        role = ctx.cfg.iam.roles.lambda1 if self.which == "lambda1" else ctx.cfg.iam.roles.lambda2
+        return {
+            "runtime": fn.runtime,
+            "handler": f"{HANDLER_MODULES[self.which]}.handler",
+            "role": iam.role_arn(ctx, role),
+            "timeout": fn.timeout,
+            "memory_size": fn.memory_size,
+            "environment": self.environment(ctx),
+            "code_sha256": packaging.code_sha256(self._zip(ctx)),
+        }
+
+    def find(self, ctx: Context) -> Observed | None:
+        try:
+            c = ctx.client("lambda").get_function(FunctionName=self.name)["Configuration"]
+        except Exception as e:
+            if not_found(e, "ResourceNotFoundException"):
+                return None
+            raise
+        return {
+            "arn": c["FunctionArn"],
+            "state": c.get("State"),
+            "runtime": c.get("Runtime"),
+            "handler": c.get("Handler"),
+            "role": c.get("Role"),
+            "timeout": c.get("Timeout"),
+            "memory_size": c.get("MemorySize"),
+            "environment": (c.get("Environment") or {}).get("Variables", {}),
+            "code_sha256": c.get("CodeSha256"),
+        }
+
+    def _config_kwargs(self, want: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Runtime": want["runtime"],
+            "Handler": want["handler"],
+            "Role": want["role"],
+            "Timeout": want["timeout"],
+            "MemorySize": want["memory_size"],
+            "Environment": {"Variables": want["environment"]},
+        }
+
+    def create(self, ctx: Context) -> Observed:
+        want = self.desired(ctx)
+        lam = ctx.client("lambda")
+        role = want["role"].rsplit("/", 1)[1]
+        try:
+            ctx.client("iam").get_role(RoleName=role)
+        except Exception as e:
+            if not_found(e, "NoSuchEntity"):
+                # Lambda would answer "cannot be assumed", which also means "not propagated yet".
+                raise aws.AwsError(
+                    f"role {role} does not exist", hint="run `pocctl iam` (Task 1) first"
+                ) from None
+            raise
+
+        def make() -> dict[str, Any]:
+            return lam.create_function(
+                FunctionName=self.name,
+                Code={"ZipFile": self._zip(ctx)},
+                Description="pocctl: serverless order pipeline lab",
+                Publish=False,
+                Tags={"pocctl": "orders-pipeline"},
+                **self._config_kwargs(want),
+            )
+
+        resp = aws.retry_while(
+            make, aws.iam_propagation, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_wait
+        )
+        ctx.on_wait(f"waiting for function {self.name} to become Active", 0.0)
+        lam.get_waiter("function_active_v2").wait(FunctionName=self.name, WaiterConfig=_WAIT)
+        return {**want, "arn": resp["FunctionArn"], "state": "Active"}
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        lam = ctx.client("lambda")
+        want = self.desired(ctx)
+        fields = {c.field for c in changes}
+
+        def settle() -> None:
+            lam.get_waiter("function_updated_v2").wait(FunctionName=self.name, WaiterConfig=_WAIT)
+
+        def call(fn: Callable[[], Any]) -> None:
+            aws.retry_while(
+                fn,
+                lambda e: aws.function_busy(e) or aws.iam_propagation(e),
+                timeout=aws.IAM_PROPAGATION_TIMEOUT,
+                on_wait=ctx.on_wait,
+            )
+            settle()
+
+        if observed.get("state") == "Pending":
+            lam.get_waiter("function_active_v2").wait(FunctionName=self.name, WaiterConfig=_WAIT)
+        if "code_sha256" in fields:
+            call(lambda: lam.update_function_code(FunctionName=self.name, ZipFile=self._zip(ctx)))
+        if fields - {"code_sha256"}:
+            call(
+                lambda: lam.update_function_configuration(
+                    FunctionName=self.name, **self._config_kwargs(want)
+                )
+            )
+        return {**observed, **want}
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        try:
+            ctx.client("lambda").delete_function(FunctionName=self.name)
+        except Exception as e:
+            if not not_found(e, "ResourceNotFoundException"):
+                raise
+        # Lambda makes the log group on first run; teardown tools commonly forget it.
+        try:
+            ctx.client("logs").delete_log_group(logGroupName=f"/aws/lambda/{self.name}")
+        except Exception as e:
+            if not not_found(e, "ResourceNotFoundException"):
+                raise
+
+
+class EventSourceMapping(Resource):
+    """A trigger, found by function and source ARN (AWS gives mappings no name)."""
+
+    type = "lambda_event_source_mapping"
+
+    def __init__(
+        self,
+        key: str,
+        function: str,
+        source: str,
+        source_arn: Callable[[Context], str | None],
+        settings: Callable[[Context], dict[str, Any]],
+    ) -> None:
+        super().__init__(key, f"{source} → {function}")
+        self.function = function
+        self._source_arn = source_arn
+        self._settings = settings
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        return {"EventSourceArn": self._source_arn(ctx), "Enabled": True, **self._settings(ctx)}
+
+    @cached_property
+    def _updatable(self) -> tuple[str, ...]:
+        return (
+            "BatchSize",
+            "MaximumBatchingWindowInSeconds",
+            "FunctionResponseTypes",
+            "MaximumRetryAttempts",
+            "BisectBatchOnFunctionError",
+            "DestinationConfig",
+            "Enabled",
+        )
+
+    def _find_all(self, ctx: Context) -> list[dict[str, Any]]:
+        source = self._source_arn(ctx)
+        if source is None:
+            return []
+        lam = ctx.client("lambda")
+        try:
+            pages = lam.get_paginator("list_event_source_mappings").paginate(
+                FunctionName=self.function, EventSourceArn=source
+            )
+            return [m for page in pages for m in page["EventSourceMappings"]]
+        except Exception as e:
+            if not_found(e, "ResourceNotFoundException"):
+                return []
+            raise
+
+    def find(self, ctx: Context) -> Observed | None:
+        found = self._find_all(ctx)
+        if not found:
+            return None
+        m = found[0]
+        observed: Observed = {
+            "arn": m.get("EventSourceMappingArn") or m["UUID"],
+            "uuid": m["UUID"],
+            "state": m.get("State"),
+            "duplicates": [x["UUID"] for x in found[1:]],
+            "Enabled": m.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
+            "EventSourceArn": m.get("EventSourceArn"),
+        }
+        for k in self._settings(ctx):
+            observed[k] = m.get(k, [] if k == "FunctionResponseTypes" else None)
+        return observed
+
+    def diff(self, ctx: Context, observed: Observed) -> list[Change]:
+        changes = super().diff(ctx, observed)
+        # StartingPosition only applies when the mapping is made: not a drift.
+        changes = [c for c in changes if c.field != "StartingPosition"]
+        if observed.get("duplicates"):
+            changes.append(Change("duplicates", observed["duplicates"], []))
+        return changes
+
+    def identity(self, ctx: Context, observed: Observed) -> dict[str, Any]:
+        return {"arn": observed.get("arn"), "id": observed.get("uuid")}
+
+    def create(self, ctx: Context) -> Observed:
+        want = self.desired(ctx)
+        if want["EventSourceArn"] is None:
+            raise aws.AwsError(
+                f"{self.name}: the table has no stream yet", hint="run `pocctl streams` (Task 5)"
+            )
+        lam = ctx.client("lambda")
+
+        def make() -> dict[str, Any]:
+            return lam.create_event_source_mapping(FunctionName=self.function, **want)
+
+        m = aws.retry_while(
+            make, aws.iam_propagation, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_wait
+        )
+        return {**want, "arn": m.get("EventSourceMappingArn") or m["UUID"], "uuid": m["UUID"]}
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        lam = ctx.client("lambda")
+        for uuid in observed.get("duplicates") or []:
+            lam.delete_event_source_mapping(UUID=uuid)
+        want = self.desired(ctx)
+        fields = {c.field for c in changes} & set(self._updatable)
+        if fields:
+            aws.retry_while(
+                lambda: lam.update_event_source_mapping(
+                    UUID=observed["uuid"], **{k: want[k] for k in fields}
+                ),
+                lambda e: aws.function_busy(e) or aws.iam_propagation(e),
+                timeout=aws.IAM_PROPAGATION_TIMEOUT,
+                on_wait=ctx.on_wait,
+            )
+        return {**observed, **want, "duplicates": []}
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        lam = ctx.client("lambda")
+        for uuid in [observed["uuid"], *(observed.get("duplicates") or [])]:
+            try:
+                lam.delete_event_source_mapping(UUID=uuid)
+            except Exception as e:
+                if not not_found(e, "ResourceNotFoundException"):
+                    raise
+
+
+def _sqs_trigger(ctx: Context) -> dict[str, Any]:
+    return {
+        "BatchSize": ctx.cfg.lambda1.batch_size,
+        # Only the failed messages of a batch come back, not the whole batch.
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+
+
+def _stream_trigger(ctx: Context) -> dict[str, Any]:
+    fn = ctx.cfg.lambda2
+    return {
+        "StartingPosition": fn.starting_position,
+        "BatchSize": fn.batch_size,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "MaximumRetryAttempts": fn.maximum_retry_attempts,
+        "BisectBatchOnFunctionError": True,
+        # A batch that still fails is recorded here instead of being dropped.
+        "DestinationConfig": {
+            "OnFailure": {"Destination": iam.queue_arn(ctx, fn.on_failure_queue)}
+        },
+    }
+
+
+def lambda1_resources(cfg: Any) -> list[Resource]:
+    return [
+        Function("lambda1", cfg.lambda1.name),
+        EventSourceMapping(
+            "mapping.lambda1",
+            cfg.lambda1.name,
+            cfg.queue.name,
+            lambda ctx: iam.queue_arn(ctx, ctx.cfg.queue.name),
+            _sqs_trigger,
+        ),
+    ]
+
+
+def lambda2_resources(cfg: Any) -> list[Resource]:
+    return [
+        Function("lambda2", cfg.lambda2.name),
+        EventSourceMapping(
+            "mapping.lambda2",
+            cfg.lambda2.name,
+            f"{cfg.table.name} stream",
+            dynamodb.stream_arn,
+            _stream_trigger,
+        ),
+    ]

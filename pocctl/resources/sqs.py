@@ -1,0 +1,162 @@
+"""Task 3: the order queue, its dead-letter queue, and Lambda 2's on-failure queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pocctl import aws
+from pocctl.resources import iam
+from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+
+# Attributes pocctl manages, as SQS spells them. Everything is a string on the wire.
+_JSON_ATTRS = ("Policy", "RedrivePolicy")
+
+
+def _queue_deleted_recently(exc: BaseException) -> str | None:
+    if aws.error_code(exc) in (
+        "QueueDeletedRecently",
+        "AWS.SimpleQueueService.QueueDeletedRecently",
+    ):
+        return "SQS needs 60 s after deleting a queue before one of the same name can be made"
+    return None
+
+
+def queue_url(ctx: Context, name: str) -> str | None:
+    try:
+        return ctx.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    except Exception as e:
+        if not_found(e, "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            return None
+        raise
+
+
+class Queue(Resource):
+    type = "sqs_queue"
+
+    def __init__(
+        self, key: str, name: str, attributes: Callable[[Context], dict[str, Any]]
+    ) -> None:
+        super().__init__(key, name)
+        self._attributes = attributes
+
+    def desired(self, ctx: Context) -> dict[str, Any]:
+        return self._attributes(ctx)
+
+    def find(self, ctx: Context) -> Observed | None:
+        url = queue_url(ctx, self.name)
+        if url is None:
+            return None
+        attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+            "Attributes"
+        ]
+        observed: Observed = {"url": url, "arn": attrs.get("QueueArn")}
+        for k in self.desired(ctx):
+            v = attrs.get(k)
+            observed[k] = json.loads(v) if k in _JSON_ATTRS and v else v
+        return observed
+
+    def identity(self, ctx: Context, observed: Observed) -> dict[str, Any]:
+        return {"arn": observed.get("arn"), "url": observed.get("url")}
+
+    def _wire(self, attrs: dict[str, Any]) -> dict[str, str]:
+        return {k: json.dumps(v) if k in _JSON_ATTRS else str(v) for k, v in attrs.items()}
+
+    def create(self, ctx: Context) -> Observed:
+        want = self.desired(ctx)
+
+        def make() -> str:
+            return ctx.client("sqs").create_queue(
+                QueueName=self.name,
+                Attributes=self._wire(want),
+                tags={"pocctl": "orders-pipeline"},
+            )["QueueUrl"]
+
+        url = aws.retry_while(
+            make,
+            _queue_deleted_recently,
+            timeout=aws.QUEUE_DELETED_RECENTLY_TIMEOUT,
+            on_wait=ctx.on_wait,
+            interval=5.0,
+        )
+        return {"url": url, "arn": iam.queue_arn(ctx, self.name), **want}
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        want = self.desired(ctx)
+        changed = {c.field: want[c.field] for c in changes}
+        ctx.client("sqs").set_queue_attributes(
+            QueueUrl=observed["url"], Attributes=self._wire(changed)
+        )
+        return {**observed, **want}
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        try:
+            ctx.client("sqs").delete_queue(QueueUrl=observed["url"])
+        except Exception as e:
+            if not not_found(e, "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+                raise
+
+
+def _plain_attributes(ctx: Context) -> dict[str, Any]:
+    return {
+        "MessageRetentionPeriod": "1209600",  # the longest: time to look at what failed
+        "SqsManagedSseEnabled": "true",
+    }
+
+
+def order_queue_policy(ctx: Context) -> dict[str, Any]:
+    """Lab Task 3's "Basic" access policy: the API role sends, Lambda 1's role receives."""
+    cfg = ctx.cfg
+    arn = iam.queue_arn(ctx, cfg.queue.name)
+    return {
+        "Version": "2012-10-17",
+        "Id": f"{cfg.queue.name}-access",
+        "Statement": [
+            {
+                "Sid": "ApiGatewaySendsOrders",
+                "Effect": "Allow",
+                "Principal": {"AWS": iam.role_arn(ctx, cfg.iam.roles.apigateway)},
+                "Action": "sqs:SendMessage",
+                "Resource": arn,
+            },
+            {
+                "Sid": "Lambda1ConsumesOrders",
+                "Effect": "Allow",
+                "Principal": {"AWS": iam.role_arn(ctx, cfg.iam.roles.lambda1)},
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "Resource": arn,
+            },
+        ],
+    }
+
+
+def _order_queue_attributes(ctx: Context) -> dict[str, Any]:
+    q = ctx.cfg.queue
+    return {
+        "VisibilityTimeout": str(q.visibility_timeout),
+        "MessageRetentionPeriod": str(q.message_retention_period),
+        "SqsManagedSseEnabled": "true",
+        "Policy": order_queue_policy(ctx),
+        "RedrivePolicy": {
+            "deadLetterTargetArn": iam.queue_arn(ctx, q.dead_letter_queue),
+            "maxReceiveCount": q.max_receive_count,
+        },
+    }
+
+
+def dead_letter_queue(cfg: Any) -> Queue:
+    return Queue("queue.dlq", cfg.queue.dead_letter_queue, _plain_attributes)
+
+
+def order_queue(cfg: Any) -> Queue:
+    return Queue("queue.orders", cfg.queue.name, _order_queue_attributes)
+
+
+def failure_queue(cfg: Any) -> Queue:
+    return Queue("queue.lambda2_failures", cfg.lambda2.on_failure_queue, _plain_attributes)
