@@ -26,7 +26,6 @@ FAKE_ENV = {
     # No profile or config file of the developer's machine may leak into a test.
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
     "NO_COLOR": "1",
 }
 
@@ -39,21 +38,89 @@ loopback_guard.install()
 
 
 @pytest.fixture(scope="session")
-def embedded_server() -> Iterator[object]:
+def call_recorder() -> CallRecorder:
+    return CallRecorder()
+
+
+@pytest.fixture(scope="session")
+def embedded_server(call_recorder: CallRecorder) -> Iterator[object]:
     from pocctl.local.server import EmbeddedAWS
 
-    server = EmbeddedAWS(port=0)
+    server = EmbeddedAWS(port=0, middleware=[call_recorder.wrap])
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def aws_endpoint(embedded_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def aws_endpoint(embedded_server, call_recorder: CallRecorder) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A clean embedded AWS for this test; yields its endpoint URL."""
     embedded_server.reset()
+    call_recorder.clear()
     yield embedded_server.endpoint_url
     embedded_server.reset()
+
+
+@pytest.fixture
+def aws_calls(aws_endpoint: str, call_recorder: CallRecorder) -> CallRecorder:
+    """Every AWS API call the server received during this test, seen from the server side."""
+    return call_recorder
+
+
+_READ = ("Get", "List", "Describe", "Head")
+
+
+class CallRecorder:
+    """WSGI middleware that records each AWS API call as (service-ish, operation, mutating).
+
+    Independent of pocctl's own accounting: it reads what arrived at the server.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.calls: list[tuple[str, bool]] = []
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    @property
+    def mutating(self) -> list[str]:
+        return [op for op, m in self.calls if m]
+
+    @property
+    def reads(self) -> list[str]:
+        return [op for op, m in self.calls if not m]
+
+    def wrap(self, app):  # type: ignore[no-untyped-def]
+        import io
+        from urllib.parse import parse_qs
+
+        def middleware(environ, start_response):  # type: ignore[no-untyped-def]
+            path = environ.get("PATH_INFO", "")
+            if path.startswith("/moto-api"):
+                return app(environ, start_response)
+            method = environ.get("REQUEST_METHOD", "GET")
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            op = target.split(".")[-1] if target else ""
+            if not op and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(length) if length else b""
+                environ["wsgi.input"] = io.BytesIO(body)
+                fields = parse_qs(body.decode("utf-8", "replace"))
+                op = fields.get("Action", [""])[0]
+            if op:
+                mutating = not op.startswith(_READ)
+            else:  # REST protocols (Lambda, API Gateway): the verb says it
+                op = f"{method} {path}"
+                mutating = method not in ("GET", "HEAD")
+            with self._lock:
+                self.calls.append((op, mutating))
+            return app(environ, start_response)
+
+        return middleware
 
 
 def subprocess_env(endpoint: str | None = None, **extra: str) -> dict[str, str]:
@@ -67,3 +134,20 @@ def subprocess_env(endpoint: str | None = None, **extra: str) -> dict[str, str]:
         env["AWS_ENDPOINT_URL"] = endpoint
     env.update(extra)
     return env
+
+
+@pytest.fixture
+def ws(tmp_path: Path, aws_endpoint: str):  # type: ignore[no-untyped-def]
+    """A folder with config.yaml and a copy of handlers/, pointed at a clean embedded AWS."""
+    from workspace import make_workspace
+
+    return make_workspace(tmp_path, aws_endpoint)
+
+
+@pytest.fixture
+def stack(ws, aws_calls: CallRecorder):  # type: ignore[no-untyped-def]
+    """A workspace whose stack is up; the call log starts empty."""
+    r = ws.cli("up")
+    assert r.exit_code == 0, r.output
+    aws_calls.clear()
+    return ws

@@ -27,7 +27,10 @@ def test_guard_is_installed_in_subprocesses() -> None:
         "    print('guarded:', e)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env=subprocess_env(), capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert "guarded: test tried to reach sts.us-east-1.amazonaws.com" in out.stdout, out.stderr

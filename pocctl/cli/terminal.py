@@ -46,7 +46,8 @@ class Terminal:
         self.verbose = verbose
         self.quiet = quiet
         self.out = Console(highlight=False, soft_wrap=False)
-        self.err = Console(stderr=True, highlight=False)
+        # Errors are never hard-wrapped: one line a user can copy (and a test can match).
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self._status: Any = None
         self._last_wait: dict[str, float] = {}
 

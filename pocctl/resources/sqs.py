@@ -85,6 +85,10 @@ class Queue(Resource):
     def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
         want = self.desired(ctx)
         changed = {c.field: want[c.field] for c in changes}
+        if "Policy" in want:
+            # moto's SetQueueAttributes drops a Policy it is not sent (AWS keeps it); sending it
+            # every time is idempotent on AWS and keeps the embedded AWS from losing it.
+            changed["Policy"] = want["Policy"]
         ctx.client("sqs").set_queue_attributes(
             QueueUrl=observed["url"], Attributes=self._wire(changed)
         )
