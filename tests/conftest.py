@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import loopback_guard  # noqa: E402
+from faults import clock, faults  # noqa: E402,F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD_SITE = Path(__file__).resolve().parent / "sitecustomize_guard"

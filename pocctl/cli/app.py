@@ -93,7 +93,12 @@ class App:
     def ctx(self) -> Context:
         from pocctl.resources.base import Context
 
-        return Context(cfg=self.cfg, aws=self.aws, on_wait=self.terminal.waiting)
+        return Context(
+            cfg=self.cfg,
+            aws=self.aws,
+            on_wait=self.terminal.waiting,
+            on_retry=self.terminal.retrying,
+        )
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -148,6 +153,11 @@ def _hint(exc: BaseException) -> str:
 
     if isinstance(exc, aws.AwsError):
         return exc.hint
+    if aws.iam_propagation(exc):
+        return (
+            f"IAM had not propagated after {aws.IAM_PROPAGATION_TIMEOUT:.0f} s; check that the "
+            "role exists and trusts lambda.amazonaws.com, then run the command again"
+        )
     return _describe(exc)[1]
 
 

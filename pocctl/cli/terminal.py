@@ -116,18 +116,21 @@ class Terminal:
         pass
 
     def waiting(self, reason: str, elapsed: float) -> None:
-        """Long waits say what they wait on and for how long (at most one line per 10 s)."""
-        last = self._last_wait.get(reason)
-        now = time.monotonic()
-        if last is not None and now - last < 10:
-            if self._status is not None:
-                self._status.update(f"{escape(reason)} ({elapsed:.0f} s)…")
-            return
-        self._last_wait[reason] = now
+        """A routine wait: on the spinner (a line with --verbose)."""
+        if self._status is not None:
+            self._status.update(f"{escape(reason)}…")
+        if self.verbose:
+            self.line(f"    [dim]… {escape(reason)}[/]")
+
+    def retrying(self, reason: str, elapsed: float) -> None:
+        """Waiting out an AWS error: a line saying why, then one per 10 s of the same wait."""
         if self._status is not None:
             self._status.update(f"{escape(reason)} ({elapsed:.0f} s)…")
-        elif elapsed > 0 or self.verbose:
-            self.line(f"    [dim]… {escape(reason)} ({elapsed:.0f} s)[/]")
+        last = self._last_wait.get(reason)
+        if last is not None and 0 <= elapsed - last < 10:
+            return
+        self._last_wait[reason] = elapsed
+        self.line(f"    [yellow]…[/] {escape(reason)} [dim]({elapsed:.0f} s so far)[/]")
 
     def stop_spinner(self) -> None:
         if self._status is not None:

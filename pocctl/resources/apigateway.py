@@ -365,7 +365,7 @@ class RestApi(Resource):
                 else None
             ),
             timeout=90.0,
-            on_wait=ctx.on_wait,
+            on_wait=ctx.on_retry,
             interval=10.0,
         )
 

@@ -39,7 +39,10 @@ class Context:
 
     cfg: Config
     aws: Aws
+    # A routine wait (table ACTIVE, function Active): shown on the spinner.
     on_wait: Callable[[str, float], None] = lambda reason, elapsed: None
+    # Waiting out an AWS error (IAM propagation, QueueDeletedRecently): always said on screen.
+    on_retry: Callable[[str, float], None] = lambda reason, elapsed: None
     # What the state file recorded (a hint: AWS is always asked), and how to record early.
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
     record: Callable[[str, dict[str, Any]], None] = lambda key, entry: None

@@ -115,7 +115,7 @@ class Function(Resource):
             )
 
         resp = aws.retry_while(
-            make, aws.iam_propagation, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_wait
+            make, aws.iam_propagation, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_retry
         )
         ctx.on_wait(f"waiting for function {self.name} to become Active", 0.0)
         lam.get_waiter("function_active_v2").wait(FunctionName=self.name, WaiterConfig=_WAIT)
@@ -134,7 +134,7 @@ class Function(Resource):
                 fn,
                 lambda e: aws.function_busy(e) or aws.iam_propagation(e),
                 timeout=aws.IAM_PROPAGATION_TIMEOUT,
-                on_wait=ctx.on_wait,
+                on_wait=ctx.on_retry,
             )
             settle()
 
@@ -252,7 +252,7 @@ class EventSourceMapping(Resource):
             return lam.create_event_source_mapping(FunctionName=self.function, **want)
 
         m = aws.retry_while(
-            make, aws.iam_propagation, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_wait
+            make, aws.iam_propagation, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_retry
         )
         return {**want, "arn": m.get("EventSourceMappingArn") or m["UUID"], "uuid": m["UUID"]}
 
@@ -269,7 +269,7 @@ class EventSourceMapping(Resource):
                 ),
                 lambda e: aws.function_busy(e) or aws.iam_propagation(e),
                 timeout=aws.IAM_PROPAGATION_TIMEOUT,
-                on_wait=ctx.on_wait,
+                on_wait=ctx.on_retry,
             )
         return {**observed, **want, "duplicates": []}
 

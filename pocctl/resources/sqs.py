@@ -77,7 +77,7 @@ class Queue(Resource):
             make,
             _queue_deleted_recently,
             timeout=aws.QUEUE_DELETED_RECENTLY_TIMEOUT,
-            on_wait=ctx.on_wait,
+            on_wait=ctx.on_retry,
             interval=5.0,
         )
         return {"url": url, "arn": iam.queue_arn(ctx, self.name), **want}
