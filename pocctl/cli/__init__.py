@@ -88,9 +88,9 @@ def main(
 
 
 def _register() -> None:
-    from pocctl.cli import demo, down, plan, status, tasks, up
+    from pocctl.cli import demo, down, plan, status, tasks, test_order, up
 
-    for module in (tasks, up, plan, status, down, demo):
+    for module in (tasks, up, plan, status, test_order, down, demo):
         for command in module.COMMANDS:
             main.add_command(command)
 

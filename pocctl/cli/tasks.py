@@ -41,9 +41,10 @@ def task_command(app: App, number: int) -> None:
         run_down(app, yes=False)
         return
     if task.number == 9:
-        app.terminal.abort(
-            "Task 9 is `pocctl test-order`, which is not available in this version", code=2
-        )
+        from pocctl.cli.test_order import run_test_order
+
+        run_test_order(app)
+        return
     run_tasks(app, [task])
 
 

@@ -173,3 +173,35 @@ class Terminal:
                 f"[{colour.get(r['status'], '')}]{r['status']}[/][dim]{escape(note)}[/]",
             )
         self.out.print(table)
+
+    def order_table(self, report: Any) -> None:
+        """One row per order: its ID and its time for each hop; p50/p95 when there are several."""
+        table = Table(pad_edge=False, box=None, show_edge=False)
+        table.add_column("#", justify="right")
+        table.add_column("order ID", overflow="fold")
+        for hop in ("accepted", "stored", "notified"):
+            table.add_column(hop, justify="right")
+
+        def ms(v: float | None) -> str:
+            return "[red]—[/]" if v is None else f"{v * 1000:.0f} ms"
+
+        shown = report.orders if len(report.orders) <= 50 else report.orders[:20]
+        for o in shown:
+            table.add_row(
+                str(o.number),
+                escape(o.order_id or f"(HTTP {o.status})"),
+                ms(o.accepted),
+                ms(o.stored),
+                ms(o.notified),
+            )
+        if len(report.orders) > len(shown):
+            table.add_row("…", f"{len(report.orders) - len(shown)} more", "", "", "")
+        if len(report.orders) > 1:
+            for label, i in (("p50", 0), ("p95", 1)):
+                cells = []
+                for hop in ("accepted", "stored", "notified"):
+                    p = report.percentiles(hop)
+                    cells.append(ms(p[i]) if p else "—")
+                table.add_row("", f"[bold]{label}[/]", *cells)
+        if not self.quiet:
+            self.out.print(table)

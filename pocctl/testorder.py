@@ -1,0 +1,279 @@
+"""Task 9: send orders through the API and follow each one to the table and to the topic.
+
+A temporary probe queue, subscribed to the topic with raw delivery, sees every notification; it
+is always deleted afterwards. The same code runs against AWS and the embedded AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pocctl.aws import AwsError
+from pocctl.resources import iam
+from pocctl.resources.base import Context
+
+
+@dataclass
+class Order:
+    number: int
+    body: str
+    sent_at: float = 0.0
+    status: int | None = None
+    response: str = ""
+    order_id: str | None = None
+    accepted: float | None = None  # seconds from POST to the API's answer
+    stored: float | None = None  # ... to the row being readable
+    notified: float | None = None  # ... to the notification reaching the probe
+    notifications: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.stored is not None and self.notifications == 1
+
+
+@dataclass
+class Report:
+    orders: list[Order]
+    url: str
+    seconds: float
+    duplicates: int = 0
+    stray: int = 0  # notifications for orders this run did not send
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(o.ok for o in self.orders)
+
+    def percentiles(self, attr: str) -> tuple[float, float] | None:
+        values = sorted(getattr(o, attr) for o in self.orders if getattr(o, attr) is not None)
+        if not values:
+            return None
+        return _pct(values, 50), _pct(values, 95)
+
+
+def _pct(values: list[float], p: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def default_body(i: int, run: str) -> str:
+    return json.dumps(
+        {"item": "all-purpose cleaner", "quantity": i + 1, "customer": f"pocctl-test-{run}"}
+    )
+
+
+def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, str]:
+    req = urllib.request.Request(
+        url,
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (the API's URL)
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+class Probe:
+    """A queue subscribed to the topic for the length of a test; always removed by close()."""
+
+    def __init__(self, ctx: Context, topic_arn: str) -> None:
+        self.ctx = ctx
+        self.topic_arn = topic_arn
+        self.name = f"pocctl-probe-{uuid.uuid4().hex[:12]}"
+        self.url: str | None = None
+        self.subscription: str | None = None
+
+    def open(self) -> None:
+        sqs, sns = self.ctx.client("sqs"), self.ctx.client("sns")
+        arn = iam.queue_arn(self.ctx, self.name)
+        # Only this topic may send to the probe.
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TopicOnly",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": self.topic_arn}},
+                }
+            ],
+        }
+        self.url = sqs.create_queue(
+            QueueName=self.name,
+            Attributes={"Policy": json.dumps(policy), "MessageRetentionPeriod": "3600"},
+            tags={"pocctl": "test-order-probe"},
+        )["QueueUrl"]
+        self.subscription = sns.subscribe(
+            TopicArn=self.topic_arn,
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"},
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+
+    def receive(self, wait: int = 1) -> list[str]:
+        sqs = self.ctx.client("sqs")
+        msgs = sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+        ).get("Messages", [])
+        if msgs:
+            sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)
+                ],
+            )
+        return [m["Body"] for m in msgs]
+
+    def close(self) -> None:
+        if self.subscription:
+            try:
+                self.ctx.client("sns").unsubscribe(SubscriptionArn=self.subscription)
+            finally:
+                self.subscription = None
+        if self.url:
+            try:
+                self.ctx.client("sqs").delete_queue(QueueUrl=self.url)
+            finally:
+                self.url = None
+
+
+def run(
+    ctx: Context,
+    url: str,
+    *,
+    count: int = 1,
+    body: str | None = None,
+    timeout: float = 60.0,
+    concurrency: int = 10,
+    progress: Callable[[str], None] = lambda s: None,
+) -> Report:
+    """POST ``count`` orders to ``url`` and wait until each is stored and notified (or timeout)."""
+    cfg = ctx.cfg
+    topic = iam.topic_arn(ctx)
+    run_id = uuid.uuid4().hex[:8]
+    orders = [
+        Order(i + 1, body if body is not None else default_body(i, run_id)) for i in range(count)
+    ]
+    probe = Probe(ctx, topic)
+    start = time.monotonic()
+    try:
+        probe.open()
+        progress(f"probe queue {probe.name} subscribed to {cfg.topic.name}")
+
+        def send(o: Order) -> None:
+            o.sent_at = time.monotonic()
+            o.status, o.response = post(url, o.body)
+            o.accepted = time.monotonic() - o.sent_at
+            if o.status == 200:
+                try:
+                    o.order_id = json.loads(o.response).get("messageId") or None
+                except (json.JSONDecodeError, AttributeError):
+                    o.order_id = None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, count))) as pool:
+            list(pool.map(send, orders))
+        report = Report(orders, url, 0.0)
+        rejected = [o for o in orders if o.status != 200 or not o.order_id]
+        for o in rejected:
+            report.problems.append(
+                f"order {o.number}: the API answered {o.status}: {o.response.strip()[:200]}"
+            )
+        accepted = {o.order_id: o for o in orders if o.order_id}
+        progress(f"{len(accepted)} of {count} orders accepted; following them")
+        _follow(ctx, probe, accepted, report, deadline=time.monotonic() + timeout)
+    finally:
+        probe.close()
+    report.seconds = time.monotonic() - start
+    for o in report.orders:
+        if o.order_id and o.stored is None:
+            report.problems.append(f"order {o.number} ({o.order_id}) was not stored in time")
+        elif o.order_id and o.notifications == 0:
+            report.problems.append(f"order {o.number} ({o.order_id}) was stored but not notified")
+        elif o.notifications > 1:
+            report.problems.append(f"order {o.number} was notified {o.notifications} times")
+    return report
+
+
+def _follow(
+    ctx: Context, probe: Probe, accepted: dict[str, Order], report: Report, deadline: float
+) -> None:
+    ddb = ctx.client("dynamodb")
+    table, key = ctx.cfg.table.name, ctx.cfg.table.partition_key
+    unstored = set(accepted)
+    unnotified = set(accepted)
+    while (unstored or unnotified) and time.monotonic() < deadline:
+        for chunk in _chunks(sorted(unstored), 100):
+            resp = ddb.batch_get_item(
+                RequestItems={
+                    table: {
+                        "Keys": [{key: {"S": oid}} for oid in chunk],
+                        "ProjectionExpression": "#k",
+                        "ExpressionAttributeNames": {"#k": key},
+                    }
+                }
+            )
+            now = time.monotonic()
+            for item in resp.get("Responses", {}).get(table, []):
+                oid = item[key]["S"]
+                accepted[oid].stored = now - accepted[oid].sent_at
+                unstored.discard(oid)
+        # The long poll paces the loop: no sleeping.
+        for body in probe.receive(wait=1 if unnotified else 0):
+            now = time.monotonic()
+            oid = _order_id(body, key)
+            o = accepted.get(oid or "")
+            if o is None:
+                report.stray += 1
+                continue
+            o.notifications += 1
+            if o.notifications == 1:
+                o.notified = now - o.sent_at
+                unnotified.discard(oid)
+            else:
+                report.duplicates += 1
+    # A last look for duplicates that arrived with the final notifications.
+    for body in probe.receive(wait=0):
+        o = accepted.get(_order_id(body, key) or "")
+        if o is not None:
+            o.notifications += 1
+            report.duplicates += 1
+
+
+def _order_id(body: str, key: str) -> str | None:
+    try:
+        msg = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    return msg.get(key) if isinstance(msg, dict) else None
+
+
+def _chunks(items: list[str], n: int) -> list[list[str]]:
+    return [items[i : i + n] for i in range(0, len(items), n)]
+
+
+def find_invoke_url(ctx: Context) -> str:
+    from pocctl.resources.apigateway import RestApi
+
+    api = RestApi(ctx.cfg)
+    observed = api.find(ctx)
+    if observed is None or not observed.get("stage"):
+        raise AwsError(
+            f"REST API {ctx.cfg.api.name} is not deployed",
+            hint="run `pocctl up` (or `pocctl api`) first",
+        )
+    return api.identity(ctx, observed)["url"]
