@@ -16,7 +16,14 @@ from pocctl.cli.app import App, Options
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 80}
 
 
-@click.group(context_settings=CONTEXT)
+class LabOrderGroup(click.Group):
+    """--help lists commands in the lab's order, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=LabOrderGroup, context_settings=CONTEXT)
 @click.option(
     "--config",
     "config",
@@ -88,9 +95,9 @@ def main(
 
 
 def _register() -> None:
-    from pocctl.cli import demo, down, plan, status, tasks, test_order, up
+    from pocctl.cli import demo, down, local, plan, status, tasks, test_order, up
 
-    for module in (tasks, up, plan, status, test_order, down, demo):
+    for module in (tasks, up, plan, status, test_order, down, local, demo):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -24,6 +24,32 @@ def _task_command(task: Task) -> click.Command:
     return click.command(task.command, help=command.__doc__)(command)
 
 
+@click.command("lambda1")
+@click.option("--test", is_flag=True, help="then invoke it with a sample SQS event (Step 4.4)")
+@click.pass_obj
+def lambda1_command(app: App, test: bool) -> None:
+    """Task 4: POC-Lambda-1 and its SQS trigger.
+
+    With --test, invoke it with a sample SQS event and check the row it stored
+    (the lab's Step 4.4).
+
+    \b
+    Examples:
+      pocctl lambda1
+      pocctl lambda1 --test
+    """
+    from pocctl import testorder
+
+    run_tasks(app, [TASKS[3]])
+    if test:
+        with app.guard():
+            result = testorder.test_lambda1(app.ctx)
+        app.terminal.success(
+            f"test event stored: {app.cfg.table.name} row "
+            f"{app.cfg.table.partition_key}={result['order_id']}"
+        )
+
+
 @click.command("task")
 @click.argument("number", type=click.IntRange(1, 10))
 @click.pass_obj
@@ -48,4 +74,7 @@ def task_command(app: App, number: int) -> None:
     run_tasks(app, [task])
 
 
-COMMANDS = [*(_task_command(t) for t in BUILD_TASKS), task_command]
+COMMANDS = [
+    *(lambda1_command if t.number == 4 else _task_command(t) for t in BUILD_TASKS),
+    task_command,
+]
