@@ -17,6 +17,25 @@ LOCAL_CREDENTIALS = {
 }
 
 
+def local_client(
+    endpoint_url: str, service: str, *, region: str = LOCAL_REGION, **config: Any
+) -> Any:
+    """A boto3 client for the embedded server (fake credentials, no retries unless asked)."""
+    import boto3
+    from botocore.config import Config
+
+    cfg: dict[str, Any] = {"retries": {"total_max_attempts": 1}, "max_pool_connections": 50}
+    cfg.update(config)
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(**cfg),
+    )
+
+
 class EmbeddedAWS:
     """A moto server on 127.0.0.1 (port 0 picks a free one), optionally wrapped in middleware.
 
@@ -42,6 +61,11 @@ class EmbeddedAWS:
         # AWS-managed policies (AmazonAPIGatewayPushToCloudWatchLogs) exist in every account;
         # moto only has them when told before its IAM backend is first built.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        from pocctl.local import moto_hooks
+
+        moto_hooks.check_moto_version()
+        # moto's own mapping path steals SQS messages and clears stream records (AWS-FACTS).
+        moto_hooks.switch_off_moto_mappings()
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,

@@ -1,0 +1,523 @@
+"""API Gateway's REST data plane, as WSGI middleware on the embedded server's port.
+
+``/restapis/{api_id}/{stage}/_user_request_/{path}`` (LocalStack's convention) executes the REST
+API as configured on the embedded server, read through the API Gateway API: the stage's
+deployment, resources and methods, request validator and JSON-schema model, the integration's
+request parameters and template, the call to SQS as the integration's credentials role, and the
+integration response chosen by selectionPattern. Configuration is re-read whenever the stage
+points at a new deployment, so — as on AWS — a change takes effect at the next deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pocctl.local.vtl import Input, TemplateError, Util, render
+
+logger = logging.getLogger("pocctl.local")
+
+LogFn = Callable[[str], None]
+ClientFactory = Callable[..., Any]
+
+_ROUTE = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
+_SQS_URI = re.compile(r"^arn:aws[\w-]*:apigateway:([\w-]+):sqs:path/(\d{12})/([\w-]+)$")
+_STATUS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def _error(status: int, message: str, error_type: str) -> Response:
+    return Response(
+        status,
+        json.dumps({"message": message}).encode(),
+        {"Content-Type": "application/json", "x-amzn-ErrorType": error_type},
+    )
+
+
+MISSING_TOKEN = (403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+
+
+@dataclass
+class _Deployed:
+    """One stage's deployed configuration."""
+
+    deployment_id: str
+    resources: list[dict[str, Any]]
+    models: dict[str, dict[str, Any]]  # name -> parsed schema
+    validators: dict[str, dict[str, Any]]
+    variables: dict[str, str]
+
+
+class ApiGateway:
+    """The data plane; ``wrap`` is the WSGI middleware."""
+
+    def __init__(self, clients: ClientFactory, *, log: LogFn, region: str) -> None:
+        self._clients = clients
+        self._log = log
+        self._region = region
+        self._cache: dict[tuple[str, str], _Deployed] = {}
+        self._creds: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self._http: Any = None
+        self.endpoint_url = ""  # the embedded server itself; set by LocalAWS once it listens
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._creds.clear()
+
+    def wrap(self, app: Any) -> Any:
+        def middleware(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            m = _ROUTE.match(environ.get("PATH_INFO", ""))
+            if not m:
+                return app(environ, start_response)
+            try:
+                resp = self.handle(m.group(1), m.group(2), m.group(3) or "/", environ)
+            except Exception as exc:
+                logger.exception("API Gateway data plane failed")
+                self._log(f"[API Gateway] internal error: {exc}")
+                resp = _error(500, "Internal server error", "InternalServerErrorException")
+            resp.headers.setdefault("x-amzn-RequestId", environ.get("pocctl.request_id", ""))
+            start_response(
+                f"{resp.status} {_STATUS.get(resp.status, 'Status')}",
+                list(resp.headers.items()) + [("Content-Length", str(len(resp.body)))],
+            )
+            return [resp.body]
+
+        return middleware
+
+    # -- request processing ---------------------------------------------------------------
+
+    def handle(self, api_id: str, stage: str, path: str, environ: dict[str, Any]) -> Response:
+        request_id = str(uuid.uuid4())
+        environ["pocctl.request_id"] = request_id
+        deployed = self._deployed(api_id, stage)
+        if isinstance(deployed, Response):
+            return deployed
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        found = _match(deployed.resources, path, method)
+        if found is None:
+            return _error(*MISSING_TOKEN)
+        resource, method_cfg, path_params = found
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
+        headers = {
+            k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        # API Gateway assumes application/json when the client sends no Content-Type.
+        content_type = (headers.get("Content-Type") or "application/json").split(";")[0]
+        content_type = content_type.strip().lower()
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        params = {"path": path_params, "querystring": query, "header": headers}
+
+        invalid = self._validate(deployed, method_cfg, content_type, body, params)
+        if invalid is not None:
+            return invalid
+
+        integration = method_cfg.get("methodIntegration") or {}
+        context = {
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "apiId": api_id,
+            "stage": stage,
+            "httpMethod": method,
+            "resourceId": resource.get("id"),
+            "resourcePath": resource.get("path"),
+            "path": f"/{stage}{path}",
+            "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {
+                "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
+                "userAgent": headers.get("User-Agent", ""),
+            },
+            "accountId": "",
+        }
+        variables = {
+            "input": Input(body, params),
+            "util": Util(),
+            "context": context,
+            "stageVariables": deployed.variables,
+        }
+
+        templates = integration.get("requestTemplates") or {}
+        passthrough = integration.get("passthroughBehavior") or "WHEN_NO_MATCH"
+        template = templates.get(content_type)
+        if template is None:
+            if passthrough == "NEVER" or (passthrough == "WHEN_NO_TEMPLATES" and templates):
+                return _error(415, "Unsupported Media Type", "UnsupportedMediaTypeException")
+            integration_body = body
+        else:
+            try:
+                integration_body = render(template, variables)
+            except TemplateError as exc:
+                self._log(f"[API Gateway] request template failed: {exc}")
+                return _error(500, "Internal server error", "InternalServerErrorException")
+
+        int_headers, int_query = _integration_parameters(
+            integration.get("requestParameters") or {}, params, deployed.variables, context
+        )
+        kind = integration.get("type")
+        uri = str(integration.get("uri") or "")
+        sqs = _SQS_URI.match(uri)
+        if kind != "AWS" or not sqs:
+            self._log(
+                f"[API Gateway] integration {kind} {uri} is not supported locally "
+                "(only AWS integrations with SQS path/ACCOUNT/QUEUE)"
+            )
+            return _error(500, "Internal server error", "InternalServerErrorException")
+        status, backend_headers, backend_body = self._call_sqs(
+            integration, sqs.group(2), sqs.group(3), integration_body, int_headers, int_query
+        )
+        return self._integration_response(
+            integration,
+            status,
+            backend_headers,
+            backend_body,
+            params,
+            variables,
+            headers.get("Accept", ""),
+        )
+
+    def _deployed(self, api_id: str, stage: str) -> _Deployed | Response:
+        apigw = self._clients("apigateway")
+        try:
+            stage_cfg = apigw.get_stage(restApiId=api_id, stageName=stage)
+        except apigw.exceptions.NotFoundException:
+            try:
+                apigw.get_rest_api(restApiId=api_id)
+            except apigw.exceptions.NotFoundException:
+                # On AWS an unknown API id has no host name at all; LocalStack answers this.
+                return _error(
+                    404,
+                    f"The API id '{api_id}' does not correspond to a deployed API Gateway API",
+                    "NotFoundException",
+                )
+            return _error(*MISSING_TOKEN)  # unknown stage: a routing miss, as on AWS
+        deployment_id = str(stage_cfg.get("deploymentId") or "")
+        key = (api_id, stage)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached.deployment_id == deployment_id:
+            cached.variables = dict(stage_cfg.get("variables") or {})
+            return cached
+        resources = []
+        for page in apigw.get_paginator("get_resources").paginate(
+            restApiId=api_id, embed=["methods"]
+        ):
+            resources.extend(page.get("items", []))
+        models = {}
+        for page in apigw.get_paginator("get_models").paginate(restApiId=api_id):
+            for model in page.get("items", []):
+                try:
+                    models[model["name"]] = json.loads(model.get("schema") or "{}")
+                except ValueError:
+                    self._log(f"[API Gateway] model {model['name']} has an invalid schema")
+        validators = {
+            v["id"]: v for v in apigw.get_request_validators(restApiId=api_id).get("items", [])
+        }
+        deployed = _Deployed(
+            deployment_id, resources, models, validators, dict(stage_cfg.get("variables") or {})
+        )
+        with self._lock:
+            self._cache[key] = deployed
+        return deployed
+
+    def _validate(
+        self,
+        deployed: _Deployed,
+        method_cfg: dict[str, Any],
+        content_type: str,
+        body: str,
+        params: dict[str, dict[str, str]],
+    ) -> Response | None:
+        validator = deployed.validators.get(str(method_cfg.get("requestValidatorId") or ""))
+        if validator is None:
+            return None
+        if validator.get("validateRequestParameters"):
+            missing = []
+            for name, required in (method_cfg.get("requestParameters") or {}).items():
+                parts = name.split(".")  # method.request.{querystring|header|path}.NAME
+                if not required or len(parts) < 4:
+                    continue
+                where, key = parts[2], ".".join(parts[3:])
+                values = params.get(where, {})
+                present = (
+                    any(k.lower() == key.lower() for k in values)
+                    if where == "header"
+                    else key in values
+                )
+                if not present:
+                    missing.append(key)
+            if missing:
+                return _error(
+                    400,
+                    f"Missing required request parameters: [{', '.join(missing)}]",
+                    "BadRequestException",
+                )
+        if validator.get("validateRequestBody"):
+            models = method_cfg.get("requestModels") or {}
+            model_name = models.get(content_type) or models.get("$default")
+            schema = deployed.models.get(model_name) if model_name else None
+            if schema is not None and not _valid_json(body, schema):
+                return _error(400, "Invalid request body", "BadRequestException")
+        return None
+
+    def _credentials(self, role_arn: str) -> Any:
+        """Temporary credentials of the integration's role (STS AssumeRole), cached."""
+        from botocore.credentials import Credentials
+
+        with self._lock:
+            hit = self._creds.get(role_arn)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        c = self._clients("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName="BackplaneAssumeRoleSession"
+        )["Credentials"]
+        creds = Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+        with self._lock:
+            self._creds[role_arn] = (time.monotonic() + 600, creds)
+        return creds
+
+    def _call_sqs(
+        self,
+        integration: dict[str, Any],
+        account: str,
+        queue: str,
+        body: str,
+        headers: dict[str, str],
+        query: dict[str, str],
+    ) -> tuple[int, dict[str, str], str]:
+        """POST to SQS's query API as the credentials role; SQS's answer as API Gateway sees it."""
+        from urllib.parse import urlencode
+
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.httpsession import URLLib3Session
+
+        role = integration.get("credentials")
+        if not role:
+            self._log("[API Gateway] the SQS integration has no credentials role")
+            return 500, {}, json.dumps({"message": "Internal server error"})
+        url = f"{self.endpoint_url}/{account}/{queue}"
+        if query:
+            url += "?" + urlencode(query)
+        req = AWSRequest(
+            method=str(integration.get("httpMethod") or "POST"),
+            url=url,
+            data=body.encode("utf-8"),
+            headers=dict(headers),
+        )
+        SigV4Auth(self._credentials(str(role)), "sqs", self._region).add_auth(req)
+        if self._http is None:
+            self._http = URLLib3Session(max_pool_connections=50)
+        resp = self._http.send(req.prepare())
+        text = resp.content.decode("utf-8", "replace")
+        try:
+            as_json = json.dumps(_xml_to_json(text)) if text.lstrip().startswith("<") else text
+        except ET.ParseError:
+            as_json = text
+        return resp.status_code, dict(resp.headers), as_json
+
+    def _integration_response(
+        self,
+        integration: dict[str, Any],
+        status: int,
+        backend_headers: dict[str, str],
+        backend_body: str,
+        params: dict[str, dict[str, str]],
+        variables: dict[str, Any],
+        accept: str,
+    ) -> Response:
+        responses = integration.get("integrationResponses") or {}
+        chosen = None
+        default = None
+        for ir in sorted(responses.values(), key=lambda r: str(r.get("statusCode"))):
+            pattern = ir.get("selectionPattern")
+            if not pattern:
+                default = default or ir
+            elif re.fullmatch(pattern, str(status)):
+                chosen = ir
+                break
+        chosen = chosen or default
+        if chosen is None:
+            self._log(f"[API Gateway] no integration response matches status {status}")
+            return _error(500, "Internal server error", "InternalServerErrorException")
+        templates = chosen.get("responseTemplates") or {}
+        content_type = next(
+            (t for t in templates if t == accept.split(";")[0].strip()), "application/json"
+        )
+        template = templates.get(content_type)
+        if template is None and templates:
+            content_type, template = next(iter(templates.items()))
+        if template:
+            out_vars = dict(variables, input=Input(backend_body, params))
+            try:
+                out = render(template, out_vars)
+            except TemplateError as exc:
+                self._log(f"[API Gateway] response template failed: {exc}")
+                return _error(500, "Internal server error", "InternalServerErrorException")
+        else:
+            out = backend_body
+        headers = {"Content-Type": content_type}
+        for name, source in (chosen.get("responseParameters") or {}).items():
+            if not name.startswith("method.response.header."):
+                continue
+            header = name[len("method.response.header.") :]
+            if source.startswith("'") and source.endswith("'"):
+                headers[header] = source[1:-1]
+            elif source.startswith("integration.response.header."):
+                wanted = source[len("integration.response.header.") :].lower()
+                for k, v in backend_headers.items():
+                    if k.lower() == wanted:
+                        headers[header] = v
+        return Response(int(chosen.get("statusCode") or 200), out.encode("utf-8"), headers)
+
+
+def _match(
+    resources: list[dict[str, Any]], path: str, method: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]] | None:
+    """The resource (most literal segments first) and method for ``path``."""
+    segments = [s for s in path.split("/") if s]
+    best: tuple[int, dict[str, Any], dict[str, str]] | None = None
+    for res in resources:
+        tmpl = [s for s in str(res.get("path", "/")).split("/") if s]
+        params = _match_template(tmpl, segments)
+        if params is None:
+            continue
+        literal = sum(1 for s in tmpl if not s.startswith("{"))
+        methods = res.get("resourceMethods") or {}
+        if method not in methods and "ANY" not in methods:
+            continue
+        if best is None or literal > best[0]:
+            best = (literal, res, params)
+    if best is None:
+        return None
+    methods = best[1]["resourceMethods"]
+    return best[1], methods.get(method) or methods["ANY"], best[2]
+
+
+def _match_template(tmpl: list[str], segments: list[str]) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for i, t in enumerate(tmpl):
+        if t.startswith("{") and t.endswith("+}"):
+            if i >= len(segments):
+                return None
+            params[t[1:-2]] = "/".join(segments[i:])
+            return params
+        if i >= len(segments):
+            return None
+        if t.startswith("{") and t.endswith("}"):
+            params[t[1:-1]] = segments[i]
+        elif t != segments[i]:
+            return None
+    return params if len(tmpl) == len(segments) else None
+
+
+def _integration_parameters(
+    mapping: dict[str, str],
+    params: dict[str, dict[str, str]],
+    stage_vars: dict[str, str],
+    context: dict[str, Any],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Render ``integration.request.{header,querystring}.X`` from literals and method params."""
+    headers: dict[str, str] = {}
+    query: dict[str, str] = {}
+    for target, source in mapping.items():
+        parts = target.split(".")
+        if len(parts) < 4 or parts[0] != "integration" or parts[2] not in ("header", "querystring"):
+            continue
+        name = ".".join(parts[3:])
+        if source.startswith("'") and source.endswith("'"):
+            value: str | None = source[1:-1]
+        elif source.startswith("method.request."):
+            where, _, key = source[len("method.request.") :].partition(".")
+            values = params.get(where, {})
+            value = (
+                next((v for k, v in values.items() if k.lower() == key.lower()), None)
+                if where == "header"
+                else values.get(key)
+            )
+        elif source.startswith("stageVariables."):
+            value = stage_vars.get(source.split(".", 1)[1])
+        elif source.startswith("context."):
+            value = str(context.get(source.split(".", 1)[1], ""))
+        else:
+            value = None
+        if value is not None:
+            (headers if parts[2] == "header" else query)[name] = value
+    return headers, query
+
+
+def _valid_json(body: str, schema: dict[str, Any]) -> bool:
+    """Body against a model's JSON schema (draft 4, as API Gateway models are)."""
+    import jsonschema  # shipped with moto[server] (via openapi-spec-validator / cfn-lint)
+
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    try:
+        jsonschema.Draft4Validator(schema).validate(doc)
+    except jsonschema.ValidationError:
+        return False
+    except jsonschema.SchemaError as exc:
+        logger.warning("model schema is invalid: %s", exc)
+        return False
+    return True
+
+
+def _xml_to_json(text: str) -> dict[str, Any]:
+    """SQS's XML answer as the JSON it sends to API Gateway (which asks for JSON)."""
+    root = ET.fromstring(text)
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    def convert(el: ET.Element) -> Any:
+        children = list(el)
+        if not children:
+            return el.text or ""
+        out: dict[str, Any] = {}
+        for c in children:
+            key, value = local(c.tag), convert(c)
+            if key in out:
+                if not isinstance(out[key], list):
+                    out[key] = [out[key]]
+                out[key].append(value)
+            else:
+                out[key] = value
+        return out
+
+    if local(root.tag) == "ErrorResponse":  # SQS's JSON errors have no wrapper
+        return dict(convert(root))
+    return {local(root.tag): convert(root)}

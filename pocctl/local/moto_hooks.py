@@ -1,0 +1,125 @@
+"""Every moto internal that pocctl.local relies on, in one place.
+
+moto 5.2.5 is pinned (pyproject.toml); tests/local/test_moto_hooks.py fails loudly when an
+upgrade moves any of these:
+
+- moto/sqs/models.py ``Queue.add_message`` and moto/dynamodb/models/table.py ``StreamShard.add``
+  run moto's own synchronous event-source-mapping path. It receives SQS messages inside the
+  SendMessage request (raising their receive count until they land in the DLQ) and clears
+  stream records after a failed invoke. Both loop over ``<obj>.lambda_event_source_mappings``,
+  which ``LambdaBackend.create_event_source_mapping`` fills. We replace that attribute on the
+  classes by a descriptor that always reads as an empty dict, so moto never sees a mapping;
+  the mappings themselves stay in the Lambda backend (list/get/update/delete keep working) and
+  pocctl's pollers act on them instead.
+- moto/awslambda/models.py ``LambdaFunction.invoke`` serves the Invoke API (and invoke-async) and
+  would try Docker. We wrap it: inside a request that came through a LocalAWS server (marked by
+  ``invoke_middleware``) the call goes to pocctl's executor; anywhere else moto's code runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+
+# (LambdaFunction, body, request_headers, response_headers) -> payload bytes
+InvokeRunner = Callable[[Any, Any, Any, dict[str, Any]], bytes]
+
+_install_lock = threading.Lock()
+_request = threading.local()
+
+
+class _NoEventSourceMappings:
+    """Data descriptor: the attribute always reads as a fresh empty dict and ignores writes."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> dict[str, Any]:
+        return {}
+
+    def __set__(self, obj: object, value: object) -> None:
+        pass
+
+
+def check_moto_version() -> None:
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(
+            f"pocctl's embedded AWS hooks into moto {MOTO_VERSION} internals; "
+            f"moto {moto.__version__} is installed (pip install 'moto[server]=={MOTO_VERSION}')"
+        )
+
+
+def switch_off_moto_mappings() -> None:
+    """Make moto's own synchronous event-source-mapping path a no-op (idempotent)."""
+    from moto.dynamodb.models.table import Table
+    from moto.sqs.models import Queue
+
+    with _install_lock:
+        for cls in (Queue, Table):
+            if not isinstance(
+                cls.__dict__.get("lambda_event_source_mappings"), _NoEventSourceMappings
+            ):
+                cls.lambda_event_source_mappings = _NoEventSourceMappings()  # type: ignore[assignment,misc]
+
+
+def install_invoke_hook() -> None:
+    """Route ``LambdaFunction.invoke`` to the current LocalAWS request's runner (idempotent)."""
+    from moto.awslambda.models import LambdaFunction
+
+    with _install_lock:
+        current = LambdaFunction.invoke
+        if getattr(current, "_pocctl_hook", False):
+            return
+        original = current
+
+        def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+            runner: InvokeRunner | None = getattr(_request, "runner", None)
+            if runner is None:
+                return original(self, body, request_headers, response_headers)
+            return runner(self, body, request_headers, response_headers)
+
+        invoke._pocctl_hook = True  # type: ignore[attr-defined]
+        invoke._pocctl_original = original  # type: ignore[attr-defined]
+        LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+
+def invoke_middleware(runner: InvokeRunner) -> Callable[[Any], Any]:
+    """WSGI middleware: requests through it run Lambda code with ``runner``.
+
+    moto handles a request synchronously in the server thread that called the app, so a
+    thread-local set around the call reaches the patched ``LambdaFunction.invoke``.
+    """
+
+    def wrap(app: Any) -> Any:
+        def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+            _request.runner = runner
+            try:
+                # moto builds the whole response body inside this call (a list), so the
+                # thread-local is still set while Invoke runs.
+                return list(app(environ, start_response))
+            finally:
+                _request.runner = None
+
+        return middleware
+
+    return wrap
+
+
+def lambda_function_fields(fn: Any) -> dict[str, Any]:
+    """What the executor needs from a moto ``LambdaFunction`` (attribute names pinned by tests)."""
+    return {
+        "name": fn.function_name,
+        "arn": fn.function_arn,
+        "handler": fn.handler,
+        "runtime": fn.run_time,
+        "timeout": int(fn.timeout or 3),
+        "memory": int(fn.memory_size or 128),
+        "env": dict(fn.environment_vars or {}),
+        "code_sha256": fn.code_sha_256,
+        "code": fn.code_bytes,
+        "region": fn.region,
+        "account_id": fn.account_id,
+        "package_type": getattr(fn, "package_type", "Zip"),
+    }

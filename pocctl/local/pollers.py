@@ -1,0 +1,601 @@
+"""The Lambda service's pollers: SQS and DynamoDB-stream event source mappings.
+
+Mappings are discovered through the Lambda API (ListEventSourceMappings on the embedded
+server), re-read every ``refresh_interval`` seconds: a mapping created, disabled, re-enabled or
+deleted while the engine runs takes effect at the next refresh. Each enabled mapping gets its
+own poller thread(s); they talk to SQS / DynamoDB Streams / Lambda through the same APIs as on
+AWS, so moto stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("pocctl.local")
+
+LogFn = Callable[[str], None]
+ClientFactory = Callable[[str], Any]
+
+# SQS long-poll wait: short, so that stop() and disabling a mapping take effect quickly.
+SQS_WAIT_SECONDS = 1
+# How often an idle stream shard is read (AWS reads each shard about four times a second).
+STREAM_IDLE_WAIT = 0.1
+ERROR_BACKOFF = 1.0
+
+
+@dataclass
+class InvokeOutcome:
+    payload: Any  # the handler's result (decoded JSON), or the error object
+    error: dict[str, Any] | None  # set when the function failed (FunctionError)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+Invoker = Callable[[str, dict[str, Any]], InvokeOutcome]
+
+
+def lambda_invoker(lambda_client: Any) -> Invoker:
+    """Invoke through the Lambda API: the request-response path moto hands to our executor."""
+
+    def invoke(function_arn: str, event: dict[str, Any]) -> InvokeOutcome:
+        resp = lambda_client.invoke(
+            FunctionName=function_arn, Payload=json.dumps(event).encode("utf-8")
+        )
+        raw = resp["Payload"].read()
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw.decode("utf-8", "replace")
+        if resp.get("FunctionError"):
+            err = payload if isinstance(payload, dict) else {"errorMessage": str(payload)}
+            return InvokeOutcome(payload, err)
+        return InvokeOutcome(payload, None)
+
+    return invoke
+
+
+def batch_item_failures(response: Any, valid_ids: list[str]) -> list[str] | None:
+    """The item identifiers a ReportBatchItemFailures response names, as AWS reads it.
+
+    Returns [] for a complete success (null/empty response or list) and None when the response
+    is invalid, which AWS treats as a failure of the whole batch.
+    """
+    if response is None or response == {} or response == "":
+        return []
+    if not isinstance(response, dict):
+        return None
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        return []
+    if not isinstance(failures, list):
+        return None
+    ids: list[str] = []
+    for item in failures:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(ident, str) or ident not in valid_ids:
+            return None
+        ids.append(ident)
+    return ids
+
+
+class Poller:
+    """Base: a mapping's poller threads; ``config`` is refreshed by the manager."""
+
+    threads_per_mapping = 1
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        clients: ClientFactory,
+        invoke: Invoker,
+        log: LogFn,
+        checkpoints: dict[tuple[str, str], dict[str, Any]],
+    ) -> None:
+        self.config = config
+        self.uuid: str = config["UUID"]
+        self._clients = clients
+        self._invoke = invoke
+        self._log = log
+        self._checkpoints = checkpoints
+        self.stop_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def function_name(self) -> str:
+        return str(self.config["FunctionArn"]).rsplit(":", 1)[-1]
+
+    def start(self) -> None:
+        for i in range(self.threads_per_mapping):
+            t = threading.Thread(
+                target=self._guarded, name=f"pocctl-poller-{self.uuid[:8]}-{i}", daemon=True
+            )
+            self._threads.append(t)
+            t.start()
+
+    def signal_stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                logger.error("poller thread %s did not stop in time", t.name)
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _guarded(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.run()
+                return
+            except Exception as exc:
+                if self.stop_event.is_set():
+                    return
+                logger.exception("poller for mapping %s failed; retrying", self.uuid)
+                self._log(f"[poller {self.function_name}] error: {exc}; retrying")
+                self.stop_event.wait(ERROR_BACKOFF)
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+
+class SqsPoller(Poller):
+    """Long-polls the queue; deletes what succeeded; the queue's own redrive does the rest."""
+
+    # AWS starts five concurrent pollers per SQS mapping; two keep 2 cores busy without thrashing.
+    threads_per_mapping = 2
+
+    def run(self) -> None:
+        sqs = self._clients("sqs")
+        arn = str(self.config["EventSourceArn"])
+        _, _, _, region, account, queue_name = arn.split(":", 5)
+        queue_url = sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)[
+            "QueueUrl"
+        ]
+        while not self.stop_event.is_set():
+            messages = self._receive(sqs, queue_url)
+            if not messages:
+                continue
+            if self.stop_event.is_set():
+                # Disabled or stopping between receive and invoke: hand the batch back at once.
+                sqs.change_message_visibility_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                        for i, m in enumerate(messages)
+                    ],
+                )
+                return
+            self._process(sqs, queue_url, arn, region, messages)
+
+    def _receive(self, sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+        cfg = self.config
+        batch_size = int(cfg.get("BatchSize") or 10)
+        window = float(cfg.get("MaximumBatchingWindowInSeconds") or 0)
+        messages: list[dict[str, Any]] = []
+        window_end = time.monotonic() + window
+        while len(messages) < batch_size and not self.stop_event.is_set():
+            resp = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(10, batch_size - len(messages)),
+                WaitTimeSeconds=SQS_WAIT_SECONDS if not messages else 0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            got = resp.get("Messages", [])
+            messages.extend(got)
+            if not messages or time.monotonic() >= window_end:
+                break
+            if not got:
+                self.stop_event.wait(min(0.05, max(0.0, window_end - time.monotonic())))
+        return messages
+
+    def _process(
+        self, sqs: Any, queue_url: str, arn: str, region: str, messages: list[dict[str, Any]]
+    ) -> None:
+        event = {"Records": [_sqs_record(m, arn, region) for m in messages]}
+        outcome = self._invoke(str(self.config["FunctionArn"]), event)
+        ids = [m["MessageId"] for m in messages]
+        if not outcome.ok:
+            # Nothing is deleted: the messages come back after the visibility timeout and the
+            # queue's RedrivePolicy moves them to the DLQ after maxReceiveCount receives.
+            self._log(
+                f"[poller {self.function_name}] batch of {len(ids)} failed: "
+                f"{(outcome.error or {}).get('errorType', '')} "
+                f"{(outcome.error or {}).get('errorMessage', '')}".rstrip()
+            )
+            return
+        failed: list[str] | None = []
+        if "ReportBatchItemFailures" in (self.config.get("FunctionResponseTypes") or []):
+            failed = batch_item_failures(outcome.payload, ids)
+            if failed is None:
+                self._log(
+                    f"[poller {self.function_name}] invalid batchItemFailures response; "
+                    "the whole batch will be retried"
+                )
+                return
+        done = [m for m in messages if m["MessageId"] not in set(failed)]
+        for i in range(0, len(done), 10):
+            chunk = done[i : i + 10]
+            resp = sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)
+                ],
+            )
+            for f in resp.get("Failed", []):
+                logger.warning("could not delete message from %s: %s", queue_url, f)
+
+
+def _sqs_record(m: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
+    attrs = {}
+    for name, a in (m.get("MessageAttributes") or {}).items():
+        binary = a.get("BinaryValue")
+        attrs[name] = {
+            "stringValue": a.get("StringValue"),
+            "binaryValue": base64.b64encode(binary).decode() if binary is not None else None,
+            "stringListValues": a.get("StringListValues", []),
+            "binaryListValues": [
+                base64.b64encode(b).decode() for b in a.get("BinaryListValues", [])
+            ],
+            "dataType": a.get("DataType"),
+        }
+        attrs[name] = {k: v for k, v in attrs[name].items() if v is not None}
+    return {
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m.get("Body", ""),
+        "attributes": m.get("Attributes", {}),
+        "messageAttributes": attrs,
+        "md5OfBody": m.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": region,
+    }
+
+
+class StreamPoller(Poller):
+    """Reads each shard in order from the mapping's checkpoint; retries, bisects, gives up to
+    the on-failure destination as configured."""
+
+    def run(self) -> None:
+        streams = self._clients("dynamodbstreams")
+        arn = str(self.config["EventSourceArn"])
+        iterators: dict[str, str] = {}
+        while not self.stop_event.is_set():
+            shards = streams.describe_stream(StreamArn=arn)["StreamDescription"].get("Shards", [])
+            busy = False
+            for shard in shards:
+                shard_id = shard["ShardId"]
+                if shard_id not in iterators:
+                    iterators[shard_id] = self._resume(streams, arn, shard_id)
+                resp = self._get_records(streams, shard_id, iterators[shard_id])
+                records = resp.get("Records", [])
+                if resp.get("_stale"):
+                    iterators.pop(shard_id, None)
+                    continue
+                if records:
+                    busy = True
+                    if not self._deliver(arn, shard_id, [_stream_record(r, arn) for r in records]):
+                        return  # stopped half-way: the checkpoint says where to resume
+                    iterators[shard_id] = resp["NextShardIterator"]
+                    self._checkpoints[(self.uuid, shard_id)] = {"iterator": iterators[shard_id]}
+                elif "NextShardIterator" in resp:
+                    iterators[shard_id] = resp["NextShardIterator"]
+                    self._checkpoints.setdefault(
+                        (self.uuid, shard_id), {"iterator": iterators[shard_id]}
+                    )
+            if not busy:
+                self.stop_event.wait(STREAM_IDLE_WAIT)
+
+    def _get_records(self, streams: Any, shard_id: str, iterator: str) -> dict[str, Any]:
+        try:
+            return dict(
+                streams.get_records(
+                    ShardIterator=iterator, Limit=int(self.config.get("BatchSize") or 100)
+                )
+            )
+        except Exception as exc:
+            cp = self._checkpoints.get((self.uuid, shard_id), {})
+            if cp.get("iterator") != iterator:
+                raise
+            # The remembered iterator is unusable (the stream was re-created): start over
+            # from StartingPosition rather than failing forever.
+            logger.warning(
+                "stream iterator for mapping %s unusable (%s); resetting", self.uuid, exc
+            )
+            del self._checkpoints[(self.uuid, shard_id)]
+            return {"_stale": True}
+
+    def _resume(self, streams: Any, arn: str, shard_id: str) -> str:
+        cp = self._checkpoints.get((self.uuid, shard_id))
+        if cp and "iterator" in cp:
+            return str(cp["iterator"])
+        if cp and "after" in cp:
+            kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": cp["after"]}
+        else:
+            position = str(self.config.get("StartingPosition") or "LATEST")
+            kwargs = {
+                "ShardIteratorType": "TRIM_HORIZON" if position == "TRIM_HORIZON" else "LATEST"
+            }
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)["ShardIterator"]
+        self._checkpoints[(self.uuid, shard_id)] = {"iterator": it}
+        return str(it)
+
+    def _done(self, shard_id: str, record: dict[str, Any]) -> None:
+        self._checkpoints[(self.uuid, shard_id)] = {"after": record["dynamodb"]["SequenceNumber"]}
+
+    def _deliver(self, arn: str, shard_id: str, records: list[dict[str, Any]]) -> bool:
+        """Process ``records`` until each succeeded or was given up. False if stopped."""
+        cfg = self.config
+        max_retries = int(
+            cfg.get("MaximumRetryAttempts", -1)
+            if cfg.get("MaximumRetryAttempts") is not None
+            else -1
+        )
+        bisect = bool(cfg.get("BisectBatchOnFunctionError"))
+        rbif = "ReportBatchItemFailures" in (cfg.get("FunctionResponseTypes") or [])
+        attempts = 0
+        while records:
+            if self.stop_event.is_set():
+                return False
+            attempts += 1
+            outcome = self._invoke(str(cfg["FunctionArn"]), {"Records": records})
+            seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+            if outcome.ok:
+                failed = batch_item_failures(outcome.payload, seqs) if rbif else []
+                if failed == []:
+                    self._done(shard_id, records[-1])
+                    return True
+                if failed is not None:
+                    # Everything before the first reported failure is done; retry from it.
+                    first = min(seqs.index(s) for s in failed)
+                    if first > 0:
+                        self._done(shard_id, records[first - 1])
+                        records = records[first:]
+                    error = None
+                else:
+                    error = {"errorMessage": "invalid batchItemFailures response"}
+            else:
+                error = outcome.error
+                if bisect and len(records) > 1:
+                    # Splitting does not count as a retry (AWS), each half gets its own.
+                    half = len(records) // 2
+                    self._log(
+                        f"[poller {self.function_name}] batch of {len(records)} failed; bisecting"
+                    )
+                    return self._deliver(arn, shard_id, records[:half]) and self._deliver(
+                        arn, shard_id, records[half:]
+                    )
+            if error is not None:
+                self._log(
+                    f"[poller {self.function_name}] batch of {len(records)} failed: "
+                    f"{error.get('errorType', '')} {error.get('errorMessage', '')}".rstrip()
+                )
+            if max_retries >= 0 and attempts > max_retries:
+                self._give_up(arn, shard_id, records, attempts, error)
+                self._done(shard_id, records[-1])
+                return True
+            self.stop_event.wait(min(1.0, 0.05 * 2 ** min(attempts, 5)))
+        return True
+
+    def _give_up(
+        self,
+        arn: str,
+        shard_id: str,
+        records: list[dict[str, Any]],
+        attempts: int,
+        error: dict[str, Any] | None,
+    ) -> None:
+        first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+        info = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.config["FunctionArn"],
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                **({"functionError": "Unhandled"} if error else {}),
+            },
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": first["SequenceNumber"],
+                "endSequenceNumber": last["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(first["ApproximateCreationDateTime"]),
+                "approximateArrivalOfLastRecord": _iso(last["ApproximateCreationDateTime"]),
+                "batchSize": len(records),
+                "streamArn": arn,
+            },
+        }
+        dest = ((self.config.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+            "Destination"
+        )
+        self._log(
+            f"[poller {self.function_name}] gave up on {len(records)} record(s) "
+            f"{first['SequenceNumber']}..{last['SequenceNumber']} after {attempts} "
+            f"attempt(s)" + (f"; sent to {dest}" if dest else "; discarded")
+        )
+        if not dest:
+            return
+        body = json.dumps(info)
+        if ":sqs:" in dest:
+            sqs = self._clients("sqs")
+            _, _, _, _, account, name = dest.split(":", 5)
+            url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        elif ":sns:" in dest:
+            self._clients("sns").publish(TopicArn=dest, Message=body)
+        else:
+            logger.error("unsupported on-failure destination %s", dest)
+
+
+def _iso(t: float | dt.datetime | str) -> str:
+    if isinstance(t, str):
+        return t
+    if isinstance(t, dt.datetime):
+        t = t.timestamp()
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _stream_record(r: dict[str, Any], arn: str) -> dict[str, Any]:
+    rec = dict(r)
+    ddb = dict(rec.get("dynamodb", {}))
+    created = ddb.get("ApproximateCreationDateTime")
+    if isinstance(created, dt.datetime):  # boto3 parsed it; Lambda events carry epoch seconds
+        ddb["ApproximateCreationDateTime"] = round(created.timestamp())
+    rec["dynamodb"] = ddb
+    rec["eventSourceARN"] = arn
+    return rec
+
+
+class MappingManager:
+    """Keeps one poller per enabled event source mapping, re-reading the mappings."""
+
+    def __init__(
+        self,
+        *,
+        clients: ClientFactory,
+        invoke: Invoker,
+        log: LogFn,
+        refresh_interval: float = 1.0,
+    ) -> None:
+        self._clients = clients
+        self._invoke = invoke
+        self._log = log
+        self.refresh_interval = refresh_interval
+        self._pollers: dict[str, Poller] = {}
+        self._stopping: list[Poller] = []
+        self._checkpoints: dict[tuple[str, str], dict[str, Any]] = {}
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition()
+        self.generation = 0
+        self._thread: threading.Thread | None = None
+        self._paused = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="pocctl-mappings", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.stop_all()
+
+    def stop_all(self) -> None:
+        """Stop every poller (signal all first, so they wind down in parallel)."""
+        with self._lock:
+            pollers = list(self._pollers.values()) + self._stopping
+            self._pollers.clear()
+            self._stopping = []
+        for p in pollers:
+            p.signal_stop()
+        for p in pollers:
+            p.join()
+
+    def pause(self) -> None:
+        """Stop all pollers and forget checkpoints until resume() (used around a reset)."""
+        with self._lock:
+            self._paused = True
+            self.stop_all()
+            self._checkpoints.clear()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+        self.refresh()
+
+    def polled(self) -> set[str]:
+        """UUIDs of the mappings being polled right now."""
+        with self._lock:
+            return set(self._pollers)
+
+    def wait_for_refresh(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until ``count`` more refreshes have completed (for tests and tooling)."""
+        with self._cond:
+            target = self.generation + count
+            return self._cond.wait_for(lambda: self.generation >= target, timeout)
+
+    def _loop(self) -> None:
+        lambda_client = self._clients("lambda")
+        while not self._stop.is_set():
+            try:
+                self.refresh(lambda_client)
+            except Exception as exc:
+                logger.exception("could not list event source mappings")
+                self._log(f"[pollers] could not list event source mappings: {exc}")
+            self._stop.wait(self.refresh_interval)
+
+    def refresh(self, lambda_client: Any = None) -> None:
+        lambda_client = lambda_client or self._clients("lambda")
+        with self._lock:
+            if self._paused or self._stop.is_set():
+                return
+            mappings: dict[str, dict[str, Any]] = {}
+            for page in lambda_client.get_paginator("list_event_source_mappings").paginate():
+                for m in page.get("EventSourceMappings", []):
+                    mappings[m["UUID"]] = m
+            for uid, poller in list(self._pollers.items()):
+                m = mappings.get(uid)
+                if m is None or m.get("State") != "Enabled":
+                    self._log(
+                        f"[pollers] {'stopped' if m is None else 'disabled'}: "
+                        f"{poller.function_name} <- {poller.config['EventSourceArn']}"
+                    )
+                    poller.signal_stop()
+                    self._stopping.append(self._pollers.pop(uid))
+                    if m is None:  # a deleted mapping's position is gone with it
+                        for key in [k for k in self._checkpoints if k[0] == uid]:
+                            del self._checkpoints[key]
+                else:
+                    poller.config = m  # BatchSize, FunctionResponseTypes... apply at once
+            self._stopping = [p for p in self._stopping if p.alive]
+            for uid, m in mappings.items():
+                if uid in self._pollers or m.get("State") != "Enabled":
+                    continue
+                cls = _poller_class(str(m.get("EventSourceArn", "")))
+                if cls is None:
+                    continue
+                poller = cls(
+                    m,
+                    clients=self._clients,
+                    invoke=self._invoke,
+                    log=self._log,
+                    checkpoints=self._checkpoints,
+                )
+                self._pollers[uid] = poller
+                poller.start()
+                self._log(f"[pollers] polling {m['EventSourceArn']} -> {poller.function_name}")
+        with self._cond:
+            self.generation += 1
+            self._cond.notify_all()
+
+
+def _poller_class(arn: str) -> type[Poller] | None:
+    if arn.startswith("arn:aws:sqs:"):
+        return SqsPoller
+    if arn.startswith("arn:aws:dynamodb:") and "/stream/" in arn:
+        return StreamPoller
+    return None

@@ -1,0 +1,226 @@
+"""LocalAWS: the embedded AWS with the parts moto lacks — the whole pipeline runs offline.
+
+    with LocalAWS(port=0, log=print) as aws:
+        aws.endpoint_url                  # http://127.0.0.1:PORT
+        aws.invoke_url(api_id, "prod")    # the REST API's data plane on the same port
+
+moto's server (pocctl.local.server) plus: Lambda pollers for the event source mappings
+(pollers.py), an executor that runs each function's deployed zip (executor.py, also behind the
+Invoke API), and the REST API data plane (gateway.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pocctl.local import moto_hooks
+from pocctl.local.cwlogs import LogShipper
+from pocctl.local.executor import Executor, FunctionSpec
+from pocctl.local.gateway import ApiGateway
+from pocctl.local.pollers import MappingManager, lambda_invoker
+from pocctl.local.server import LOCAL_REGION, EmbeddedAWS, local_client
+
+logger = logging.getLogger("pocctl.local")
+
+LogFn = Callable[[str], None]
+
+
+class LocalAWS:
+    """moto on 127.0.0.1 plus Lambda pollers, a Lambda executor and the API Gateway data plane.
+
+    Other processes use it through ``endpoint_url`` like any AWS endpoint. Only one LocalAWS
+    should run per process: moto keeps its state in process-wide backends.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        log: LogFn | None = None,
+        host: str = "127.0.0.1",
+        region: str = LOCAL_REGION,
+        refresh_interval: float = 1.0,
+        workers_per_function: int = 2,
+    ) -> None:
+        self._user_log = log
+        self.region = region
+        self._gateway = ApiGateway(self._client, log=self._emit, region=region)
+        self.server = EmbeddedAWS(
+            port,
+            host=host,
+            middleware=[moto_hooks.invoke_middleware(self._run_invoke), self._gateway.wrap],
+        )
+        self._refresh_interval = refresh_interval
+        self._workers_per_function = workers_per_function
+        self.executor: Executor | None = None
+        self.mappings: MappingManager | None = None
+        self._shipper: LogShipper | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._async: list[threading.Thread] = []
+        self._stopped = threading.Event()
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.server.endpoint_url
+
+    def invoke_url(self, api_id: str, stage: str) -> str:
+        """Where the REST API ``api_id``'s stage answers (LocalStack's URL convention)."""
+        return f"{self.endpoint_url}/restapis/{api_id}/{stage}/_user_request_/"
+
+    def start(self) -> LocalAWS:
+        moto_hooks.install_invoke_hook()
+        self.server.start()
+        self._gateway.endpoint_url = self.endpoint_url
+        self._stopped.clear()
+        self._shipper = LogShipper(self._client("logs"))
+        self.executor = Executor(
+            self.endpoint_url,
+            log=self._emit,
+            logs_sink=self._shipper,
+            workers_per_function=self._workers_per_function,
+        )
+        self.mappings = MappingManager(
+            clients=self._client,
+            invoke=lambda_invoker(self._client("lambda", read_timeout=910)),
+            log=self._emit,
+            refresh_interval=self._refresh_interval,
+        )
+        self.mappings.start()
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        """Stop pollers, workers, log shipping and the server; no thread is left running."""
+        if not self._started:
+            return
+        self._started = False
+        if self.mappings is not None:
+            self.mappings.stop()
+        if self.executor is not None:
+            self.executor.stop()
+        for t in self._async:
+            t.join(timeout=5)
+        if self._shipper is not None:
+            self._shipper.stop()
+        self.server.stop()
+        self._clients.clear()
+        self._stopped.set()
+
+    def reset(self) -> None:
+        """Forget every resource, poller position and warm worker (between tests)."""
+        assert self.mappings is not None and self.executor is not None
+        self.mappings.pause()
+        try:
+            if self._shipper is not None:
+                self._shipper.flush()
+                self._shipper.forget()
+            self.executor.kill_workers()
+            self._gateway.forget()
+            self.server.reset()
+        finally:
+            self.mappings.resume()
+
+    def serve_forever(self, *, install_sigterm: bool = True) -> None:
+        """Run until Ctrl-C (or SIGTERM, or stop() from another thread), then stop cleanly."""
+        if not self._started:
+            self.start()
+        previous = None
+        if install_sigterm and threading.current_thread() is threading.main_thread():
+
+            def on_term(signum: int, frame: Any) -> None:
+                raise KeyboardInterrupt
+
+            previous = signal.signal(signal.SIGTERM, on_term)
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            self.stop()
+
+    def __enter__(self) -> LocalAWS:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers for tools and tests --------------------------------------------------------
+
+    def wait_for_refresh(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until the pollers have re-read the mappings ``count`` more times."""
+        assert self.mappings is not None
+        return self.mappings.wait_for_refresh(count, timeout)
+
+    def polled_mappings(self) -> set[str]:
+        """UUIDs of the event source mappings being polled right now."""
+        return self.mappings.polled() if self.mappings is not None else set()
+
+    def flush_logs(self) -> None:
+        """Wait until handler output so far is in CloudWatch Logs."""
+        if self._shipper is not None:
+            self._shipper.flush()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _emit(self, line: str) -> None:
+        if self._user_log is not None:
+            try:
+                self._user_log(line)
+            except Exception:
+                logger.exception("log callable failed")
+        else:
+            logger.info("%s", line)
+
+    def _client(self, service: str, **config: Any) -> Any:
+        key = service + json.dumps(config, sort_keys=True)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = local_client(
+                    self.endpoint_url, service, region=self.region, **config
+                )
+            return client
+
+    def _run_invoke(
+        self, fn: Any, body: Any, request_headers: Any, response_headers: dict[str, Any]
+    ) -> bytes:
+        """Serve moto's ``LambdaFunction.invoke`` (Invoke API) with the executor."""
+        executor = self.executor
+        if executor is None:
+            raise RuntimeError("LocalAWS is not running")
+        spec = FunctionSpec(**moto_hooks.lambda_function_fields(fn))
+        event = json.loads(body) if body else {}
+        inv_type = request_headers.get("x-amz-invocation-type") or "RequestResponse"
+        if inv_type == "DryRun":
+            return b""
+        if inv_type == "Event":
+            # Asynchronous invocation: accepted now, run in the background.
+            t = threading.Thread(
+                target=executor.invoke,
+                args=(spec, event),
+                name=f"pocctl-async-{spec.name}",
+                daemon=True,
+            )
+            self._async = [a for a in self._async if a.is_alive()] + [t]
+            t.start()
+            return b""
+        result = executor.invoke(spec, event)
+        if result.error is not None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        tail = "\n".join(result.log_lines)[-4096:]
+        response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        return result.payload
