@@ -1,0 +1,147 @@
+"""Pins on the moto 5.2.5 internals pocctl.local hooks (pocctl/local/moto_hooks.py), and proof that
+moto's own synchronous event-source-mapping path is off in the embedded server.
+
+If a moto upgrade moves any of this, these tests fail and say what moved."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import moto
+import pytest
+from localkit import build_stack, zipped
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.responses import LambdaResponse
+from moto.dynamodb.models.table import StreamShard, Table
+from moto.sqs.models import Queue, SQSBackend
+
+from pocctl.local import moto_hooks
+from pocctl.local.server import local_client
+
+
+def test_moto_is_the_pinned_version() -> None:
+    assert moto.__version__ == moto_hooks.MOTO_VERSION == "5.2.5"
+    moto_hooks.check_moto_version()
+
+
+@pytest.mark.parametrize(
+    ("func", "needles"),
+    [
+        (Queue.add_message, ["self.lambda_event_source_mappings.items()", "send_sqs_batch"]),
+        (
+            StreamShard.add,
+            ["self.table.lambda_event_source_mappings.items()", "send_dynamodb_items"],
+        ),
+        (
+            LambdaBackend.create_event_source_mapping,
+            [
+                "queue.lambda_event_source_mappings[esm.function_arn] = esm",
+                "table.lambda_event_source_mappings[esm.function_arn] = esm",
+            ],
+        ),
+        # the Invoke API reaches LambdaFunction.invoke, which we wrap
+        (LambdaResponse.invoke, ["self.backend.invoke("]),
+        (LambdaBackend.invoke, ["fn.invoke(body, headers, response_headers)"]),
+        # moto's SQS applies the RedrivePolicy on receive; the pollers rely on it
+        (
+            SQSBackend.receive_message,
+            ['queue.redrive_policy["maxReceiveCount"]', "dead_letter_queue.add_message"],
+        ),
+    ],
+    ids=lambda v: getattr(v, "__qualname__", ""),
+)
+def test_hooked_moto_code_is_where_we_expect(func, needles) -> None:  # type: ignore[no-untyped-def]
+    original = getattr(func, "_pocctl_original", func)
+    source = inspect.getsource(original)
+    for needle in needles:
+        assert needle in source, f"moto moved {original.__qualname__}: {needle!r} not found"
+
+
+def test_switch_off_is_a_class_descriptor_that_stays_empty(embedded_server) -> None:  # type: ignore[no-untyped-def]
+    for cls in (Queue, Table):
+        assert isinstance(
+            cls.__dict__["lambda_event_source_mappings"], moto_hooks._NoEventSourceMappings
+        )
+    q = Queue.__new__(Queue)
+    q.lambda_event_source_mappings = {"x": 1}
+    q.lambda_event_source_mappings["y"] = 2
+    assert q.lambda_event_source_mappings == {}
+
+
+def test_lambda_function_fields_exist(aws_endpoint: str) -> None:
+    lam = local_client(aws_endpoint, "lambda")
+    iam = local_client(aws_endpoint, "iam")
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = zipped({"m.py": "def h(e, c):\n    return 1\n"})
+    lam.create_function(
+        FunctionName="f",
+        Runtime="python3.12",
+        Role=role,
+        Handler="m.h",
+        Code={"ZipFile": code},
+        Environment={"Variables": {"A": "1"}},
+    )
+    from moto.awslambda.models import lambda_backends
+
+    fn = lambda_backends["123456789012"]["us-east-1"].get_function("f")
+    assert isinstance(fn, LambdaFunction)
+    fields = moto_hooks.lambda_function_fields(fn)
+    assert fields["code"] == code  # the uploaded zip, byte for byte
+    assert fields["env"] == {"A": "1"} and fields["handler"] == "m.h"
+    assert (
+        fields["code_sha256"] == lam.get_function(FunctionName="f")["Configuration"]["CodeSha256"]
+    )
+
+
+def test_message_stays_in_queue_without_a_poller(aws_endpoint: str) -> None:
+    """With an enabled SQS mapping and nothing polling, SendMessage leaves the message alone
+    (moto's own path would receive it inside the request and raise its receive count)."""
+    s = build_stack(aws_endpoint, api=False)
+    sqs = s.client("sqs")
+    sqs.send_message(QueueUrl=s.queue_url, MessageBody=json.dumps({"id": 1}))
+    attrs = sqs.get_queue_attributes(QueueUrl=s.queue_url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "1"
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+    msg = sqs.receive_message(QueueUrl=s.queue_url, AttributeNames=["All"])["Messages"][0]
+    assert msg["Attributes"]["ApproximateReceiveCount"] == "1"  # first receive is ours
+    assert s.count(s.dlq_url) == 0
+    # The mappings still exist for the Lambda API (our pollers read them from there).
+    uuids = {
+        m["UUID"] for m in s.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    }
+    assert {s.sqs_mapping, s.stream_mapping} <= uuids
+
+
+def test_stream_records_stay_readable(aws_endpoint: str) -> None:
+    """PutItem on a table whose stream has a mapping keeps the stream record."""
+    s = build_stack(aws_endpoint, api=False)
+    ddb, streams = s.client("dynamodb"), s.client("dynamodbstreams")
+    for i in range(3):
+        ddb.put_item(TableName="orders", Item={"orderID": {"S": f"o{i}"}})
+    shard = streams.describe_stream(StreamArn=s.stream_arn)["StreamDescription"]["Shards"][0]
+    it = streams.get_shard_iterator(
+        StreamArn=s.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=it)["Records"]
+    assert [r["dynamodb"]["Keys"]["orderID"]["S"] for r in records] == ["o0", "o1", "o2"]
+    seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+
+
+def test_invoke_outside_local_aws_is_moto_s_own(aws_endpoint: str) -> None:
+    """The invoke hook only acts on requests that came through a LocalAWS server."""
+    moto_hooks.install_invoke_hook()
+    lam = local_client(aws_endpoint, "lambda")
+    role = local_client(aws_endpoint, "iam").create_role(
+        RoleName="r", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="f",
+        Runtime="python3.12",
+        Role=role,
+        Handler="m.h",
+        Code={"ZipFile": zipped({"m.py": "def h(e, c):\n    return 42\n"})},
+    )
+    resp = lam.invoke(FunctionName="f", Payload=b"{}")
+    assert resp["Payload"].read() != b"42"  # moto's Docker path, not our executor
