@@ -71,7 +71,9 @@ def handler(event, context):
     return {"batchItemFailures": failures}
 """
 
-# Lambda 2: publishes each INSERT's NewImage as plain JSON; {"fail2": true} orders raise.
+# Lambda 2: publishes each INSERT's NewImage as plain JSON. A batch holding an order with
+# {"fail2": true} fails as a whole before anything is published (so bisecting can isolate it
+# without publishing the good ones twice).
 NOTIFY_ORDER = """
 import json, os
 import boto3
@@ -82,12 +84,12 @@ def plain(image):
     return {k: list(v.values())[0] for k, v in image.items()}
 
 def handler(event, context):
-    for record in event["Records"]:
-        if record["eventName"] != "INSERT":
-            continue
-        item = plain(record["dynamodb"]["NewImage"])
+    items = [plain(r["dynamodb"]["NewImage"]) for r in event["Records"]
+             if r["eventName"] == "INSERT"]
+    for item in items:
         if json.loads(item.get("order", "{}")).get("fail2"):
             raise RuntimeError("cannot notify " + item["orderID"])
+    for item in items:
         sns.publish(TopicArn=os.environ["TOPIC_ARN"], Message=json.dumps(item))
     return {"batchItemFailures": []}
 """
