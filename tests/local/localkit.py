@@ -350,19 +350,29 @@ def build_api(s: Stack, role_arn: str) -> str:
 def post(
     url: str, body: bytes | str, content_type: str | None = "application/json", method: str = "POST"
 ) -> tuple[int, dict[str, Any] | str]:
-    """A plain HTTP request (urllib, not boto3): status and decoded JSON body."""
-    import urllib.error
-    import urllib.request
+    """A plain HTTP request (http.client, not boto3): status and decoded JSON body.
 
-    assert url.startswith("http://127.0.0.1:"), url
+    http.client rather than urllib, which would add a Content-Type of its own.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    assert parts.hostname == "127.0.0.1", url
     data = body.encode() if isinstance(body, str) else body
     headers = {"Content-Type": content_type} if content_type else {}
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (127.0.0.1 only)
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
+        conn.request(
+            method,
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            body=data if method != "GET" else None,
+            headers=headers,
+        )
+        resp = conn.getresponse()
+        status, raw = resp.status, resp.read()
+    finally:
+        conn.close()
     try:
         return status, json.loads(raw)
     except ValueError:

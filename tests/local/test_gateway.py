@@ -1,0 +1,129 @@
+"""The REST API data plane: POST /restapis/{id}/{stage}/_user_request_/ as API Gateway does it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from localkit import build_stack, post
+
+from pocctl.local import vtl
+from pocctl.local.runtime import LocalAWS
+
+
+@pytest.fixture
+def stack(local_aws: LocalAWS):  # type: ignore[no-untyped-def]
+    # No mappings: what the API puts on the queue stays there for the test to read.
+    return build_stack(local_aws.endpoint_url, mappings=False)
+
+
+def test_post_enqueues_the_body_and_answers_with_the_message_id(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    body = json.dumps({"item": "book & pen", "qty": 2, "note": "a=b+c%"})
+    status, out = post(local_aws.invoke_url(stack.api_id, "prod"), body)
+    assert status == 200, out
+    msgs = stack.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
+    assert len(msgs) == 1
+    assert out == {"messageId": msgs[0]["MessageId"]}
+    assert msgs[0]["Body"] == body  # urlEncode'd by the template, decoded by SQS: intact
+
+
+@pytest.mark.parametrize(
+    "body", ["[1, 2]", '"a string"', "42", "null", "{}", "not json", ""], ids=repr
+)
+def test_bodies_that_are_not_a_json_object_get_400(local_aws, stack, body) -> None:  # type: ignore[no-untyped-def]
+    status, out = post(local_aws.invoke_url(stack.api_id, "prod"), body)
+    assert (status, out) == (400, {"message": "Invalid request body"})
+    assert stack.count(stack.queue_url) == 0
+
+
+def test_wrong_content_type_gets_415(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    status, out = post(local_aws.invoke_url(stack.api_id, "prod"), '{"a": 1}', "text/plain")
+    assert (status, out) == (415, {"message": "Unsupported Media Type"})
+    assert stack.count(stack.queue_url) == 0
+
+
+def test_no_content_type_is_taken_as_json(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    status, _ = post(local_aws.invoke_url(stack.api_id, "prod"), '{"a": 1}', None)
+    assert status == 200
+    assert stack.count(stack.queue_url) == 1
+
+
+def test_routing_misses_answer_like_api_gateway(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    missing = {"message": "Missing Authentication Token"}
+    base = local_aws.endpoint_url
+    assert post(f"{base}/restapis/{stack.api_id}/prod/_user_request_/nope", "{}") == (403, missing)
+    assert post(f"{base}/restapis/{stack.api_id}/prod/_user_request_/", "", method="GET") == (
+        403,
+        missing,
+    )
+    assert post(f"{base}/restapis/{stack.api_id}/dev/_user_request_/", '{"a": 1}') == (
+        403,
+        missing,
+    )
+    status, out = post(f"{base}/restapis/doesnotexist/prod/_user_request_/", '{"a": 1}')
+    assert status == 404 and "doesnotexist" in out["message"]  # type: ignore[index]
+    assert stack.count(stack.queue_url) == 0
+
+
+def test_sqs_error_comes_back_through_the_4xx_integration_response(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    stack.client("sqs").set_queue_attributes(
+        QueueUrl=stack.queue_url, Attributes={"MaximumMessageSize": "1024"}
+    )
+    status, out = post(local_aws.invoke_url(stack.api_id, "prod"), json.dumps({"x": "y" * 2000}))
+    assert status == 400
+    # No template on the 400 response: SQS's error passes through, as API Gateway shows it.
+    assert out["Error"]["Code"] in ("InvalidParameterValue", "InvalidParameterValueException")  # type: ignore[index]
+    assert stack.count(stack.queue_url) == 0
+
+
+def test_changes_apply_at_the_next_deployment(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    ag = stack.client("apigateway")
+    root = next(r["id"] for r in ag.get_resources(restApiId=stack.api_id)["items"])
+    url = local_aws.invoke_url(stack.api_id, "prod")
+    assert post(url, '{"a": 1}')[0] == 200
+    ag.put_integration_response(
+        restApiId=stack.api_id,
+        resourceId=root,
+        httpMethod="POST",
+        statusCode="200",
+        selectionPattern="",
+        responseTemplates={"application/json": '{"ok": true, "id": "$context.requestId"}'},
+    )
+    assert "messageId" in post(url, '{"a": 1}')[1]  # type: ignore[operator]
+    ag.create_deployment(restApiId=stack.api_id, stageName="prod")
+    status, out = post(url, '{"a": 1}')
+    assert status == 200 and out["ok"] is True and len(out["id"]) == 36  # type: ignore[index]
+
+
+# -- the template language ------------------------------------------------------------------
+
+
+def _render(template: str, body: str = "", **context: object) -> str:
+    variables = {
+        "input": vtl.Input(body, {"path": {}, "querystring": {"q": "1"}, "header": {}}),
+        "util": vtl.Util(),
+        "context": {"requestId": "rid-1", **context},
+        "stageVariables": {"env": "prod"},
+    }
+    return vtl.render(template, variables)
+
+
+def test_vtl_subset() -> None:
+    body = '{"a": {"b": [10, 20]}, "s": "x\\"y", "amp": "a&b c"}'
+    assert _render(
+        "Action=SendMessage&MessageBody=$util.urlEncode($input.body)", '{"k": "a&b"}'
+    ) == ("Action=SendMessage&MessageBody=%7B%22k%22%3A+%22a%26b%22%7D")
+    assert _render("$input.json('$')", body) == json.dumps(json.loads(body))
+    assert _render("$input.json('$.a.b')", body) == "[10, 20]"
+    assert _render("$input.path('$.a.b[1]')", body) == "20"
+    assert _render("$input.path('$.s')", body) == 'x"y'
+    assert _render("$util.escapeJavaScript($input.path('$.s'))", body) == 'x\\"y'
+    assert _render("${context.requestId}/$context.requestId/$!context.nothing.", body) == (
+        "rid-1/rid-1/."
+    )
+    assert _render("$context.nothing", body) == "$context.nothing"  # VTL leaves unknowns as is
+    assert _render("$input.params('q') $stageVariables.env costs $5", body) == "1 prod costs $5"
+    assert _render("## a comment\nx", body) == "\nx"
+    assert vtl.url_encode("a b~*") == "a+b%7E*"
+    with pytest.raises(vtl.TemplateError):
+        _render("#set($x = 1)$x")
