@@ -58,7 +58,8 @@ class State:
         """Refuse to mix state of another account, region or endpoint."""
         for key, now in (("account", account), ("region", region), ("endpoint", endpoint)):
             was = self.data.get(key)
-            if self.data["resources"] and was is not None and was != now:
+            # None is a real endpoint value (AWS itself), so it is compared too.
+            if self.data["resources"] and was != now and (was is not None or key == "endpoint"):
                 raise StateError(
                     f"state file {self.path} belongs to {key} {was}, not {now}; use "
                     f"--state to pick another file (or move this one aside)"

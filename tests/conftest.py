@@ -54,12 +54,11 @@ def embedded_server(call_recorder: CallRecorder) -> Iterator[object]:
 
 
 @pytest.fixture
-def aws_endpoint(embedded_server, call_recorder: CallRecorder) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def aws_endpoint(embedded_server, call_recorder: CallRecorder) -> str:  # type: ignore[no-untyped-def]
     """A clean embedded AWS for this test; yields its endpoint URL."""
     embedded_server.reset()
     call_recorder.clear()
-    yield embedded_server.endpoint_url
-    embedded_server.reset()
+    return embedded_server.endpoint_url
 
 
 @pytest.fixture

@@ -60,3 +60,16 @@ def test_event_source_mapping_lists_filter_by_function_and_source(aws_endpoint: 
         lam.create_event_source_mapping(FunctionName="f", EventSourceArn=a)
     found = lam.list_event_source_mappings(FunctionName="f", EventSourceArn=arns[1])
     assert [m["EventSourceArn"] for m in found["EventSourceMappings"]] == [arns[1]]
+
+
+def test_the_embedded_aws_offers_only_the_serverless_managed_policies(aws_endpoint: str) -> None:
+    # pocctl.local.server trims moto's 1,500+ AWS-managed policies (each reset rebuilt them all)
+    # by rewriting moto.iam.models.aws_managed_policies_data.
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=aws_endpoint)
+    names = {
+        p["PolicyName"]
+        for page in iam.get_paginator("list_policies").paginate(Scope="AWS")
+        for p in page["Policies"]
+    }
+    assert {"AWSLambdaBasicExecutionRole", "AmazonSQSFullAccess"} <= names
+    assert "AmazonS3FullAccess" not in names

@@ -61,13 +61,15 @@ class Workspace:
         result = CliRunner().invoke(main, argv, input=input, catch_exceptions=False)
         return Run(result.exit_code, result.stdout, result.stderr)
 
-    def subprocess(self, *args: str, timeout: float = 120) -> Run:
+    def subprocess(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> Run:
         """`python -m pocctl` as a user runs it, in this workspace."""
         argv = [sys.executable, "-m", "pocctl", "--endpoint-url", self.endpoint, *args]
         proc = subprocess.run(
             argv,
             cwd=self.dir,
-            env=subprocess_env(),
+            env=subprocess_env(**(env or {})),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -74,6 +74,7 @@ class EmbeddedAWS:
         # AWS-managed policies (AmazonAPIGatewayPushToCloudWatchLogs) exist in every account;
         # moto only has them when told before its IAM backend is first built.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        _keep_only_relevant_managed_policies()
         from pocctl.local import moto_hooks
 
         moto_hooks.check_moto_version()
@@ -125,3 +126,19 @@ class EmbeddedAWS:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# Services whose AWS-managed policies the embedded AWS offers. All 1,500+ make every account
+# reset take ~1 s; these are the ones a serverless stack like this one attaches.
+_MANAGED_POLICY_SERVICES = ("Lambda", "APIGateway", "DynamoDB", "SQS", "SNS", "CloudWatchLogs")
+
+
+def _keep_only_relevant_managed_policies() -> None:
+    import json
+
+    import moto.iam.models as iam_models
+
+    data = json.loads(iam_models.aws_managed_policies_data)
+    keep = {n: d for n, d in data.items() if any(s in n for s in _MANAGED_POLICY_SERVICES)}
+    # moto reads this module global each time it builds an IAM backend (moto 5.2.5).
+    iam_models.aws_managed_policies_data = json.dumps(keep)

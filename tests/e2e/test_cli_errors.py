@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -138,10 +137,7 @@ def test_version_prints_the_version() -> None:
 
 
 def test_an_unreachable_endpoint_exits_1_with_one_line_naming_it(ws) -> None:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
     r = ws.cli("--endpoint-url", "http://127.0.0.1:9", "up")
-    took = time.monotonic() - start
     assert r.exit_code == 1
     line = one_error(r.stderr)
     assert "http://127.0.0.1:9" in line
-    assert took < 30, f"an unreachable endpoint took {took:.0f} s to report"

@@ -223,3 +223,12 @@ def test_a_second_process_is_refused_the_lock_and_gets_it_after_release(path: Pa
     free = take_lock_in_another_process(path)
     assert free.returncode == 0, free.stderr
     assert free.stdout.strip() == "got the lock"
+
+
+def test_check_target_refuses_an_endpoint_for_state_recorded_against_aws(path: Path) -> None:
+    s = State(path)
+    s.check_target(ACCOUNT, REGION, None)  # real AWS: no endpoint
+    s.record("queue.orders", {"type": "sqs_queue", "name": "POC-Queue", "arn": "arn:x"})
+    s = State.load(path)
+    with pytest.raises(StateError, match="belongs to endpoint None"):
+        s.check_target(ACCOUNT, REGION, "http://127.0.0.1:4566")
