@@ -3,7 +3,7 @@ import sys
 
 import boto3
 import pytest
-from conftest import subprocess_env
+from support import subprocess_env
 from loopback_guard import NonLoopbackRequest
 
 

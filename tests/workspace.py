@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 from click.testing import CliRunner
-from conftest import ROOT, subprocess_env
+from support import ROOT, subprocess_env
 
 
 @dataclass

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import subprocess_env
+from support import subprocess_env
 
 from pocctl import __version__
 from pocctl.cli import main

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, subprocess_env
+from support import ROOT, subprocess_env
 
 from pocctl.state import SCHEMA_VERSION, State, StateError, locked
 
