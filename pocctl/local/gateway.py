@@ -72,6 +72,7 @@ class _Deployed:
     models: dict[str, dict[str, Any]]  # name -> parsed schema
     validators: dict[str, dict[str, Any]]
     variables: dict[str, str]
+    checked: int = -1  # the control-plane generation this was last checked against
 
 
 class ApiGateway:
@@ -82,20 +83,39 @@ class ApiGateway:
         self._log = log
         self._region = region
         self._cache: dict[tuple[str, str], _Deployed] = {}
+        self._generation = 0
         self._creds: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
         self._http: Any = None
         self.endpoint_url = ""  # the embedded server itself; set by LocalAWS once it listens
 
-    def forget(self) -> None:
+    def mark_stale(self) -> None:
+        """Re-check every stage's deployment at its next request."""
         with self._lock:
+            self._generation += 1
+
+    def forget(self) -> None:
+        """Drop all cached configuration and role credentials (after a reset)."""
+        with self._lock:
+            self._generation += 1
             self._cache.clear()
             self._creds.clear()
 
     def wrap(self, app: Any) -> Any:
         def middleware(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            m = _ROUTE.match(environ.get("PATH_INFO", ""))
+            path = environ.get("PATH_INFO", "")
+            m = _ROUTE.match(path)
             if not m:
+                if path.startswith("/restapis") and environ.get("REQUEST_METHOD") != "GET":
+                    # A control-plane change (deployment, stage, method...): the next data-plane
+                    # request re-checks the stage. Marked before and after moto applies it, so
+                    # no request can settle on the old state in between; in steady state the
+                    # data plane then makes no control-plane call at all.
+                    self.mark_stale()
+                    try:
+                        return list(app(environ, start_response))
+                    finally:
+                        self.mark_stale()
                 return app(environ, start_response)
             try:
                 resp = self.handle(m.group(1), m.group(2), m.group(3) or "/", environ)
@@ -209,10 +229,23 @@ class ApiGateway:
         )
 
     def _deployed(self, api_id: str, stage: str) -> _Deployed | Response:
+        """The stage's configuration, re-read when the stage points at a new deployment.
+
+        After a control-plane change the next request checks the stage (one GetStage);
+        otherwise the data plane makes no control-plane call at all.
+        """
+        key = (api_id, stage)
+        with self._lock:
+            cached = self._cache.get(key)
+            generation = self._generation
+        if cached is not None and cached.checked == generation:
+            return cached
         apigw = self._clients("apigateway")
         try:
             stage_cfg = apigw.get_stage(restApiId=api_id, stageName=stage)
         except apigw.exceptions.NotFoundException:
+            with self._lock:
+                self._cache.pop(key, None)
             try:
                 apigw.get_rest_api(restApiId=api_id)
             except apigw.exceptions.NotFoundException:
@@ -224,11 +257,10 @@ class ApiGateway:
                 )
             return _error(*MISSING_TOKEN)  # unknown stage: a routing miss, as on AWS
         deployment_id = str(stage_cfg.get("deploymentId") or "")
-        key = (api_id, stage)
-        with self._lock:
-            cached = self._cache.get(key)
         if cached is not None and cached.deployment_id == deployment_id:
+            # As on AWS, method and integration changes wait for the next deployment.
             cached.variables = dict(stage_cfg.get("variables") or {})
+            cached.checked = generation
             return cached
         resources = []
         for page in apigw.get_paginator("get_resources").paginate(
@@ -246,7 +278,12 @@ class ApiGateway:
             v["id"]: v for v in apigw.get_request_validators(restApiId=api_id).get("items", [])
         }
         deployed = _Deployed(
-            deployment_id, resources, models, validators, dict(stage_cfg.get("variables") or {})
+            deployment_id,
+            resources,
+            models,
+            validators,
+            dict(stage_cfg.get("variables") or {}),
+            checked=generation,
         )
         with self._lock:
             self._cache[key] = deployed
