@@ -146,12 +146,25 @@ class Poller:
             except Exception as exc:
                 if self.stop_event.is_set():
                     return
-                logger.exception("poller for mapping %s failed; retrying", self.uuid)
-                self._log(f"[poller {self.function_name}] error: {exc}; retrying")
+                if _source_gone(exc):
+                    # Deleted queue or stream: the mapping goes with it on the next refresh.
+                    logger.debug("poller for mapping %s: source gone (%s)", self.uuid, exc)
+                else:
+                    logger.exception("poller for mapping %s failed; retrying", self.uuid)
+                    self._log(f"[poller {self.function_name}] error: {exc}; retrying")
                 self.stop_event.wait(ERROR_BACKOFF)
 
     def run(self) -> None:
         raise NotImplementedError
+
+
+def _source_gone(exc: BaseException) -> bool:
+    code = str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+    return code in (
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "ResourceNotFoundException",
+    )
 
 
 class SqsPoller(Poller):

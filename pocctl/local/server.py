@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -91,6 +92,13 @@ class EmbeddedAWS:
         class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per call is noise
                 pass
+
+            def log_error(self, format: str, *args: Any) -> None:
+                # The client already gets the 500; the server-side traceback is for --verbose.
+                logging.getLogger("pocctl.local.server").debug(format, *args)
+
+            def log(self, type: str, message: str, *args: Any) -> None:
+                logging.getLogger("pocctl.local.server").debug(message, *args)
 
         class Dispatcher(DomainDispatcherApplication):  # type: ignore[misc]
             """moto's dispatcher with ``get_backend_for_host`` memoised: for every request moto

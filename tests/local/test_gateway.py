@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from localkit import build_stack, post
 
 from pocctl.local import vtl
 from pocctl.local.runtime import LocalAWS
+
+from .localkit import build_stack, post
 
 
 @pytest.fixture

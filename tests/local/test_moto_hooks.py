@@ -10,7 +10,6 @@ import json
 
 import moto
 import pytest
-from localkit import build_stack, zipped
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.dynamodb.models.table import StreamShard, Table
@@ -18,6 +17,8 @@ from moto.sqs.models import Queue, SQSBackend
 
 from pocctl.local import moto_hooks
 from pocctl.local.server import local_client
+
+from .localkit import build_stack, zipped
 
 
 def test_moto_is_the_pinned_version() -> None:
