@@ -52,15 +52,22 @@ def lambda1_command(app: App, test: bool) -> None:
 
 @click.command("task")
 @click.argument("number", type=click.IntRange(1, 10))
+@click.option("--explain", is_flag=True, help="show what it would send and do; run nothing")
 @click.pass_obj
-def task_command(app: App, number: int) -> None:
+def task_command(app: App, number: int, explain: bool) -> None:
     """Run lab task NUMBER (1–10), the same as its own command.
 
     \b
-    Example:
-      pocctl task 4        # the same as: pocctl lambda1
+    Examples:
+      pocctl task 4             # the same as: pocctl lambda1
+      pocctl task 4 --explain   # its walkthrough screen, without running it
     """
     task = TASKS[number - 1]
+    if explain:
+        from pocctl.cli.walkthrough import explain as explain_task
+
+        explain_task(app, task)
+        return
     if task.number == 10:
         from pocctl.cli.down import run_down
 

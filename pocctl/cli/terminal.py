@@ -205,3 +205,135 @@ class Terminal:
                 table.add_row("", f"[bold]{label}[/]", *cells)
         if not self.quiet:
             self.out.print(table)
+
+    # -- walkthrough screens ----------------------------------------------------------------------
+    # These fit the width (soft_wrap=False): prose wraps, ARNs and URLs fold, commands are
+    # pre-split into `\`-continued lines.
+
+    def rule(self, title: str) -> None:
+        if self.quiet:
+            return
+        self.out.print()
+        if len(title) + 6 <= self.out.width:
+            self.out.rule(f"[bold]{escape(title)}[/]", style="cyan")
+        else:  # a rule would cut the title short
+            self.out.rule(style="cyan")
+            self.paragraph(title, style="bold")
+
+    def heading(self, text: str) -> None:
+        self.line(f"\n[bold]{escape(text)}[/]")
+
+    def paragraph(self, text: str, indent: int = 0, style: str = "") -> None:
+        if not self.quiet:
+            from rich.text import Text
+
+            body = _Indented(Text(text, style=style), indent)
+            self.out.print(body, soft_wrap=False)
+
+    def settings(self, rows: list[tuple[str, str]], indent: int = 4) -> None:
+        """Name/value rows, the values folded (never cut) to fit the width."""
+        if self.quiet or not rows:
+            return
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for name, value in rows:
+            grid.add_row(escape(name), escape(value))
+        self.out.print(_Indented(grid, indent), soft_wrap=False)
+
+    def json_block(self, data: Any, indent: int = 4) -> None:
+        """Syntax-highlighted JSON; ANSI colours so it follows the terminal's theme, and plain
+        text without colour (NO_COLOR, a pipe)."""
+        if self.quiet:
+            return
+        from rich.syntax import Syntax
+
+        code = _fit_json(json.dumps(data, indent=2, ensure_ascii=False), self.out.width - indent)
+        syntax = Syntax(code, "json", theme="ansi_dark", background_color="default", word_wrap=True)
+        self.out.print(_Indented(syntax, indent), soft_wrap=False)
+
+    def folded(self, text: str, indent: int = 4, style: str = "", link: str | None = None) -> None:
+        """An ARN or URL on its own line(s): folded to the width, a hyperlink where supported."""
+        if self.quiet:
+            return
+        from rich.style import Style
+        from rich.text import Text
+
+        t = Text(text, style=style, overflow="fold")
+        if link:
+            t.stylize(Style(link=link))
+        self.out.print(_Indented(t, indent), soft_wrap=False)
+
+    def shell(self, lines: list[str], indent: int = 4) -> None:
+        """A command to copy: already split into lines that end in `\\` (see walkthrough)."""
+        if self.quiet:
+            return
+        from rich.text import Text
+
+        text = Text("\n".join(lines), no_wrap=True, overflow="ignore")
+        self.out.print(_Indented(text, indent), crop=False)
+
+    def read_key(self, prompt: str, keys: dict[str, str]) -> str:
+        """Print ``prompt``, then read single keys until one in ``keys`` (key → answer).
+
+        Ctrl-C, Ctrl-D and a closed input answer "quit". The answer is echoed after the prompt.
+        """
+        self.stop_spinner()
+        self.out.print(escape(prompt), end="")
+        answer = "quit"
+        while True:
+            try:
+                ch = click.getchar()
+            except (KeyboardInterrupt, EOFError):
+                break
+            if not ch:  # end of input
+                break
+            key = "\n" if ch[0] in "\r\n" else ch[0].lower()
+            if key in keys:
+                answer = keys[key]
+                break
+        self.out.print(escape(answer))
+        return answer
+
+
+def _fit_json(code: str, width: int) -> str:
+    """Put a long value on the line under its key, and pull a line still too long to the left:
+    whitespace between JSON tokens is free, so it stays valid JSON and copies whole."""
+    out: list[str] = []
+    for line in code.splitlines():
+        head, sep, value = line.partition('": ')
+        pad = len(line) - len(line.lstrip())
+        if len(line) > width and sep and head.lstrip().startswith('"'):
+            out += [head + '":', " " * (pad + 2) + value]
+        else:
+            out.append(line)
+    fitted = []
+    for line in out:
+        text = line.lstrip()
+        pad = min(len(line) - len(text), max(0, width - len(text)))
+        fitted.append(" " * pad + text)
+    return "\n".join(fitted)
+
+
+class _Indented:
+    """A renderable shifted right by ``indent`` columns, without trailing blanks (rich's Padding
+    pads every line to the full width, which a recording or a test would keep)."""
+
+    def __init__(self, renderable: Any, indent: int) -> None:
+        self.renderable, self.indent = renderable, indent
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        width = max(options.max_width - self.indent, 20)
+        lines = console.render_lines(self.renderable, options.update_width(width), pad=False)
+        for line in lines:
+            while line and not line[-1].text.strip() and not line[-1].control:
+                line = line[:-1]
+            if line:
+                last = line[-1]
+                line = [*line[:-1], Segment(last.text.rstrip(), last.style, last.control)]
+                yield Segment(" " * self.indent)
+            yield from line
+            yield Segment.line()

@@ -1,0 +1,457 @@
+"""`pocctl walkthrough`: the lab's Tasks 1–10, one screen per task, and `pocctl task N --explain`.
+
+Each screen says what the task builds and why, shows exactly what pocctl will send (each
+resource's ``desired()``: the values ``create``/``update`` send) and what the engine would do
+(``plan_one``, read-only), then asks; the run is the same ``Engine.up`` every command uses.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+from urllib.parse import quote
+
+import click
+
+from pocctl.cli.app import EXIT_AWS, App
+from pocctl.cli.terminal import _KIND, Abort, Terminal
+from pocctl.engine import CREATE, UNCHANGED, UPDATE, Step
+from pocctl.lab import BUILD_TASKS, TASKS, Task
+from pocctl.resources.base import Resource
+
+# Tasks 9 and 10 build nothing; their screens say what they do instead.
+_MORE = {
+    9: "Each hop is timed: accepted by the API, stored in the table by Lambda 1, published to "
+    "the topic by Lambda 2. A temporary queue subscribed to the topic sees the notification, so "
+    "no inbox is needed, and it is removed afterwards, whatever happens.",
+}
+_RUN, _SKIP, _QUIT = "run", "skip", "quit"
+_PLAN_MARK = {
+    CREATE: ("+", "green", "create"),
+    UPDATE: ("~", "yellow", "update"),
+    UNCHANGED: ("=", "dim", "unchanged"),
+}
+
+
+# -- where to look at a resource ------------------------------------------------------------------
+
+
+def console_url(
+    resource_type: str, name: str, identity: dict[str, Any], region: str, partition: str = "aws"
+) -> str | None:
+    """The AWS console page of a resource; None where there is none (or another partition)."""
+    if partition != "aws":
+        return None
+    home = f"https://{region}.console.aws.amazon.com"
+    arn = identity.get("arn") or ""
+    if resource_type == "iam_policy":
+        return f"https://console.aws.amazon.com/iam/home#/policies/details/{quote(arn, safe='')}"
+    if resource_type == "iam_role":
+        return f"https://console.aws.amazon.com/iam/home#/roles/details/{quote(name)}"
+    if resource_type in ("dynamodb_table", "dynamodb_stream"):
+        table = name.removesuffix(" stream")
+        tab = "&tab=exports-and-streams" if resource_type == "dynamodb_stream" else ""
+        return f"{home}/dynamodbv2/home?region={region}#table?name={quote(table)}{tab}"
+    if resource_type == "sqs_queue" and identity.get("url"):
+        return f"{home}/sqs/v3/home?region={region}#/queues/{quote(identity['url'], safe='')}"
+    if resource_type == "lambda_function":
+        return f"{home}/lambda/home?region={region}#/functions/{quote(name)}"
+    if resource_type == "lambda_event_source_mapping":
+        function = name.rsplit(" → ", 1)[-1]
+        return f"{home}/lambda/home?region={region}#/functions/{quote(function)}?tab=configure"
+    if resource_type == "sns_topic":
+        return f"{home}/sns/v3/home?region={region}#/topic/{arn}"
+    if resource_type == "sns_subscription":
+        return f"{home}/sns/v3/home?region={region}#/subscription/{arn}" if arn else None
+    if resource_type == "apigateway_rest_api" and identity.get("id"):
+        api = identity["id"]
+        return f"{home}/apigateway/main/apis/{api}/resources?api={api}&region={region}"
+    return None
+
+
+def cli_command(
+    resource_type: str, name: str, identity: dict[str, Any], endpoint: str, region: str
+) -> list[str] | None:
+    """The AWS CLI command that shows a resource on another endpoint (the embedded AWS has no
+    console), as argument pairs: ["aws", "--endpoint-url URL", …]."""
+    arn = identity.get("arn") or ""
+    args: list[str] | None = {
+        "iam_policy": ["iam get-policy", f"--policy-arn {arn}"],
+        "iam_role": ["iam get-role", f"--role-name {name}"],
+        "dynamodb_table": ["dynamodb describe-table", f"--table-name {name}"],
+        # The stream's ARN ends in a timestamp: too long to type, so list the table's streams.
+        "dynamodb_stream": [
+            "dynamodbstreams list-streams",
+            f"--table-name {name.removesuffix(' stream')}",
+        ],
+        "lambda_function": ["lambda get-function", f"--function-name {name}"],
+        "sns_topic": ["sns get-topic-attributes", f"--topic-arn {arn}"],
+    }.get(resource_type)
+    if resource_type == "sqs_queue" and identity.get("url"):
+        url = identity["url"]
+        args = ["sqs get-queue-attributes", f"--queue-url {url}", "--attribute-names All"]
+    elif resource_type == "lambda_event_source_mapping" and identity.get("id"):
+        args = ["lambda get-event-source-mapping", f"--uuid {identity['id']}"]
+    elif resource_type == "sns_subscription":
+        topic = arn.rsplit(":", 1)[0] if arn else ""
+        args = ["sns list-subscriptions-by-topic", f"--topic-arn {topic}"] if topic else None
+    elif resource_type == "apigateway_rest_api" and identity.get("id"):
+        args = ["apigateway get-rest-api", f"--rest-api-id {identity['id']}"]
+    if args is None:
+        return None
+    # Quote each value; keep "--option value" together so a wrapped line never splits a pair.
+    quoted = [" ".join(shlex.quote(w) for w in a.split(" ", 1)) for a in args]
+    return ["aws", f"--endpoint-url {shlex.quote(endpoint)}", f"--region {region}", *quoted]
+
+
+def shell_lines(units: list[str], width: int) -> list[str]:
+    """Join command units greedily into lines of at most ``width``, continued with `\\`."""
+    lines: list[str] = []
+    current = ""
+    for unit in units:
+        candidate = f"{current} {unit}" if current else unit
+        prefix = "  " if lines else ""
+        if current and len(prefix + candidate) + 2 > width:
+            lines.append(prefix + current + " \\")
+            current = unit
+        else:
+            current = candidate
+    lines.append(("  " if lines else "") + current)
+    return lines
+
+
+# -- screens --------------------------------------------------------------------------------------
+
+
+def _kind(resource: Resource) -> str:
+    return _KIND.get(resource.type, resource.type)
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "— (made by an earlier task)"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def show_desired(app: App, resource: Resource) -> None:
+    """What pocctl sends for ``resource``: its ``desired()``, scalars as rows, documents as JSON."""
+    from pocctl.resources import lambda_
+
+    term, ctx = app.terminal, app.ctx
+    want = resource.desired(ctx)
+    term.line(f"  [bold]{_kind(resource)} {_esc(resource.name)}[/]")
+    rows = [(k, _value(v)) for k, v in want.items() if not isinstance(v, (dict, list))]
+    if isinstance(resource, lambda_.Function):
+        rows.append(("code", f"zip of {_relative(lambda_.handler_file(ctx, resource.which))}"))
+    if not want:
+        rows.append(("settings", "none: the name is all it needs"))
+    term.settings(rows)
+    for k, v in want.items():
+        if isinstance(v, (dict, list)):
+            term.line(f"    [dim]{_esc(k)}[/]")
+            term.json_block(v, indent=4)
+
+
+def _relative(path: Any) -> str:
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def show_plan(term: Terminal, steps: list[Step]) -> None:
+    for s in steps:
+        mark, style, word = _PLAN_MARK[s.action]
+        term.line(f"  [{style}]{mark} {word:<10}[/] {_kind(s.resource)} {_esc(s.resource.name)}")
+        for change in s.changes:
+            term.folded(str(change), indent=6, style="yellow")
+
+
+def _plan(app: App, task: Task) -> list[Step]:
+    app.ctx.cache.clear()  # the user may have changed things while reading the last screen
+    with app.engine(lock=False) as engine:
+        return [engine.plan_one(task, r) for r in task.resources(app.cfg)]
+
+
+def show_screen(app: App, task: Task) -> list[Step]:
+    """Everything before the prompt: title, why, what will be sent, what will happen."""
+    term = app.terminal
+    term.rule(f"Task {task.number} of {len(TASKS)} · {task.title}")
+    term.paragraph(" ".join(p for p in (task.why, _MORE.get(task.number)) if p))
+    if task.number == 9:
+        _show_test_order(app)
+        return []
+    if task.number == 10:
+        _show_teardown(app)
+        return []
+    with app.guard():
+        term.heading("What pocctl will send")
+        for resource in task.resources(app.cfg):
+            show_desired(app, resource)
+        steps = _plan(app, task)
+    term.heading("What happens next")
+    show_plan(term, steps)
+    return steps
+
+
+def _show_test_order(app: App) -> None:
+    from pocctl import testorder
+    from pocctl.aws import AwsError
+
+    term = app.terminal
+    term.heading("What happens next")
+    with app.guard():
+        try:
+            url: str | None = testorder.find_invoke_url(app.ctx)
+        except AwsError as e:
+            url = None
+            term.line(f"  [yellow]{_esc(str(e))}[/]: Task 8 makes it; test-order would fail")
+    term.line("  POST one order to the API's invoke URL:")
+    if url:
+        term.folded(url, indent=4)
+    term.json_block(json.loads(testorder.default_body(0, "RUN")), indent=4)
+    term.paragraph(
+        f"then watch for it in table {app.cfg.table.name} (stored once) and on topic "
+        f"{app.cfg.topic.name} (notified once), for up to 60 s",
+        indent=2,
+    )
+
+
+def _show_teardown(app: App) -> None:
+    term = app.terminal
+    term.heading("What happens next")
+    app.ctx.cache.clear()
+    with app.guard(), app.engine(lock=False) as engine:
+        steps = [engine.plan_one(t, r) for t in BUILD_TASKS for r in t.resources(app.cfg)]
+    for s in reversed(steps):
+        if s.action == CREATE:
+            term.line(f"  [dim]· gone      {_kind(s.resource)} {_esc(s.resource.name)}[/]")
+        else:
+            term.line(f"  [red]- delete[/]    {_kind(s.resource)} {_esc(s.resource.name)}")
+
+
+def show_made(app: App, steps: list[Step]) -> None:
+    """Names, ARNs, and where to look: the console, or the AWS CLI on another endpoint."""
+    term = app.terminal
+    endpoint = app.endpoint_url
+    region = app.ctx.region
+    term.heading("What it made")
+    for s in steps:
+        r, ident = s.resource, s.identity
+        term.line(f"  [bold]{_kind(r)} {_esc(r.name)}[/]")
+        for key in ("arn", "url"):
+            if ident.get(key) and (key == "arn" or r.type == "sqs_queue"):
+                term.folded(str(ident[key]), indent=4)
+        if r.type == "sns_subscription" and not ident.get("confirmed"):
+            term.line("    [yellow]pending: click the link in the confirmation email[/]")
+        if endpoint:
+            units = cli_command(r.type, r.name, ident, endpoint, region)
+            if units:
+                term.shell(shell_lines(units, term.out.width - 4), indent=4)
+        else:
+            url = console_url(r.type, r.name, ident, region, app.aws.partition)
+            if url:
+                term.folded(url, indent=4, style="cyan", link=url)
+        if r.type == "apigateway_rest_api" and ident.get("url"):
+            term.line("    invoke URL:")
+            term.folded(ident["url"], indent=4)
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+class _RunReporter:
+    """The Terminal's live progress, minus the task heading the screen already shows."""
+
+    def __init__(self, term: Terminal) -> None:
+        self.term = term
+
+    def task_started(self, task: Task) -> None:
+        pass
+
+    def step_started(self, step: Step) -> None:
+        self.term.step_started(step)
+
+    def step_done(self, step: Step) -> None:
+        self.term.step_done(step)
+
+    def task_done(self, task: Task, steps: list[Step], seconds: float) -> None:
+        self.term.task_done(task, steps, seconds)
+
+
+def run_build_task(app: App, task: Task) -> list[Step]:
+    from pocctl.cli.app import _hint
+    from pocctl.engine import StepFailed
+
+    app.ctx.cache.clear()
+    with app.engine() as engine:
+        engine.reporter = _RunReporter(app.terminal)
+        try:
+            steps = engine.up([task])
+        except StepFailed as e:
+            hint = _hint(e.cause)
+            app.terminal.abort(
+                str(e),
+                hint=(f"{hint}; then " if hint else "")
+                + f"`pocctl walkthrough` resumes at Task {task.number}",
+                code=EXIT_AWS,
+            )
+    show_made(app, steps)
+    return steps
+
+
+def first_not_done(app: App) -> int:
+    """The first build task whose resources are not all there and unchanged (AWS is asked, not
+    the state file); 9 when Tasks 1–8 are done (Task 9 can always run again)."""
+    app.ctx.cache.clear()
+    with app.engine(lock=False) as engine:
+        for task in BUILD_TASKS:
+            if any(engine.plan_one(task, r).action != UNCHANGED for r in task.resources(app.cfg)):
+                return task.number
+    return 9
+
+
+def _ask(term: Terminal, task: Task, interactive: bool) -> str:
+    if not interactive:
+        return _RUN
+    term.line()
+    return term.read_key(
+        f"Enter: run Task {task.number} · s: skip · q: quit › ",
+        {"\n": _RUN, "r": _RUN, "s": _SKIP, "q": _QUIT},
+    )
+
+
+def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
+    term = app.terminal
+    interactive = not yes and sys.stdin.isatty()
+    with app.guard():
+        where = app.endpoint_url or "AWS"
+        first = start if start is not None else first_not_done(app)
+        term.rule("pocctl walkthrough")
+        term.paragraph(
+            "The lab's Tasks 1–10, one screen each: what the task builds and why, exactly "
+            "what pocctl will send, and what it made. "
+            f"Account {app.ctx.account}, region {app.ctx.region}, endpoint {where}."
+        )
+    if start is None and first > 1:
+        term.paragraph(
+            f"Tasks 1–{first - 1} are done: resuming at Task {first} (--from N starts elsewhere)."
+        )
+    if not interactive:
+        why = "--yes" if yes else "no terminal"
+        term.paragraph(f"Running straight through ({why}).")
+    skipped: list[int] = []
+    failed = False
+    for task in TASKS[first - 1 :]:
+        show_screen(app, task)
+        if task.number == 10:
+            _teardown(app, interactive=interactive, yes=yes)
+            break
+        answer = _ask(term, task, interactive)
+        if answer == _QUIT:
+            term.paragraph(
+                f"Stopped before Task {task.number}; what was made is kept. "
+                "`pocctl walkthrough` resumes at the first task not done."
+            )
+            return
+        if answer == _SKIP:
+            skipped.append(task.number)
+            term.line(f"[dim]skipped Task {task.number}[/]")
+            continue
+        term.line(f"\n[bold]▶ running Task {task.number}[/]")
+        if task.number == 9:
+            failed = not _run_test_order(app)
+        else:
+            run_build_task(app, task)
+    done = "walkthrough finished" + (
+        f"; skipped: {', '.join(f'Task {n}' for n in skipped)}" if skipped else ""
+    )
+    if failed:
+        term.abort(
+            f"{done}, but Task 9 failed (see above)",
+            hint="`pocctl status` shows what is missing; `pocctl test-order` tries again",
+            code=EXIT_AWS,
+        )
+    term.success(done)
+
+
+def _run_test_order(app: App) -> bool:
+    from pocctl.cli.test_order import run_test_order
+
+    try:
+        return run_test_order(app)
+    except Abort:  # already said why; the walkthrough goes on to Task 10
+        return False
+
+
+def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
+    from pocctl.cli.down import run_down
+
+    term = app.terminal
+    if interactive:
+        term.line()
+        answer = term.read_key(
+            f"Tear everything down in {app.ctx.region}? y: yes · n: keep it › ",
+            {"y": "yes", "n": "no", "\n": "no", "q": "no"},
+        )
+        go = answer == "yes"
+    else:
+        go = yes
+        if not yes:
+            term.paragraph(
+                "Not torn down: without a terminal, that takes --yes (or `pocctl down --yes`)."
+            )
+    if not go:
+        term.paragraph("Kept the stack: `pocctl down` removes it when you are done.")
+        return
+    term.line("\n[bold]▶ running Task 10[/]")
+    run_down(app, yes=True)
+
+
+def explain(app: App, task: Task) -> None:
+    """One task's screen, without running it (read-only calls only)."""
+    show_screen(app, task)
+    app.terminal.line(
+        f"\n[dim]Nothing was changed. `pocctl task {task.number}` runs it; "
+        f"`pocctl walkthrough --from {task.number}` walks from here.[/]"
+    )
+
+
+@click.command("walkthrough")
+@click.option(
+    "--from",
+    "start",
+    type=click.IntRange(1, 10),
+    metavar="N",
+    help="start at Task N  [default: the first task not done]",
+)
+@click.option("-y", "--yes", is_flag=True, help="run straight through, tear down at the end")
+@click.pass_obj
+def walkthrough_command(app: App, start: int | None, yes: bool) -> None:
+    """Walk through the lab's Tasks 1–10, one screen per task.
+
+    Each screen explains the task, shows exactly what pocctl will send and
+    what it would change, then asks: Enter runs it, s skips it, q quits (what
+    was made is kept; the next walkthrough resumes at the first task not done).
+    Without a terminal, or with --yes, it runs straight through.
+
+    \b
+    Examples:
+      pocctl walkthrough
+      pocctl walkthrough --from 4
+      pocctl --local walkthrough --yes > walkthrough.txt
+    """
+    walkthrough(app, start=start, yes=yes)
+
+
+COMMANDS = [walkthrough_command]
