@@ -223,7 +223,13 @@ class Config:
     @property
     def handlers_path(self) -> Path:
         p = Path(self.handlers_dir)
-        return p if p.is_absolute() else self.base_dir / p
+        path = p if p.is_absolute() else self.base_dir / p
+        if not path.is_dir() and self.handlers_dir == "handlers":
+            # No handlers/ beside the config: use the ones that ship with pocctl.
+            bundled = Path(__file__).resolve().parent.parent / "handlers"
+            if bundled.is_dir():
+                return bundled
+        return path
 
     def warnings(self) -> list[str]:
         out = []

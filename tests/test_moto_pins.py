@@ -73,3 +73,21 @@ def test_the_embedded_aws_offers_only_the_serverless_managed_policies(aws_endpoi
     }
     assert {"AWSLambdaBasicExecutionRole", "AmazonSQSFullAccess"} <= names
     assert "AmazonS3FullAccess" not in names
+
+
+def test_a_disabled_stream_describes_as_disabled(aws_endpoint: str) -> None:
+    # pocctl.local.moto_hooks.describe_disabled_streams: moto 5.2.5 answers 500 here, AWS does not.
+    kw = {"region_name": "us-east-1", "endpoint_url": aws_endpoint}
+    ddb, streams = boto3.client("dynamodb", **kw), boto3.client("dynamodbstreams", **kw)
+    t = ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]
+    arn = t["LatestStreamArn"]
+    assert streams.describe_stream(StreamArn=arn)["StreamDescription"]["StreamStatus"] == "ENABLED"
+    ddb.update_table(TableName="t", StreamSpecification={"StreamEnabled": False})
+    desc = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+    assert (desc["StreamStatus"], desc["Shards"]) == ("DISABLED", [])

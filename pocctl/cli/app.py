@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pocctl.cli.terminal import Abort, Terminal
+from pocctl.cli.terminal import Abort, Terminal, route_logging
 
 if TYPE_CHECKING:
     from pocctl.aws import Aws
@@ -39,6 +39,7 @@ class App:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.terminal = Terminal(verbose=options.verbose, quiet=options.quiet)
+        route_logging(self.terminal)
 
     # -- configuration ----------------------------------------------------------------------------
 

@@ -50,9 +50,8 @@ def local_command(app: App, port: int) -> None:
         "AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1"
     )
     term.line(f"  aws --endpoint-url {url} sqs list-queues")
-    term.line(
-        f"REST APIs answer at {url}/restapis/<api-id>/<stage>/_user_request_/   (Ctrl-C stops)"
-    )
+    term.line(f"REST APIs answer at {url}/restapis/<api-id>/<stage>/_user_request_/")
+    term.line("Ctrl-C stops it.")
     try:
         aws.serve_forever()
     except KeyboardInterrupt:

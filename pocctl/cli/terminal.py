@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from typing import Any, NoReturn
@@ -37,6 +38,32 @@ _KIND = {
 _PLAN_WORD = {CREATE: "create", UPDATE: "update", UNCHANGED: "unchanged"}
 
 
+class LogHandler(logging.Handler):
+    """pocctl's own log records (the embedded AWS's pollers, executor, gateway) as terminal lines:
+    one line each, with the traceback only under --verbose."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            message = f"{message}: {type(exc).__name__}: {exc}"
+        style = "yellow" if record.levelno >= logging.WARNING else "dim"
+        self.terminal.err.print(f"[{style}]{escape(message)}[/]")
+        if exc is not None and self.terminal.verbose:
+            self.terminal.err.print_exception()
+
+
+def route_logging(terminal: Terminal) -> None:
+    logger = logging.getLogger("pocctl")
+    logger.handlers = [LogHandler(terminal)]
+    logger.setLevel(logging.DEBUG if terminal.verbose else logging.WARNING)
+    logger.propagate = False
+
+
 class Abort(click.exceptions.Exit):
     """Raised by Terminal.abort: the message is already printed."""
 
@@ -45,7 +72,8 @@ class Terminal:
     def __init__(self, *, verbose: bool = False, quiet: bool = False) -> None:
         self.verbose = verbose
         self.quiet = quiet
-        self.out = Console(highlight=False, soft_wrap=False)
+        # Long lines (commands, URLs) are not hard-wrapped, so they can be copied whole.
+        self.out = Console(highlight=False, soft_wrap=True)
         # Errors are never hard-wrapped: one line a user can copy (and a test can match).
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self._status: Any = None

@@ -71,6 +71,39 @@ def switch_off_moto_mappings() -> None:
                 cls.lambda_event_source_mappings = _NoEventSourceMappings()  # type: ignore[assignment,misc]
 
 
+def describe_disabled_streams() -> None:
+    """DescribeStream of a disabled (or replaced) stream answers DISABLED, as on AWS.
+
+    moto 5.2.5 raises KeyError (HTTP 500) once the table's stream is off, which a poller still
+    holding the old stream ARN would hit during `down` (idempotent).
+    """
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    with _install_lock:
+        original = DynamoDBStreamsBackend.describe_stream
+        if getattr(original, "_pocctl", False):
+            return
+
+        def describe_stream(self: Any, arn: str) -> dict[str, Any]:
+            table = self._get_table_from_arn(arn)
+            label = arn.rsplit("/", 1)[-1]
+            spec = table.stream_specification or {}
+            if spec.get("StreamEnabled") and table.latest_stream_label == label:
+                return original(self, arn)
+            return {
+                "StreamArn": arn,
+                "StreamLabel": label,
+                "StreamStatus": "DISABLED",
+                "StreamViewType": spec.get("StreamViewType", "NEW_IMAGE"),
+                "TableName": table.name,
+                "KeySchema": table.schema,
+                "Shards": [],
+            }
+
+        describe_stream._pocctl = True  # type: ignore[attr-defined]
+        DynamoDBStreamsBackend.describe_stream = describe_stream  # type: ignore[method-assign]
+
+
 def speed_up_sqs() -> None:
     """Same SQS behaviour, without the per-message O(queue length) work (idempotent)."""
     import moto.sqs.models as sqs_models

@@ -29,6 +29,7 @@ ClientFactory = Callable[[str], Any]
 SQS_WAIT_SECONDS = 1
 # How often an idle stream shard is read (AWS reads each shard about four times a second).
 STREAM_IDLE_WAIT = 0.1
+SHARD_REFRESH = 1.0
 ERROR_BACKOFF = 1.0
 
 
@@ -139,6 +140,7 @@ class Poller:
         return any(t.is_alive() for t in self._threads)
 
     def _guarded(self) -> None:
+        last_error = ""
         while not self.stop_event.is_set():
             try:
                 self.run()
@@ -146,11 +148,12 @@ class Poller:
             except Exception as exc:
                 if self.stop_event.is_set():
                     return
+                logger.debug("poller for mapping %s failed", self.uuid, exc_info=True)
                 if _source_gone(exc):
                     # Deleted queue or stream: the mapping goes with it on the next refresh.
-                    logger.debug("poller for mapping %s: source gone (%s)", self.uuid, exc)
-                else:
-                    logger.exception("poller for mapping %s failed; retrying", self.uuid)
+                    pass
+                elif str(exc) != last_error:  # say it once, not every second
+                    last_error = str(exc)
                     self._log(f"[poller {self.function_name}] error: {exc}; retrying")
                 self.stop_event.wait(ERROR_BACKOFF)
 
@@ -290,8 +293,12 @@ class StreamPoller(Poller):
         streams = self._clients("dynamodbstreams")
         arn = str(self.config["EventSourceArn"])
         iterators: dict[str, str] = {}
+        shards: list[dict[str, Any]] = []
+        described = 0.0
         while not self.stop_event.is_set():
-            shards = streams.describe_stream(StreamArn=arn)["StreamDescription"].get("Shards", [])
+            if time.monotonic() - described >= SHARD_REFRESH:  # shards change rarely
+                desc = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+                shards, described = desc.get("Shards", []), time.monotonic()
             busy = False
             for shard in shards:
                 shard_id = shard["ShardId"]
@@ -500,6 +507,7 @@ class MappingManager:
         self._stopping: list[Poller] = []
         self._checkpoints: dict[tuple[str, str], dict[str, Any]] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by poke() or stop(): refresh at once
         self._lock = threading.RLock()
         self._cond = threading.Condition()
         self.generation = 0
@@ -512,6 +520,7 @@ class MappingManager:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -551,15 +560,20 @@ class MappingManager:
             target = self.generation + count
             return self._cond.wait_for(lambda: self.generation >= target, timeout)
 
+    def poke(self) -> None:
+        """Re-read the mappings now (a mapping was created, updated or deleted)."""
+        self._wake.set()
+
     def _loop(self) -> None:
         lambda_client = self._clients("lambda")
         while not self._stop.is_set():
+            self._wake.clear()
             try:
                 self.refresh(lambda_client)
             except Exception as exc:
-                logger.exception("could not list event source mappings")
+                logger.debug("could not list event source mappings", exc_info=True)
                 self._log(f"[pollers] could not list event source mappings: {exc}")
-            self._stop.wait(self.refresh_interval)
+            self._wake.wait(self.refresh_interval)
 
     def refresh(self, lambda_client: Any = None) -> None:
         lambda_client = lambda_client or self._clients("lambda")

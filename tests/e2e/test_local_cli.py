@@ -1,0 +1,249 @@
+"""`pocctl local` started as a real subprocess, used the way a learner uses it from a second
+terminal: `up`, a plain HTTP POST, `test-order`, `lambda1 --test`; and `pocctl demo`."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from support import subprocess_env
+from workspace import Workspace, make_workspace
+
+
+class LocalServer:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pocctl", "local", "--port", "0"],
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._seen = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        line = self.wait_for_line(r"listening on (http://127\.0\.0\.1:\d+)", timeout=60)
+        self.endpoint = re.search(r"(http://127\.0\.0\.1:\d+)", line).group(1)  # type: ignore[union-attr]
+        self.wait_for_line(r"Ctrl-C stops it", timeout=10)  # the end of the banner
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._seen:
+                self.lines.append(line.rstrip("\n"))
+                self._seen.notify_all()
+
+    def wait_for_line(self, pattern: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while True:
+                for line in self.lines:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"no line matching {pattern!r} in {self.lines}")
+                self._seen.wait(left)
+
+    def reset(self) -> None:
+        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGINT)  # Ctrl-C
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def local_server() -> Iterator[LocalServer]:
+    server = LocalServer()
+    yield server
+    code = server.stop()
+    assert code == 0, server.lines
+    assert "embedded AWS stopped" in server.lines
+
+
+@pytest.fixture
+def lws(tmp_path: Path, local_server: LocalServer) -> Workspace:
+    local_server.reset()
+    return make_workspace(tmp_path, local_server.endpoint)
+
+
+def client(endpoint: str, service: str):  # type: ignore[no-untyped-def]
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
+
+
+def wait_until(condition, timeout: float = 30.0, what: str = ""):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        pause.wait(0.05)
+
+
+def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, str]:
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def invoke_url(ws: Workspace) -> str:
+    return json.loads(ws.state.read_text())["resources"]["api"]["url"]
+
+
+def test_local_says_how_to_use_it(local_server: LocalServer) -> None:
+    text = "\n".join(local_server.lines)
+    assert f"export AWS_ENDPOINT_URL={local_server.endpoint}" in text
+    assert "/restapis/<api-id>/<stage>/_user_request_/" in text
+
+
+def test_a_plain_http_post_is_stored_and_notified(lws: Workspace) -> None:
+    assert lws.cli("up").exit_code == 0
+    sqs, sns = client(lws.endpoint, "sqs"), client(lws.endpoint, "sns")
+    probe = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+    probe_arn = sqs.get_queue_attributes(QueueUrl=probe, AttributeNames=["QueueArn"])
+    sns.subscribe(
+        TopicArn="arn:aws:sns:us-east-1:123456789012:POC-Topic",
+        Protocol="sqs",
+        Endpoint=probe_arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    order = {"item": "floor soap & wax", "quantity": 4, "note": str(uuid.uuid4())}
+    status, body = post(invoke_url(lws), json.dumps(order).encode())
+    assert status == 200, body
+    order_id = json.loads(body)["messageId"]
+
+    ddb = client(lws.endpoint, "dynamodb")
+    item = wait_until(
+        lambda: ddb.get_item(TableName="orders", Key={"orderID": {"S": order_id}}).get("Item"),
+        what="the row",
+    )
+    assert item["order"]["M"]["note"]["S"] == order["note"]
+    assert item["order"]["M"]["item"]["S"] == "floor soap & wax"  # the & survived urlEncode
+    msgs = wait_until(
+        lambda: sqs.receive_message(QueueUrl=probe, WaitTimeSeconds=1).get("Messages"),
+        what="the notification",
+    )
+    notification = json.loads(msgs[0]["Body"])
+    assert notification["orderID"] == order_id
+    assert notification["order"] == order
+
+
+def test_a_body_that_is_not_a_json_object_is_refused_and_nothing_is_enqueued(
+    lws: Workspace,
+) -> None:
+    assert lws.cli("up").exit_code == 0
+    url = invoke_url(lws)
+    for body in (b"[1, 2]", b'"a string"', b"not json", b"", b"{}"):
+        status, text = post(url, body)
+        assert status == 400, (body, text)
+        assert "message" in json.loads(text)
+    status, _ = post(url, b"item=soap", content_type="application/x-www-form-urlencoded")
+    assert status == 415
+    sqs = client(lws.endpoint, "sqs")
+    q = sqs.get_queue_url(QueueName="POC-Queue")["QueueUrl"]
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=q,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attrs == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
+    ddb = client(lws.endpoint, "dynamodb")
+    assert ddb.scan(TableName="orders")["Count"] == 0
+
+
+def test_test_order_count_20_exits_0_with_timings(lws: Workspace) -> None:
+    assert lws.cli("up").exit_code == 0
+    r = lws.subprocess(
+        "--config", str(lws.config), "--state", str(lws.state), "test-order", "--count", "20"
+    )
+    assert r.exit_code == 0, r.output
+    assert "20 of 20 orders stored once and notified once" in r.stdout
+    assert re.search(r"p50\s+\d+ ms\s+\d+ ms\s+\d+ ms", r.stdout), r.stdout
+    assert re.search(r"p95\s+\d+ ms\s+\d+ ms\s+\d+ ms", r.stdout), r.stdout
+    # the probe queue is gone and unsubscribed
+    sqs, sns = client(lws.endpoint, "sqs"), client(lws.endpoint, "sns")
+    assert not [u for u in sqs.list_queues().get("QueueUrls", []) if "pocctl-probe" in u]
+    assert not [s for s in sns.list_subscriptions()["Subscriptions"] if s["Protocol"] == "sqs"]
+    assert client(lws.endpoint, "dynamodb").scan(TableName="orders")["Count"] == 20
+
+
+def test_test_order_fails_naming_what_is_missing_when_lambda2_has_no_trigger(
+    lws: Workspace,
+) -> None:
+    assert lws.cli("up").exit_code == 0
+    lam = client(lws.endpoint, "lambda")
+    (m,) = lam.list_event_source_mappings(FunctionName="POC-Lambda-2")["EventSourceMappings"]
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+    r = lws.cli("test-order", "--timeout", "3")
+    assert r.exit_code == 1
+    assert "was stored but not notified" in r.stderr
+    assert "1 of 1 orders did not make it through" in r.stderr
+    sqs = client(lws.endpoint, "sqs")
+    assert not [u for u in sqs.list_queues().get("QueueUrls", []) if "pocctl-probe" in u]
+
+
+def test_test_order_with_a_custom_body(lws: Workspace) -> None:
+    assert lws.cli("up").exit_code == 0
+    r = lws.cli("test-order", "--body", '{"item": "bleach", "quantity": 1}')
+    assert r.exit_code == 0, r.output
+    items = client(lws.endpoint, "dynamodb").scan(TableName="orders")["Items"]
+    assert [i["order"]["M"]["item"]["S"] for i in items] == ["bleach"]
+
+
+def test_lambda1_test_invokes_the_function_and_finds_the_row(lws: Workspace) -> None:
+    for cmd in ("iam", "table", "queue"):
+        assert lws.cli(cmd).exit_code == 0
+    r = lws.cli("lambda1", "--test")
+    assert r.exit_code == 0, r.output
+    m = re.search(r"orders row orderID=([0-9a-f-]{36})", r.stdout)
+    assert m, r.stdout
+    item = client(lws.endpoint, "dynamodb").get_item(
+        TableName="orders", Key={"orderID": {"S": m.group(1)}}
+    )["Item"]
+    assert item["order"]["M"]["item"]["S"] == "glass cleaner"
+
+
+def test_demo_runs_the_whole_job_offline() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pocctl", "demo"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        cwd=Path(__file__).parent,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for text in (
+        "stack is up: 18 created",
+        "3 of 3 orders stored once and notified once",
+        "stack is down: 18 deleted",
+        "demo finished",
+    ):
+        assert text in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
