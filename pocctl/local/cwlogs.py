@@ -57,6 +57,15 @@ class LogShipper:
                 logger.exception("could not write %d log events to %s", len(events), group)
 
     def _put(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        try:
+            self._put_once(group, stream, events)
+        except self._client.exceptions.ResourceNotFoundException:
+            # The group was deleted since (e.g. by `pocctl down`): create it again, as Lambda
+            # does on the next invocation.
+            self._known.discard((group, stream))
+            self._put_once(group, stream, events)
+
+    def _put_once(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         if (group, stream) not in self._known:
             for call, kwargs in (
                 (self._client.create_log_group, {"logGroupName": group}),

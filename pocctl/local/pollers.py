@@ -507,7 +507,7 @@ class MappingManager:
         self._stopping: list[Poller] = []
         self._checkpoints: dict[tuple[str, str], dict[str, Any]] = {}
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set by poke() or stop(): refresh at once
+        self._wake = threading.Event()  # set by stop(): end the refresh wait at once
         self._lock = threading.RLock()
         self._cond = threading.Condition()
         self.generation = 0
@@ -559,10 +559,6 @@ class MappingManager:
         with self._cond:
             target = self.generation + count
             return self._cond.wait_for(lambda: self.generation >= target, timeout)
-
-    def poke(self) -> None:
-        """Re-read the mappings now (a mapping was created, updated or deleted)."""
-        self._wake.set()
 
     def _loop(self) -> None:
         lambda_client = self._clients("lambda")

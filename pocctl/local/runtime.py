@@ -54,7 +54,11 @@ class LocalAWS:
         self.server = EmbeddedAWS(
             port,
             host=host,
-            middleware=[moto_hooks.invoke_middleware(self._run_invoke), self._gateway.wrap],
+            middleware=[
+                moto_hooks.invoke_middleware(self._run_invoke),
+                self._watch_mappings,
+                self._gateway.wrap,
+            ],
         )
         self._refresh_interval = refresh_interval
         self._workers_per_function = workers_per_function
@@ -183,6 +187,27 @@ class LocalAWS:
                 logger.exception("log callable failed")
         else:
             logger.info("%s", line)
+
+    def _watch_mappings(self, app: Any) -> Any:
+        """WSGI middleware: a created, updated or deleted event source mapping takes effect
+        before the API call returns (the periodic re-read stays as the safety net)."""
+
+        def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+            if not (
+                environ.get("PATH_INFO", "").startswith("/2015-03-31/event-source-mappings")
+                and environ.get("REQUEST_METHOD") != "GET"
+            ):
+                return app(environ, start_response)
+            body = list(app(environ, start_response))
+            if self.mappings is not None:
+                try:
+                    self.mappings.refresh()
+                except Exception:
+                    # The periodic refresh will catch up; the client's call itself succeeded.
+                    logger.warning("could not re-read event source mappings", exc_info=True)
+            return body
+
+        return middleware
 
     def _client(self, service: str, **config: Any) -> Any:
         key = service + json.dumps(config, sort_keys=True)

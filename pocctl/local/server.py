@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+logger = logging.getLogger("pocctl.local")
+
 # WSGI middleware: takes the app to wrap, returns the wrapped app.
 Middleware = Callable[[Any], Any]
 
@@ -94,12 +96,20 @@ class EmbeddedAWS:
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per call is noise
                 pass
 
+            def log(self, type: str, message: str, *args: Any) -> None:
+                # werkzeug would print moto's internal errors (HTTP 500) with a traceback on
+                # stderr; the client gets the 500 anyway. One line at INFO, details at DEBUG.
+                text = (message % args) if args else message
+                if type == "error":
+                    last = text.strip().splitlines()[-1] if text.strip() else ""
+                    logger.info("embedded AWS: %s %s failed: %s", self.command, self.path, last)
+                    logger.debug("%s", text)
+                else:
+                    logger.debug("%s", text)
+
             def log_error(self, format: str, *args: Any) -> None:
                 # The client already gets the 500; the server-side traceback is for --verbose.
                 logging.getLogger("pocctl.local.server").debug(format, *args)
-
-            def log(self, type: str, message: str, *args: Any) -> None:
-                logging.getLogger("pocctl.local.server").debug(message, *args)
 
         class Dispatcher(DomainDispatcherApplication):  # type: ignore[misc]
             """moto's dispatcher with ``get_backend_for_host`` memoised: for every request moto

@@ -36,6 +36,7 @@ def _pid_alive(pid: int) -> bool:
 def test_stop_is_prompt_and_leaves_no_threads_or_workers() -> None:
     before = set(threading.enumerate())
     with LocalAWS(port=0) as aws:
+        aws.reset()  # moto's state is process-wide: start from a clean account
         stack = build_stack(aws.endpoint_url, api=False)
         lam = stack.client("lambda")
         lam.update_function_code(
