@@ -25,7 +25,36 @@ class Change:
     new: Any
 
     def __str__(self) -> str:
-        return f"{self.field}: {_short(self.old)} → {_short(self.new)}"
+        # Name the leaves that differ (e.g. integration.requestTemplates.application/json): a
+        # whole document cut at 60 characters shows what is the same, not what changed.
+        parts = [
+            f"{path}: {_short(o)} → {_short(n)}"
+            for path, o, n in _leaves(self.field, self.old, self.new)
+        ]
+        if len(parts) > 3:
+            parts = [*parts[:3], f"… {len(parts) - 3} more"]
+        return "; ".join(parts) or f"{self.field}: {_short(self.old)} → {_short(self.new)}"
+
+
+_ABSENT = "(absent)"
+
+
+def _leaves(path: str, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            leaf
+            for k in sorted(set(old) | set(new), key=str)
+            if _norm(old.get(k, _ABSENT)) != _norm(new.get(k, _ABSENT))
+            for leaf in _leaves(f"{path}.{k}", old.get(k, _ABSENT), new.get(k, _ABSENT))
+        ]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [
+            leaf
+            for i, (o, n) in enumerate(zip(old, new, strict=True))
+            if _norm(o) != _norm(n)
+            for leaf in _leaves(f"{path}[{i}]", o, n)
+        ]
+    return [(path, old, new)]
 
 
 def _short(v: Any, limit: int = 60) -> str:
