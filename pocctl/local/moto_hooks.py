@@ -17,6 +17,10 @@ upgrade moves any of these:
   the 500-order spike that was two thirds of the server's CPU. ``speed_up_sqs`` reads the
   retention period straight from the queue and gives moto.sqs.models a ``time.time()``-based
   ``unix_time`` / ``unix_time_millis`` (same values). Behaviour is unchanged.
+- moto/dynamodbstreams/models.py ``DynamoDBStreamsBackend.get_records``: moto never forgets a
+  shard iterator; ``expire_stream_iterators`` expires them after 15 minutes as AWS does.
+- moto/moto_server/werkzeug_app.py ``DomainDispatcherApplication.get_backend_for_host`` is
+  memoised by pocctl.local.server (it lists moto's package folder on every request).
 - moto/awslambda/models.py ``LambdaFunction.invoke`` serves the Invoke API (and invoke-async) and
   would try Docker. We wrap it: inside a request that came through a LocalAWS server (marked by
   ``invoke_middleware``) the call goes to pocctl's executor; anywhere else moto's code runs.
@@ -127,11 +131,55 @@ def speed_up_sqs() -> None:
 
         for f in (unix_time, unix_time_millis, is_message_valid_based_on_retention_period):
             f._pocctl_hook = True  # type: ignore[attr-defined]
+        is_message_valid_based_on_retention_period._pocctl_original = (  # type: ignore[attr-defined]
+            sqs_models.SQSBackend.is_message_valid_based_on_retention_period
+        )
         sqs_models.unix_time = unix_time
         sqs_models.unix_time_millis = unix_time_millis
         sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
             is_message_valid_based_on_retention_period
         )
+
+
+# AWS: "A shard iterator expires 15 minutes after it is returned to the requester."
+ITERATOR_LIFETIME = 15 * 60.0
+_PRUNE_EVERY = 30.0
+
+
+def expire_stream_iterators() -> None:
+    """Shard iterators expire after 15 minutes, as on AWS (idempotent).
+
+    moto 5.2.5 keeps every iterator it ever returned in ``DynamoDBStreamsBackend.shard_iterators``
+    and every GetRecords returns a new one: a poller reading ten times a second would grow
+    ``pocctl local`` by ~70 MB an hour. An expired iterator answers ExpiredIteratorException.
+    """
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    with _install_lock:
+        original = DynamoDBStreamsBackend.get_records
+        if getattr(original, "_pocctl_hook", False):
+            return
+
+        def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+            if iterator_arn not in self.shard_iterators:
+                raise JsonRESTError("ExpiredIteratorException", "Iterator expired")
+            result: dict[str, Any] = original(self, iterator_arn, limit)
+            now = time.monotonic()
+            born: dict[str, float] = self.__dict__.setdefault("_pocctl_born", {})
+            born.setdefault(result["NextShardIterator"], now)
+            if now - self.__dict__.get("_pocctl_pruned", 0.0) >= _PRUNE_EVERY:
+                self._pocctl_pruned = now
+                for arn in list(self.shard_iterators):
+                    if now - born.setdefault(arn, now) > ITERATOR_LIFETIME:
+                        self.shard_iterators.pop(arn, None)
+                for arn in [a for a in list(born) if a not in self.shard_iterators]:
+                    born.pop(arn, None)
+            return result
+
+        get_records._pocctl_hook = True  # type: ignore[attr-defined]
+        get_records._pocctl_original = original  # type: ignore[attr-defined]
+        DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
 
 
 def install_invoke_hook() -> None:

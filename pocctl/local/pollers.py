@@ -313,8 +313,9 @@ class StreamPoller(Poller):
                     busy = True
                     if not self._deliver(arn, shard_id, [_stream_record(r, arn) for r in records]):
                         return  # stopped half-way: the checkpoint says where to resume
+                    # _deliver checkpointed {"after": last sequence number}: resuming from a
+                    # sequence number survives iterator expiry, unlike a saved iterator.
                     iterators[shard_id] = resp["NextShardIterator"]
-                    self._checkpoints[(self.uuid, shard_id)] = {"iterator": iterators[shard_id]}
                 elif "NextShardIterator" in resp:
                     iterators[shard_id] = resp["NextShardIterator"]
                     self._checkpoints.setdefault(
@@ -354,7 +355,9 @@ class StreamPoller(Poller):
                 "ShardIteratorType": "TRIM_HORIZON" if position == "TRIM_HORIZON" else "LATEST"
             }
         it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)["ShardIterator"]
-        self._checkpoints[(self.uuid, shard_id)] = {"iterator": it}
+        if not cp:
+            # Nothing processed yet: remember where StartingPosition put us (LATEST moves on).
+            self._checkpoints[(self.uuid, shard_id)] = {"iterator": it}
         return str(it)
 
     def _done(self, shard_id: str, record: dict[str, Any]) -> None:

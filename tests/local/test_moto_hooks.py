@@ -146,3 +146,68 @@ def test_invoke_outside_local_aws_is_moto_s_own(aws_endpoint: str) -> None:
     )
     resp = lam.invoke(FunctionName="f", Payload=b"{}")
     assert resp["Payload"].read() != b"42"  # moto's Docker path, not our executor
+
+
+def test_sqs_speed_up_pins_and_equivalence() -> None:
+    import time
+
+    import moto.sqs.models as sqs_models
+    from moto.core.utils import unix_time, unix_time_millis
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    moto_hooks.speed_up_sqs()
+    original = SQSBackend.is_message_valid_based_on_retention_period._pocctl_original  # type: ignore[attr-defined]
+    source = inspect.getsource(original)
+    assert '["MessageRetentionPeriod"]' in source and "message.sent_timestamp" in source
+    # Queue keeps each attribute as a snake_case field (the speed-up reads this one).
+    assert "setattr(self, camelcase_to_underscores(key), value)" in inspect.getsource(
+        Queue._set_attributes
+    )
+    # Same clock, same units as moto's own helpers.
+    assert abs(sqs_models.unix_time() - unix_time()) < 0.05
+    assert abs(sqs_models.unix_time_millis() - unix_time_millis()) < 50
+    assert abs(sqs_models.unix_time() - time.time()) < 0.05
+    # the dispatcher method pocctl.local.server memoises
+    assert "list_of_moto_modules" in inspect.getsource(
+        DomainDispatcherApplication.get_backend_for_host
+    )
+
+
+def test_retention_check_still_expires_messages(aws_endpoint: str) -> None:
+    sqs = local_client(aws_endpoint, "sqs")
+    url = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    message = backend.get_queue("short")._messages[0]
+    assert backend.is_message_valid_based_on_retention_period("short", message)
+    message.sent_timestamp -= 61_000
+    assert not backend.is_message_valid_based_on_retention_period("short", message)
+
+
+def test_stream_iterators_expire_after_fifteen_minutes(aws_endpoint: str) -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, dynamodbstreams_backends
+
+    moto_hooks.expire_stream_iterators()
+    assert "shard_iterators[iterator_arn]" in inspect.getsource(
+        DynamoDBStreamsBackend.get_records._pocctl_original  # type: ignore[attr-defined]
+    )
+    s = build_stack(aws_endpoint, api=False, mappings=False)
+    streams = s.client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=s.stream_arn)["StreamDescription"]["Shards"][0]
+    first = streams.get_shard_iterator(
+        StreamArn=s.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    nxt = streams.get_records(ShardIterator=first)["NextShardIterator"]
+    backend = dynamodbstreams_backends["123456789012"]["us-east-1"]
+    # Age every iterator past the lifetime and force a prune on the next call.
+    for arn in list(backend._pocctl_born):
+        backend._pocctl_born[arn] -= moto_hooks.ITERATOR_LIFETIME + 1
+    backend._pocctl_pruned = 0.0
+    streams.get_records(ShardIterator=nxt)
+    assert first not in backend.shard_iterators
+    with pytest.raises(streams.exceptions.ExpiredIteratorException):
+        streams.get_records(ShardIterator=first)

@@ -70,7 +70,7 @@ def test_disabled_mapping_stops_reenabled_resumes_deleted_stops(local_aws: Local
     wait_for(lambda: len(stack.rows()) == 1, what="the first order stored")
 
     lam.update_event_source_mapping(UUID=uuid, Enabled=False)
-    wait_for(lambda: uuid not in local_aws.polled_mappings(), what="polling to stop")
+    assert uuid not in local_aws.polled_mappings()  # in effect before the call returned
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody='{"n": 2}')
     assert local_aws.wait_for_refresh(3)  # several refreshes: nothing restarts the poller
     assert stack.count(stack.queue_url) == 1 and len(stack.rows()) == 1
@@ -79,7 +79,7 @@ def test_disabled_mapping_stops_reenabled_resumes_deleted_stops(local_aws: Local
     wait_for(lambda: len(stack.rows()) == 2, what="the held order stored after re-enabling")
 
     lam.delete_event_source_mapping(UUID=uuid)
-    wait_for(lambda: uuid not in local_aws.polled_mappings(), what="polling to stop")
+    assert uuid not in local_aws.polled_mappings()
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody='{"n": 3}')
     assert local_aws.wait_for_refresh(3)
     assert stack.count(stack.queue_url) == 1 and len(stack.rows()) == 2
@@ -219,3 +219,40 @@ def handler(event, context):
     wait_for(
         lambda: any(r["orderID"]["S"] == f"v2-{mid}" for r in stack.rows()), what="stored by v2"
     )
+
+
+SLOW_ON_FLAG = """
+import json, os, time
+import boto3
+
+ddb = boto3.client("dynamodb")
+
+def handler(event, context):
+    for record in event["Records"]:
+        if json.loads(record["body"]).get("slow"):
+            print("sleeping past the timeout")
+            time.sleep(30)
+        ddb.put_item(TableName=os.environ["TABLE_NAME"],
+                     Item={"orderID": {"S": record["messageId"]}})
+    return {"batchItemFailures": []}
+"""
+
+
+def test_timed_out_batch_is_retried_then_dead_lettered(local_aws: LocalAWS, log_lines) -> None:  # type: ignore[no-untyped-def]
+    """A handler past its timeout is killed; its messages come back after the visibility
+    timeout and, still timing out, reach the DLQ after maxReceiveCount. Other messages, in
+    batches of their own, are stored."""
+    stack = build_stack(
+        local_aws.endpoint_url,
+        visibility_timeout=2,
+        lambda1_timeout=1,
+        api=False,
+        store_src=SLOW_ON_FLAG,
+    )
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"slow": True}))
+    wait_for(lambda: stack.count(stack.dlq_url) == 1, timeout=40, what="the slow one in the DLQ")
+    timeouts = log_lines.having("Task timed out after 1.00 seconds")
+    assert len([line for line in timeouts if line.startswith("[POC-Lambda-1] ")]) == 3
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"fine": True}))
+    wait_for(lambda: len(stack.rows()) == 1, what="a normal order stored afterwards")
