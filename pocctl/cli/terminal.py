@@ -144,9 +144,9 @@ class Terminal:
         pass
 
     def waiting(self, reason: str, elapsed: float) -> None:
-        """A routine wait: on the spinner (a line with --verbose)."""
+        """A routine wait: on the spinner, with how long so far (a line with --verbose)."""
         if self._status is not None:
-            self._status.update(f"{escape(reason)}…")
+            self._status.update(_Elapsed(escape(reason), time.monotonic() - elapsed))
         if self.verbose:
             self.line(f"    [dim]… {escape(reason)}[/]")
 
@@ -365,3 +365,13 @@ class _Indented:
                 yield Segment(" " * self.indent)
             yield from line
             yield Segment.line()
+
+
+class _Elapsed:
+    """Spinner text that counts the seconds: rich renders it anew on every refresh."""
+
+    def __init__(self, text: str, since: float) -> None:
+        self.text, self.since = text, since
+
+    def __rich__(self) -> str:
+        return f"{self.text} ({time.monotonic() - self.since:.0f} s)…"
