@@ -141,7 +141,26 @@ class Terminal:
             self.line(f"      [yellow]{escape(str(change))}[/]")
 
     def task_done(self, task: Task, steps: list[Step], seconds: float) -> None:
-        pass
+        counts: dict[str, int] = {}
+        for step in steps:
+            word = _MARK[step.action][2]
+            counts[word] = counts.get(word, 0) + 1
+        summary = ", ".join(f"{n} {word}" for word, n in counts.items()) or "nothing to do"
+        self.line(f"  [dim]Task {task.number}: {summary} in {seconds:.1f} s[/]")
+
+    def resource_table(self, steps: list[Step]) -> None:
+        """The closing table of `up`: every resource with its ARN (or URL / ID)."""
+        table = Table(pad_edge=False, box=None, show_edge=False)
+        table.add_column("kind")
+        table.add_column("resource / ARN", overflow="fold")
+        for s in steps:
+            ident = s.identity.get("arn") or s.identity.get("url") or s.identity.get("id") or ""
+            table.add_row(
+                _KIND.get(s.resource.type, s.resource.type),
+                escape(s.resource.name) + (f"\n[dim]{escape(ident)}[/]" if ident else ""),
+            )
+        if not self.quiet:
+            self.out.print(table)
 
     def waiting(self, reason: str, elapsed: float) -> None:
         """A routine wait: on the spinner, with how long so far (a line with --verbose)."""

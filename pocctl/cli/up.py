@@ -15,6 +15,8 @@ def run_up(app: App) -> None:
     with app.engine() as engine:
         steps = engine.up(list(BUILD_TASKS))
         state = engine.state
+    app.terminal.line()
+    app.terminal.resource_table(steps)
     made = sum(s.action == "create" for s in steps)
     changed = sum(s.action == "update" for s in steps)
     app.terminal.success(
