@@ -167,3 +167,40 @@ def test_cli_commands_are_split_to_fit_and_quoted() -> None:
     assert all(len(line) <= 76 for line in lines)
     odd = cli_command("iam_role", "it's", {}, "http://127.0.0.1:4566", "us-east-1")
     assert odd is not None and odd[-1] == "--role-name 'it'\"'\"'s'"
+
+
+def _commands() -> list[str]:
+    from pocctl.cli import main
+
+    return list(main.commands)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_help_has_a_summary_and_an_example_in_80_columns(command: str) -> None:
+    from click.testing import CliRunner
+
+    from pocctl.cli import main
+
+    r = CliRunner().invoke(main, [command, "--help"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    summary = r.output.split("\n\n")[1].strip()
+    assert summary.endswith("."), summary
+    assert "Example" in r.output
+    assert all(len(line) <= 80 for line in r.output.splitlines())
+
+
+def test_shell_completion_is_clicks() -> None:
+    from click.testing import CliRunner
+
+    from pocctl.cli import main
+
+    r = CliRunner().invoke(main, [], prog_name="pocctl", env={"_POCCTL_COMPLETE": "bash_source"})
+    assert r.exit_code == 0
+    assert "_POCCTL_COMPLETE=bash_complete" in r.output
+    r = CliRunner().invoke(
+        main,
+        [],
+        prog_name="pocctl",
+        env={"_POCCTL_COMPLETE": "bash_complete", "COMP_WORDS": "pocctl walk", "COMP_CWORD": "1"},
+    )
+    assert "walkthrough" in r.output

@@ -7,6 +7,11 @@ Every expect has a timeout; keys are only sent once their prompt is on the scree
 from __future__ import annotations
 
 import json
+import re
+import sys
+
+import pexpect
+from support import subprocess_env
 
 from .wtkit import client
 
@@ -191,3 +196,28 @@ def assert_nothing_left(ws) -> None:  # type: ignore[no-untyped-def]
     assert client(ws, "lambda").list_event_source_mappings()["EventSourceMappings"] == []
     assert client(ws, "sns").list_topics()["Topics"] == []
     assert client(ws, "apigateway").get_rest_apis()["items"] == []
+
+
+def _explain_in_a_terminal(ws, **env: str) -> str:  # type: ignore[no-untyped-def]
+    full = subprocess_env(TERM="xterm-256color", **env)
+    if "NO_COLOR" not in env:
+        full.pop("NO_COLOR", None)
+    out = pexpect.run(
+        f"{sys.executable} -m pocctl --endpoint-url {ws.endpoint} task 1 --explain",
+        cwd=str(ws.dir),
+        env=full,
+        timeout=60,
+        encoding="utf-8",
+        dimensions=(24, 80),
+    )
+    return out
+
+
+def test_json_is_highlighted_in_a_terminal_and_plain_with_no_color(ws) -> None:  # type: ignore[no-untyped-def]
+    colour = re.compile(r"\x1b\[[0-9;]*3[0-9][;m]")  # a foreground colour
+    coloured = _explain_in_a_terminal(ws)
+    line = next(x for x in coloured.splitlines() if "dynamodb:PutItem" in x)
+    assert colour.search(line), repr(line)
+    plain_text = _explain_in_a_terminal(ws, NO_COLOR="1")
+    assert "dynamodb:PutItem" in plain_text
+    assert not colour.search(plain_text)
