@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import click
+from rich.markup import escape
 
 from pocctl.cli.app import EXIT_AWS, App
 from pocctl.cli.terminal import _KIND, Abort, Terminal
@@ -141,7 +143,7 @@ def show_desired(app: App, resource: Resource) -> None:
 
     term, ctx = app.terminal, app.ctx
     want = resource.desired(ctx)
-    term.line(f"  [bold]{_kind(resource)} {_esc(resource.name)}[/]")
+    term.line(f"  [bold]{_kind(resource)} {escape(resource.name)}[/]")
     rows = [(k, _value(v)) for k, v in want.items() if not isinstance(v, (dict, list))]
     if isinstance(resource, lambda_.Function):
         rows.append(("code", f"zip of {_relative(lambda_.handler_file(ctx, resource.which))}"))
@@ -150,29 +152,21 @@ def show_desired(app: App, resource: Resource) -> None:
     term.settings(rows)
     for k, v in want.items():
         if isinstance(v, (dict, list)):
-            term.line(f"    [dim]{_esc(k)}[/]")
+            term.line(f"    [dim]{escape(k)}[/]")
             term.json_block(v, indent=4)
 
 
-def _relative(path: Any) -> str:
-    from pathlib import Path
-
+def _relative(path: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
 
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def show_plan(term: Terminal, steps: list[Step]) -> None:
     for s in steps:
         mark, style, word = _PLAN_MARK[s.action]
-        term.line(f"  [{style}]{mark} {word:<10}[/] {_kind(s.resource)} {_esc(s.resource.name)}")
+        term.line(f"  [{style}]{mark} {word:<10}[/] {_kind(s.resource)} {escape(s.resource.name)}")
         for change in s.changes:
             term.folded(str(change), indent=6, style="yellow")
 
@@ -215,7 +209,7 @@ def _show_test_order(app: App) -> None:
             url: str | None = testorder.find_invoke_url(app.ctx)
         except AwsError as e:
             url = None
-            term.line(f"  [yellow]{_esc(str(e))}[/]: Task 8 makes it; test-order would fail")
+            term.line(f"  [yellow]{escape(str(e))}[/]: Task 8 makes it; test-order would fail")
     term.line("  POST one order to the API's invoke URL:")
     if url:
         term.folded(url, indent=4)
@@ -235,9 +229,9 @@ def _show_teardown(app: App) -> None:
         steps = [engine.plan_one(t, r) for t in BUILD_TASKS for r in t.resources(app.cfg)]
     for s in reversed(steps):
         if s.action == CREATE:
-            term.line(f"  [dim]· gone      {_kind(s.resource)} {_esc(s.resource.name)}[/]")
+            term.line(f"  [dim]· gone      {_kind(s.resource)} {escape(s.resource.name)}[/]")
         else:
-            term.line(f"  [red]- delete[/]    {_kind(s.resource)} {_esc(s.resource.name)}")
+            term.line(f"  [red]- delete[/]    {_kind(s.resource)} {escape(s.resource.name)}")
 
 
 def show_made(app: App, steps: list[Step]) -> None:
@@ -248,10 +242,11 @@ def show_made(app: App, steps: list[Step]) -> None:
     term.heading("What it made")
     for s in steps:
         r, ident = s.resource, s.identity
-        term.line(f"  [bold]{_kind(r)} {_esc(r.name)}[/]")
-        for key in ("arn", "url"):
-            if ident.get(key) and (key == "arn" or r.type == "sqs_queue"):
-                term.folded(str(ident[key]), indent=4)
+        term.line(f"  [bold]{_kind(r)} {escape(r.name)}[/]")
+        if ident.get("arn"):
+            term.folded(str(ident["arn"]), indent=4)
+        if r.type == "sqs_queue" and ident.get("url"):  # what the SQS API calls it by
+            term.folded(str(ident["url"]), indent=4)
         if r.type == "sns_subscription" and not ident.get("confirmed"):
             term.line("    [yellow]pending: click the link in the confirmation email[/]")
         if endpoint:
