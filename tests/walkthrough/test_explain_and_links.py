@@ -204,3 +204,29 @@ def test_shell_completion_is_clicks() -> None:
         env={"_POCCTL_COMPLETE": "bash_complete", "COMP_WORDS": "pocctl walk", "COMP_CWORD": "1"},
     )
     assert "walkthrough" in r.output
+
+
+def test_on_aws_what_it_made_links_to_the_console(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from rich.console import Console
+
+    from pocctl.cli.walkthrough import show_made
+    from pocctl.config import load
+    from pocctl.engine import CREATE, Step
+    from pocctl.lab import task
+
+    app = App(Options(config=tmp_path / "config.yaml", state=tmp_path / "s.json", region=REGION))
+    assert app.endpoint_url is None  # real AWS: no call is made here, only links are shown
+    buf = io.StringIO()
+    app.terminal.out = Console(file=buf, width=80, highlight=False)
+    (function, _) = task(4).resources(load(tmp_path / "config.yaml", required=False))
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:POC-Lambda-1"
+    show_made(app, [Step(task(4), function, CREATE, identity={"arn": arn})])
+    out = buf.getvalue()
+    assert arn in out
+    assert (
+        f"https://{REGION}.console.aws.amazon.com/lambda/home?region={REGION}"
+        "#/functions/POC-Lambda-1" in out.replace("\n    ", "")
+    )
+    assert "aws --endpoint-url" not in out
