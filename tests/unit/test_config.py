@@ -231,6 +231,9 @@ def test_python3_9_is_accepted_with_a_warning(fn: str) -> None:
 def test_load_of_a_missing_file_gives_the_defaults(tmp_path: Path) -> None:
     cfg = load(tmp_path / "config.yaml")
     assert cfg == Config()
+    # No handlers/ beside the config: the ones shipped with pocctl; else the ones beside it.
+    assert cfg.handlers_path == Path(config.__file__).resolve().parent.parent / "handlers"
+    (tmp_path / "handlers").mkdir()
     assert cfg.handlers_path == tmp_path.resolve() / "handlers"
 
 
