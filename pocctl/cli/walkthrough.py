@@ -7,9 +7,11 @@ resource's ``desired()``: the values ``create``/``update`` send) and what the en
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -364,10 +366,11 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
             term.line(f"[dim]skipped Task {task.number}[/]")
             continue
         term.line(f"\n[bold]▶ running Task {task.number}[/]")
-        if task.number == 9:
-            failed = not _run_test_order(app)
-        else:
-            run_build_task(app, task)
+        with _interruptible(term, task):
+            if task.number == 9:
+                failed = not _run_test_order(app)
+            else:
+                run_build_task(app, task)
     done = "walkthrough finished" + (
         f"; skipped: {', '.join(f'Task {n}' for n in skipped)}" if skipped else ""
     )
@@ -410,7 +413,24 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
         term.paragraph("Kept the stack: `pocctl down` removes it when you are done.")
         return
     term.line("\n[bold]▶ running Task 10[/]")
-    run_down(app, yes=True)
+    with _interruptible(term, TASKS[9]):
+        run_down(app, yes=True)
+
+
+@contextlib.contextmanager
+def _interruptible(term: Terminal, task: Task) -> Iterator[None]:
+    """Ctrl-C during a run: say what is kept and how to go on, instead of click's "Aborted!"."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        term.stop_spinner()
+        term.line()
+        term.paragraph(
+            f"Interrupted during Task {task.number}: what it made so far is kept (the state file "
+            "is written after each resource). `pocctl walkthrough` resumes at the first task "
+            "not done."
+        )
+        raise Abort(130) from None
 
 
 def explain(app: App, task: Task) -> None:

@@ -221,3 +221,21 @@ def test_json_is_highlighted_in_a_terminal_and_plain_with_no_color(ws) -> None: 
     plain_text = _explain_in_a_terminal(ws, NO_COLOR="1")
     assert "dynamodb:PutItem" in plain_text
     assert not colour.search(plain_text)
+
+
+def test_ctrl_c_during_a_run_says_what_is_kept(lws, walkthrough) -> None:  # type: ignore[no-untyped-def]
+    assert lws.subprocess("up").exit_code == 0
+    s = walkthrough()
+    number, screen = s.prompt()
+    assert number == 9  # Tasks 1–8 are done
+    assert "Tasks 1–8 are done: resuming at Task 9" in screen
+    s.send("\r")
+    s.child.expect("POST 1 order to ", timeout=60)  # test-order is under way
+    s.send("\x03")
+    code, screen = s.finish()
+    assert code == 130
+    assert "Interrupted during Task 9: what it made so far is kept" in screen
+    assert "Traceback" not in screen and "Aborted!" not in screen
+    # test-order removes its probe queue whatever happens.
+    queues = client(lws, "sqs").list_queues().get("QueueUrls", [])
+    assert not [q for q in queues if "pocctl-probe" in q]
