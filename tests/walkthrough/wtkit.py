@@ -54,7 +54,8 @@ class LocalServer:
             self.lines.append(line)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
+        # SIGTERM: SIGINT may be ignored when the suite itself runs in the background.
+        self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
