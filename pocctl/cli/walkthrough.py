@@ -341,9 +341,8 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
             f"Account {app.ctx.account}, region {app.ctx.region}, endpoint {where}."
         )
     if start is None and first > 1:
-        term.paragraph(
-            f"Tasks 1–{first - 1} are done: resuming at Task {first} (--from N starts elsewhere)."
-        )
+        done = "Task 1 is" if first == 2 else f"Tasks 1–{first - 1} are"
+        term.paragraph(f"{done} done: resuming at Task {first} (--from N starts elsewhere).")
     if not interactive:
         why = "--yes" if yes else "no terminal"
         term.paragraph(f"Running straight through ({why}).")
