@@ -58,7 +58,10 @@ def test_non_interactive_walkthrough_matches_the_snapshot(lws) -> None:  # type:
     text = normalise(r.stdout, lws.endpoint)
     if UPDATE or not SNAPSHOT.exists():
         SNAPSHOT.write_text(text)
-    assert text == SNAPSHOT.read_text()
+    assert text == SNAPSHOT.read_text(), (
+        "the walkthrough's output changed (e.g. a policy document): if intended, regenerate with "
+        "POCCTL_UPDATE_SNAPSHOTS=1 and review the snapshot's diff"
+    )
     # What it did, not only what it said: everything built, tested, and removed.
     assert "1 of 1 orders stored once and notified once" in text
     assert "stack is down: 18 deleted, 0 already gone" in text
