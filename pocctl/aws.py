@@ -18,6 +18,46 @@ IAM_PROPAGATION_TIMEOUT = 150.0
 QUEUE_DELETED_RECENTLY_TIMEOUT = 70.0
 RETRY_INTERVAL = 2.0
 
+# Creates AWS does not de-duplicate: when the answer to one is lost (HTTP 5xx, a read timeout),
+# the resource may exist all the same, and a retry by botocore would make a second one (two REST
+# APIs of one name, two triggers, two validators). The engine looks the resource up again instead.
+NOT_RETRIED_BY_BOTOCORE = {
+    "apigateway": ("CreateRestApi", "CreateRequestValidator"),
+    "lambda": ("CreateEventSourceMapping",),
+}
+
+# botocore's standard retry mode treats these codes as throttling (botocore.retries.standard).
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
+
+# Errors that say a resource is not as the plan saw it: typically the answer to an earlier
+# attempt was lost, and botocore's retry met what that attempt made (or removed).
+_OUTDATED_PLAN_CODES = frozenset(
+    {
+        "EntityAlreadyExists",  # IAM
+        "NoSuchEntity",
+        "ResourceInUseException",  # DynamoDB: table exists / is being changed
+        "ResourceNotFoundException",  # DynamoDB, Lambda, Logs
+        "QueueAlreadyExists",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "ConflictException",  # API Gateway: e.g. the model exists
+        "NotFoundException",
+        "NotFound",  # SNS
+    }
+)
+
 # Injected by tests to make waits instant without changing their logic.
 sleep: Callable[[float], None] = time.sleep
 monotonic: Callable[[], float] = time.monotonic
@@ -102,6 +142,11 @@ class Aws:
                 kwargs["endpoint_url"] = self.endpoint_url
             client = self.session.client(service, **kwargs)
             client.meta.events.register("before-call", self._count)
+            service_id = client.meta.service_model.service_id.hyphenize()
+            for op in NOT_RETRIED_BY_BOTOCORE.get(service, ()):
+                client.meta.events.register_first(
+                    f"needs-retry.{service_id}.{op}", _retry_only_if_not_sent
+                )
             self._clients[service] = client
         return self._clients[service]
 
@@ -122,6 +167,44 @@ class Aws:
         if region.startswith("us-gov-"):
             return "aws-us-gov"
         return "aws"
+
+
+def _retry_only_if_not_sent(
+    response: Any = None, caught_exception: BaseException | None = None, **_: Any
+) -> bool | None:
+    """``needs-retry`` handler: False (no retry) when the request may have been carried out;
+    None lets botocore's retry mode decide (throttled, or never reached the endpoint)."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    if caught_exception is not None and not isinstance(
+        caught_exception, (EndpointConnectionError, ConnectTimeoutError)
+    ):
+        return False  # e.g. a read timeout: the request may have arrived
+    if response is not None and response[0] is not None and response[0].status_code >= 500:
+        return False
+    return None
+
+
+def transient(exc: BaseException) -> str | None:
+    """AWS could not answer for a moment (HTTP 5xx or throttled) and botocore's retries ran out
+    or were not made; a new attempt may well succeed."""
+    resp = getattr(exc, "response", None) or {}
+    status = int(resp.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    code = error_code(exc)
+    if status >= 500 or status == 429 or code in THROTTLING_CODES:
+        return f"AWS answered {code or status}"
+    return None
+
+
+def outdated_plan(exc: BaseException) -> str | None:
+    """The resource changed since it was looked up (see _OUTDATED_PLAN_CODES)."""
+    code = error_code(exc)
+    if code in _OUTDATED_PLAN_CODES or (
+        # Lambda: "Function already exist", "An event source mapping ... already exists"
+        code == "ResourceConflictException" and "exist" in error_message(exc).lower()
+    ):
+        return f"AWS said {code}"
+    return None
 
 
 def retry_while(

@@ -8,7 +8,9 @@ was making — and the next run finds that one by name.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from pocctl.lab import Task
@@ -16,6 +18,11 @@ from pocctl.resources.base import Change, Context, Observed, Resource
 from pocctl.state import State
 
 CREATE, UPDATE, UNCHANGED, DELETE, ABSENT = "create", "update", "unchanged", "delete", "absent"
+
+# How many times one resource is looked up and changed when AWS answers an error a fresh look
+# can settle (see Engine._attempt): transient 5xx/throttling past botocore's own retries, or a
+# resource that changed under the plan (the lost answer of an earlier attempt).
+STEP_ATTEMPTS = 4
 
 
 @dataclass
@@ -109,6 +116,59 @@ class Engine:
 
     # -- mutating ---------------------------------------------------------------------------------
 
+    def _attempt(self, resource: Resource, once: Callable[[], Step]) -> Step:
+        """Run ``once`` (look the resource up, then change it); when AWS answers an error that
+        a fresh look can settle, run it again, at most STEP_ATTEMPTS times in all.
+
+        Safe because every attempt starts from ``find``: a resource the failed attempt made
+        after all (its answer lost) is adopted, not made twice.
+        """
+        from pocctl import aws
+
+        start = time.monotonic()
+        for attempt in range(1, STEP_ATTEMPTS + 1):
+            try:
+                return once()
+            except Exception as e:
+                transient = aws.transient(e)
+                reason = transient or aws.outdated_plan(e)
+                if reason is None or attempt == STEP_ATTEMPTS:
+                    raise
+                self.ctx.on_retry(
+                    f"{reason}; looking at {resource.name} again", time.monotonic() - start
+                )
+                self.ctx.cache.clear()  # reads shared within the run are stale now
+                if transient:  # botocore has backed off already: wait a little longer each time
+                    aws.sleep(aws.RETRY_INTERVAL * attempt)
+        raise AssertionError("unreachable")
+
+    def _make(self, task: Task, resource: Resource, tried: list[Step]) -> Step:
+        """One attempt of `up` for one resource; ``tried[-1]`` is the step it got to."""
+        tried.append(Step(task, resource, "find"))
+        step = tried[-1] = self.plan_one(task, resource)
+        self.reporter.step_started(step)
+        if step.action == CREATE:
+            observed = resource.create(self.ctx)
+            step.identity = resource.identity(self.ctx, observed)
+        elif step.action == UPDATE:
+            assert step.observed is not None
+            observed = resource.update(self.ctx, step.observed, step.changes)
+            step.identity = resource.identity(self.ctx, observed)
+        return step
+
+    def _remove(self, task: Task, resource: Resource, tried: list[Step]) -> Step:
+        """One attempt of `down` for one resource; ``tried[-1]`` is the step it got to."""
+        tried.append(Step(task, resource, "find"))
+        observed = resource.find(self.ctx)
+        step = tried[-1] = Step(
+            task, resource, ABSENT if observed is None else DELETE, [], observed
+        )
+        self.reporter.step_started(step)
+        if observed is not None:
+            step.identity = resource.identity(self.ctx, observed)
+            resource.delete(self.ctx, observed)
+        return step
+
     def up(self, tasks: list[Task]) -> list[Step]:
         done: list[Step] = []
         for task in tasks:
@@ -117,19 +177,11 @@ class Engine:
             steps = []
             for resource in task.resources(self.ctx.cfg):
                 start = time.monotonic()
-                step = Step(task, resource, "find")
+                tried: list[Step] = []
                 try:
-                    step = self.plan_one(task, resource)
-                    self.reporter.step_started(step)
-                    if step.action == CREATE:
-                        observed = resource.create(self.ctx)
-                        step.identity = resource.identity(self.ctx, observed)
-                    elif step.action == UPDATE:
-                        assert step.observed is not None
-                        observed = resource.update(self.ctx, step.observed, step.changes)
-                        step.identity = resource.identity(self.ctx, observed)
+                    step = self._attempt(resource, partial(self._make, task, resource, tried))
                 except Exception as e:
-                    raise StepFailed(step, e) from e
+                    raise StepFailed(tried[-1], e) from e
                 step.seconds = time.monotonic() - start
                 self._record(step)
                 self.reporter.step_done(step)
@@ -147,18 +199,11 @@ class Engine:
             steps = []
             for resource in reversed(task.resources(self.ctx.cfg)):
                 start = time.monotonic()
-                step = Step(task, resource, "find")
+                tried: list[Step] = []
                 try:
-                    observed = resource.find(self.ctx)
-                    step = Step(
-                        task, resource, ABSENT if observed is None else DELETE, [], observed
-                    )
-                    self.reporter.step_started(step)
-                    if observed is not None:
-                        step.identity = resource.identity(self.ctx, observed)
-                        resource.delete(self.ctx, observed)
+                    step = self._attempt(resource, partial(self._remove, task, resource, tried))
                 except Exception as e:
-                    raise StepFailed(step, e) from e
+                    raise StepFailed(tried[-1], e) from e
                 step.seconds = time.monotonic() - start
                 self.state.forget(resource.key)
                 self.reporter.step_done(step)

@@ -86,6 +86,23 @@ def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, str]:
         return e.code, e.read().decode("utf-8", "replace")
 
 
+def probe_queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """Only this topic may send to the probe."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TopicOnly",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+
+
 class Probe:
     """A queue subscribed to the topic for the length of a test; always removed by close()."""
 
@@ -99,20 +116,7 @@ class Probe:
     def open(self) -> None:
         sqs, sns = self.ctx.client("sqs"), self.ctx.client("sns")
         arn = iam.queue_arn(self.ctx, self.name)
-        # Only this topic may send to the probe.
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "TopicOnly",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": self.topic_arn}},
-                }
-            ],
-        }
+        policy = probe_queue_policy(arn, self.topic_arn)
         self.url = sqs.create_queue(
             QueueName=self.name,
             Attributes={"Policy": json.dumps(policy), "MessageRetentionPeriod": "3600"},

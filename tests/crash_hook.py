@@ -1,7 +1,8 @@
-"""Test harness only: kill the process hard right after its k-th mutating AWS call.
+"""Test harness only: kill the process hard right after its k-th mutating AWS call
+(POCCTL_TEST_KILL_AFTER_MUTATING=k), or inside its n-th state file write
+(POCCTL_TEST_KILL_IN_STATE_SAVE="n:point", see install_state_save_kill).
 
-Read from POCCTL_TEST_KILL_AFTER_MUTATING by sitecustomize_guard/ in subprocesses started by
-tests; pocctl itself knows nothing of it.
+Read by sitecustomize_guard/ in subprocesses started by tests; pocctl itself knows nothing of it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ KILL_EXIT_CODE = 137
 _READ = ("Get", "List", "Describe", "Head")
 
 
+# Where inside State.save the process dies:
+STATE_SAVE_POINTS = (
+    "writing",  # part of the temp file written (and flushed), the rest never
+    "before-replace",  # temp file complete and fsynced, not yet renamed over the state file
+    "after-replace",  # renamed, the directory not yet fsynced
+)
+
+
 def install() -> None:
+    install_state_save_kill()
     k = os.environ.get("POCCTL_TEST_KILL_AFTER_MUTATING")
     if not k:
         return
@@ -33,3 +43,73 @@ def install() -> None:
                     os._exit(KILL_EXIT_CODE)  # no cleanup, no finally blocks, no atexit
 
     BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+
+
+class _TornFile:
+    """A file that dies once some of what is written to it has reached the OS."""
+
+    def __init__(self, f):  # type: ignore[no-untyped-def]
+        self._f = f
+
+    def write(self, data: str) -> int:
+        n = self._f.write(data[: max(1, len(data) // 2)])
+        self._f.flush()
+        os._exit(KILL_EXIT_CODE)
+        return n  # never reached
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._f, name)
+
+    def __enter__(self) -> _TornFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.__exit__(*exc)
+
+
+def install_state_save_kill() -> None:
+    """Kill inside the n-th call of pocctl.state.State.save at a point of STATE_SAVE_POINTS.
+
+    pocctl.state's own code runs unchanged: only the ``os`` it sees is wrapped, so the kill
+    lands between the very calls State.save makes.
+    """
+    spec = os.environ.get("POCCTL_TEST_KILL_IN_STATE_SAVE")
+    if not spec:
+        return
+    n_text, point = spec.split(":", 1)
+    n = int(n_text)
+    assert point in STATE_SAVE_POINTS, point
+    import pocctl.state as state
+
+    saves = 0
+    original_save = state.State.save
+
+    def save(self):  # type: ignore[no-untyped-def]
+        nonlocal saves
+        saves += 1
+        return original_save(self)
+
+    def here(where: str) -> bool:
+        return saves == n and point == where
+
+    def fdopen(fd, *args, **kwargs):  # type: ignore[no-untyped-def]
+        f = os.fdopen(fd, *args, **kwargs)
+        return _TornFile(f) if here("writing") else f
+
+    def replace(src, dst):  # type: ignore[no-untyped-def]
+        if here("before-replace"):
+            os._exit(KILL_EXIT_CODE)
+        os.replace(src, dst)
+        if here("after-replace"):
+            os._exit(KILL_EXIT_CODE)
+
+    class _Os:
+        """pocctl.state's ``os``: the real one, but for these two calls."""
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(os, name)
+
+    wrapped = _Os()
+    wrapped.fdopen, wrapped.replace = fdopen, replace  # type: ignore[attr-defined]
+    state.os = wrapped  # type: ignore[assignment]
+    state.State.save = save  # type: ignore[method-assign]

@@ -46,7 +46,8 @@ def policy_arn(ctx: Context, name: str) -> str:
 
 
 def log_group_arn(ctx: Context, function: str) -> str:
-    return ctx.arn("logs", f"log-group:/aws/lambda/{function}:*")
+    """The function's log group as IAM names it for CreateLogGroup (no ``:*`` suffix)."""
+    return ctx.arn("logs", f"log-group:/aws/lambda/{function}")
 
 
 def _allow(actions: list[str], resource: str | list[str], sid: str) -> dict[str, Any]:
@@ -87,12 +88,14 @@ def managed_policy_documents(ctx: Context) -> dict[str, dict[str, Any]]:
     }
 
 
-def _logs_statement(ctx: Context, function: str) -> dict[str, Any]:
-    return _allow(
-        ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        log_group_arn(ctx, function),
-        "WriteOwnLogs",
-    )
+def _logs_statements(ctx: Context, function: str) -> list[dict[str, Any]]:
+    # IAM checks CreateLogGroup against the group's ARN and the other two against its streams'
+    # (".../group:log-stream:NAME"), which only the ":*" form matches: one ARN cannot serve both.
+    group = log_group_arn(ctx, function)
+    return [
+        _allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"{group}:*", "WriteOwnLogs"),
+        _allow(["logs:CreateLogGroup"], group, "CreateOwnLogGroup"),
+    ]
 
 
 def trust_policy(service: str) -> dict[str, Any]:
@@ -215,7 +218,7 @@ class Role(Resource):
                 "attached": sorted(
                     [policy_arn(ctx, p.write_dynamodb), policy_arn(ctx, p.read_sqs)]
                 ),
-                "inline": policy_document(_logs_statement(ctx, cfg.lambda1.name)),
+                "inline": policy_document(*_logs_statements(ctx, cfg.lambda1.name)),
             }
         if self.field_name == "lambda2":
             return {
@@ -224,7 +227,7 @@ class Role(Resource):
                     [policy_arn(ctx, p.sns_publish), policy_arn(ctx, p.streams_read)]
                 ),
                 "inline": policy_document(
-                    _logs_statement(ctx, cfg.lambda2.name),
+                    *_logs_statements(ctx, cfg.lambda2.name),
                     # The stream mapping's on-failure destination is written with this role.
                     _allow(
                         ["sqs:SendMessage"],
