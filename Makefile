@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The whole suite with a JUnit report, then docs/RELIABILITY.md from it.
+reliability: $(STAMP)
+	$(BIN)/python tests/reliability_report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

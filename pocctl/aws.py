@@ -63,6 +63,26 @@ sleep: Callable[[float], None] = time.sleep
 monotonic: Callable[[], float] = time.monotonic
 
 
+_loader: Any = None
+
+
+def _shared_loader() -> Any:
+    """botocore's loader caches the service models it reads; a new one per run re-reads ~0.5 s
+    of JSON. Sharing it matters where one process runs pocctl many times (demo, walkthrough)."""
+    global _loader
+    if _loader is None:
+        from botocore.loaders import create_loader
+
+        _loader = create_loader()
+    return _loader
+
+
+def _dedupe_search_paths() -> None:
+    # boto3.Session appends its own data path to the loader on every construction.
+    paths = _loader.search_paths
+    paths[:] = list(dict.fromkeys(paths))
+
+
 def is_mutating(operation: str) -> bool:
     return not operation.startswith(_READ_PREFIXES)
 
@@ -114,10 +134,14 @@ class Aws:
         credentials: dict[str, str] | None = None,
     ) -> None:
         import boto3
+        import botocore.session
 
+        core = botocore.session.Session()
+        core.register_component("data_loader", _shared_loader())
         self.session = boto3.Session(
-            profile_name=profile, region_name=region, **(credentials or {})
+            profile_name=profile, region_name=region, botocore_session=core, **(credentials or {})
         )
+        _dedupe_search_paths()
         self.endpoint_url = endpoint_url
         self.log = CallLog()
         self._clients: dict[str, Any] = {}

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from functools import cache
 from typing import Any
 
 import boto3
 
 
+@cache
+def _client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
+    # Made once per test process: the crash suite lists the account hundreds of times.
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
+
+
 def inventory(endpoint: str) -> dict[str, Any]:
     def c(service: str):  # type: ignore[no-untyped-def]
-        return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
+        return _client(service, endpoint)
 
     iam, ddb, sqs, lam = c("iam"), c("dynamodb"), c("sqs"), c("lambda")
     sns, apigw, logs = c("sns"), c("apigateway"), c("logs")

@@ -12,6 +12,7 @@ from pocctl.resources.base import Change, Context, Observed, Resource, not_found
 
 # Attributes pocctl manages, as SQS spells them. Everything is a string on the wire.
 _JSON_ATTRS = ("Policy", "RedrivePolicy")
+MAX_ORDER_BYTES = 262144
 
 
 def _queue_deleted_recently(exc: BaseException) -> str | None:
@@ -145,6 +146,10 @@ def _order_queue_attributes(ctx: Context) -> dict[str, Any]:
     return {
         "VisibilityTimeout": str(q.visibility_timeout),
         "MessageRetentionPeriod": str(q.message_retention_period),
+        # 256 KiB, stated rather than left to SQS's default (1 MiB since 2025): every order the
+        # queue accepts then fits in one DynamoDB item (400 KB), so none is refused downstream;
+        # a larger one gets a 400 from the API instead of dying in the dead-letter queue.
+        "MaximumMessageSize": str(MAX_ORDER_BYTES),
         "SqsManagedSseEnabled": "true",
         "Policy": order_queue_policy(ctx),
         "RedrivePolicy": {

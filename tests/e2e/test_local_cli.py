@@ -176,6 +176,44 @@ def test_a_body_that_is_not_a_json_object_is_refused_and_nothing_is_enqueued(
     assert ddb.scan(TableName="orders")["Count"] == 0
 
 
+def test_an_order_over_the_queues_size_limit_is_refused_and_the_largest_is_stored(
+    lws: Workspace,
+) -> None:
+    """The queue pocctl makes takes at most 256 KiB (MaximumMessageSize): one byte more gets
+    SQS's own error as a 400 and nothing is enqueued; an order of exactly that size goes all
+    the way to the table (it fits DynamoDB's 400 KB item)."""
+    from pocctl.resources.sqs import MAX_ORDER_BYTES
+
+    assert lws.cli("up").exit_code == 0
+    url = invoke_url(lws)
+    head = '{"orderID": "big", "note": "'
+
+    def order(size: int) -> bytes:
+        return (head + "x" * (size - len(head) - 2) + '"}').encode()
+
+    status, text = post(url, order(MAX_ORDER_BYTES + 1))
+    assert status == 400, text
+    error = json.loads(text)["Error"]
+    assert error["Code"] in ("InvalidParameterValue", "InvalidParameterValueException")
+    assert str(MAX_ORDER_BYTES) in error["Message"]
+    sqs = client(lws.endpoint, "sqs")
+    q = sqs.get_queue_url(QueueName="POC-Queue")["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["All"])["Attributes"]
+    assert attrs["MaximumMessageSize"] == str(MAX_ORDER_BYTES)
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+    status, text = post(url, order(MAX_ORDER_BYTES))
+    assert status == 200, text
+    order_id = json.loads(text)["messageId"]
+    ddb = client(lws.endpoint, "dynamodb")
+    item = wait_until(
+        lambda: ddb.get_item(TableName="orders", Key={"orderID": {"S": order_id}}).get("Item"),
+        what="the largest order's row",
+    )
+    assert len(item["order"]["M"]["note"]["S"]) == MAX_ORDER_BYTES - len(head) - 2
+
+
 def test_test_order_count_20_exits_0_with_timings(lws: Workspace) -> None:
     assert lws.cli("up").exit_code == 0
     r = lws.subprocess(

@@ -396,7 +396,23 @@ def test_quiet_prints_nothing_on_success(ws) -> None:  # type: ignore[no-untyped
     assert r.stdout == ""
 
 
-@pytest.mark.parametrize("args", [["nonsense"], ["task", "11"], ["task", "x"], ["up", "--bogus"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nonsense"],
+        ["task", "11"],
+        ["task", "0"],
+        ["task", "x"],
+        ["up", "--bogus"],
+        ["test-order", "--count", "0"],
+        ["test-order", "--count", "many"],
+        ["test-order", "--timeout", "soon"],
+        ["walkthrough", "--from", "12"],
+        ["local", "--port", "70000"],
+        ["status", "extra"],
+    ],
+    ids=" ".join,
+)
 def test_usage_errors_exit_2(ws, args: list[str], aws_calls) -> None:  # type: ignore[no-untyped-def]
     r = ws.cli(*args)
     assert r.exit_code == 2
