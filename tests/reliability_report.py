@@ -63,13 +63,6 @@ def cases(what: str) -> Counter_:
     return lambda cs: f"{len(cs)} {what}"
 
 
-def summed(prop: str, what: str) -> Counter_:
-    def count(cs: list[Case]) -> str:
-        return f"{sum(int(c.properties.get(prop, 0) or 0) for c in cs)} {what} in {len(cs)} runs"
-
-    return count
-
-
 def faults(cs: list[Case]) -> str:
     total = sum(int(c.properties.get("faults_injected", 0) or 0) for c in cs)
     calls = sum(int(c.properties.get("calls", 0) or 0) for c in cs)
@@ -77,7 +70,11 @@ def faults(cs: list[Case]) -> str:
     for c in cs:
         kinds.update(json.loads(c.properties.get("faults_by_kind") or "{}"))
     by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
-    return f"{total} faults in {calls} requests, {len(cs)} runs ({by_kind})"
+    return f"{total} faults in {calls} requests, {_runs(len(cs))} ({by_kind})"
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 @dataclass
