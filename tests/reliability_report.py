@@ -276,8 +276,13 @@ SCENARIOS = [
     ),
     Scenario(
         "Security",
-        "the state file is 0600",
-        [U + "test_state.py::test_save_writes_mode_0600", U + "test_state.py::test_save_makes"],
+        "the state file is 0600; no credential printed (even in a --verbose traceback) or "
+        "written to any file",
+        [
+            U + "test_state.py::test_save_writes_mode_0600",
+            U + "test_state.py::test_save_makes",
+            S + "test_no_secrets.py",
+        ],
         cases("checks"),
     ),
 ]
