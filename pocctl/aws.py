@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -110,9 +111,11 @@ class CallLog:
     """Every AWS API call this run made, by operation."""
 
     calls: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, service: str, operation: str) -> None:
-        self.calls[f"{service}.{operation}"] += 1
+        with self._lock:  # calls come from several threads in a parallel `up`
+            self.calls[f"{service}.{operation}"] += 1
 
     @property
     def mutating(self) -> int:
@@ -146,12 +149,20 @@ class Aws:
         self.log = CallLog()
         self._clients: dict[str, Any] = {}
         self._account: str | None = None
+        # Clients are thread-safe once made; making one from a session is not (parallel `up`).
+        self._client_lock = threading.Lock()
 
     @property
     def region(self) -> str | None:
         return self.session.region_name
 
     def client(self, service: str) -> Any:
+        if service in self._clients:
+            return self._clients[service]
+        with self._client_lock:
+            return self._make_client(service)
+
+    def _make_client(self, service: str) -> Any:
         if service not in self._clients:
             from botocore.config import Config
 

@@ -7,6 +7,7 @@ was making — and the next run finds that one by name.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,16 +85,20 @@ class Engine:
         self.reporter: Reporter = reporter or SilentReporter()
         ctx.known = state.resources
         ctx.record = self._record_partial
+        # A parallel `up` records from several threads: one state write at a time.
+        self._state_lock = threading.Lock()
 
     def _record_partial(self, key: str, entry: dict[str, Any]) -> None:
-        self.state.record(key, {**self.state.resources.get(key, {}), **entry})
+        with self._state_lock:
+            self.state.record(key, {**self.state.resources.get(key, {}), **entry})
 
     def _record(self, step: Step) -> None:
         r = step.resource
-        self.state.record(
-            r.key,
-            {"type": r.type, "name": r.name, "task": step.task.number, **step.identity},
-        )
+        with self._state_lock:
+            self.state.record(
+                r.key,
+                {"type": r.type, "name": r.name, "task": step.task.number, **step.identity},
+            )
 
     # -- read-only --------------------------------------------------------------------------------
 
@@ -142,11 +147,17 @@ class Engine:
                     aws.sleep(aws.RETRY_INTERVAL * attempt)
         raise AssertionError("unreachable")
 
-    def _make(self, task: Task, resource: Resource, tried: list[Step]) -> Step:
+    def _make(
+        self,
+        task: Task,
+        resource: Resource,
+        tried: list[Step],
+        on_started: Callable[[Step], None],
+    ) -> Step:
         """One attempt of `up` for one resource; ``tried[-1]`` is the step it got to."""
         tried.append(Step(task, resource, "find"))
         step = tried[-1] = self.plan_one(task, resource)
-        self.reporter.step_started(step)
+        on_started(step)
         if step.action == CREATE:
             observed = resource.create(self.ctx)
             step.identity = resource.identity(self.ctx, observed)
@@ -169,26 +180,87 @@ class Engine:
             resource.delete(self.ctx, observed)
         return step
 
-    def up(self, tasks: list[Task]) -> list[Step]:
+    def make_one(
+        self, task: Task, resource: Resource, on_started: Callable[[Step], None]
+    ) -> Step:
+        """Create or converge one resource, then record it in the state file."""
+        start = time.monotonic()
+        tried: list[Step] = []
+        try:
+            step = self._attempt(resource, partial(self._make, task, resource, tried, on_started))
+        except Exception as e:
+            raise StepFailed(tried[-1], e) from e
+        step.seconds = time.monotonic() - start
+        self._record(step)
+        return step
+
+    def up(self, tasks: list[Task], *, parallel: bool = False) -> list[Step]:
+        """Create or converge the resources of ``tasks``: one at a time in the lab's order, or
+        (``parallel``) each as soon as what it needs exists (lab.NEEDS), reported in lab order."""
+        if parallel:
+            return self._up_parallel(tasks)
         done: list[Step] = []
         for task in tasks:
             self.reporter.task_started(task)
             t0 = time.monotonic()
             steps = []
             for resource in task.resources(self.ctx.cfg):
-                start = time.monotonic()
-                tried: list[Step] = []
-                try:
-                    step = self._attempt(resource, partial(self._make, task, resource, tried))
-                except Exception as e:
-                    raise StepFailed(tried[-1], e) from e
-                step.seconds = time.monotonic() - start
-                self._record(step)
+                step = self.make_one(task, resource, self.reporter.step_started)
                 self.reporter.step_done(step)
                 steps.append(step)
             self.reporter.task_done(task, steps, time.monotonic() - t0)
             done.extend(steps)
         return done
+
+    def _up_parallel(self, tasks: list[Task]) -> list[Step]:
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        from pocctl import lab
+
+        work = [(t, r) for t in tasks for r in t.resources(self.ctx.cfg)]
+        present = {r.key for _, r in work}
+        needs = {r.key: set(lab.needs(r, present)) for _, r in work}
+        report = InLabOrder(self.reporter, tasks, work)
+        _ = self.ctx.account  # resolved once, before the threads share the context
+        done: dict[str, Step] = {}
+        pending = list(work)
+        running: dict[Future[Step], Resource] = {}
+        failures: list[StepFailed] = []
+
+        def quiet(step: Step) -> None:
+            pass  # the spinner names what is in flight (InLabOrder); no spinner per step
+
+        pool = ThreadPoolExecutor(max_workers=max(1, len(work)), thread_name_prefix="pocctl-up")
+        try:
+            while pending or running:
+                ready = [w for w in pending if needs[w[1].key] <= done.keys()]
+                for task, resource in ready if not failures else []:
+                    pending.remove((task, resource))
+                    report.started(task, resource)
+                    running[pool.submit(self.make_one, task, resource, quiet)] = resource
+                if not running:
+                    break  # a failure stopped new starts and everything in flight has ended
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    resource = running.pop(future)
+                    try:
+                        step = future.result()
+                    except StepFailed as e:
+                        failures.append(e)
+                        report.failed(resource)
+                        continue
+                    done[resource.key] = step
+                    report.done(step)
+        finally:
+            # On Ctrl-C, calls in flight end on their own; nothing new starts.
+            pool.shutdown(wait=bool(failures), cancel_futures=True)
+        if failures:
+            report.flush(partial=True)
+            # The first in the lab's order, whichever thread failed first: the same run fails
+            # with the same message every time.
+            order = [r.key for _, r in work]
+            raise min(failures, key=lambda e: order.index(e.step.resource.key))
+        return [done[r.key] for _, r in work]
 
     def down(self, tasks: list[Task]) -> list[Step]:
         """Remove the resources of ``tasks`` in reverse order; what is gone already is skipped."""
@@ -211,3 +283,62 @@ class Engine:
             self.reporter.task_done(task, steps, time.monotonic() - t0)
             done.extend(steps)
         return done
+
+
+class InLabOrder:
+    """Shows a parallel `up` as the lab reads: a task's lines come once it and every task before
+    it are done; meanwhile one spinner names what is in flight."""
+
+    def __init__(
+        self, inner: Reporter, tasks: list[Task], work: list[tuple[Task, Resource]]
+    ) -> None:
+        self.inner = inner
+        self.tasks = tasks
+        self.keys = {t.number: [r.key for tt, r in work if tt is t] for t in tasks}
+        self.steps: dict[int, dict[str, Step]] = {t.number: {} for t in tasks}
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.flying: list[Resource] = []
+        self.next = 0  # index in tasks of the first task not shown yet
+        self.flush()  # tasks with nothing to make are shown at once
+
+    def started(self, task: Task, resource: Resource) -> None:
+        self.first.setdefault(task.number, time.monotonic())
+        self.flying.append(resource)
+        self._spin()
+
+    def done(self, step: Step) -> None:
+        self.flying.remove(step.resource)
+        self.steps[step.task.number][step.resource.key] = step
+        self.last[step.task.number] = time.monotonic()
+        self.flush()
+        self._spin()
+
+    def failed(self, resource: Resource) -> None:
+        self.flying.remove(resource)
+        self._spin()
+
+    def flush(self, partial: bool = False) -> None:
+        """Show every task that is complete and not yet shown, in order (``partial``: also what
+        is done of the rest, after a failure)."""
+        while self.next < len(self.tasks):
+            task = self.tasks[self.next]
+            got = self.steps[task.number]
+            complete = len(got) == len(self.keys[task.number])
+            if not complete and not partial:
+                return
+            steps = [got[k] for k in self.keys[task.number] if k in got]
+            if steps or complete:
+                self.inner.task_started(task)
+                for step in steps:
+                    self.inner.step_done(step)
+            if complete:
+                n = task.number
+                seconds = self.last.get(n, 0.0) - self.first.get(n, 0.0)
+                self.inner.task_done(task, steps, seconds)
+            self.next += 1
+
+    def _spin(self) -> None:
+        in_flight = getattr(self.inner, "in_flight", None)
+        if in_flight is not None:
+            in_flight([r.name for r in self.flying])

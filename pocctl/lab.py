@@ -1,6 +1,8 @@
 """The lab's Tasks 1–10 in order: the one place that fixes what is built when.
 
-`up` walks TASKS forwards; `down` walks the same resources backwards.
+`up` walks TASKS forwards; `down` walks the same resources backwards. NEEDS says which resource
+must exist before which: a parallel `up` starts each resource as soon as its needs are made, and
+the lab's order is one order that honours them (a test checks it).
 """
 
 from __future__ import annotations
@@ -136,6 +138,30 @@ def task(number: int) -> Task:
         if t.number == number:
             return t
     raise KeyError(number)
+
+
+# What each resource needs to exist before it is made (by state key). Only real needs of AWS:
+# a role attaches its policies; a queue policy names the roles (AWS refuses an unknown
+# principal) and the RedrivePolicy its dead-letter queue; a function assumes its role; a mapping
+# reads its source for its function; the stream is on the table; the API sends to the queue as
+# its role. Names and ARNs that are only computed (a table name in an environment) are not needs.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "role.lambda1": ("policy.write_dynamodb", "policy.read_sqs"),
+    "role.lambda2": ("policy.sns_publish", "policy.streams_read"),
+    "queue.orders": ("queue.dlq", "role.lambda1", "role.apigateway"),
+    "function.lambda1": ("role.lambda1",),
+    "mapping.lambda1": ("function.lambda1", "queue.orders"),
+    "stream": ("table",),
+    "subscription.email": ("topic",),
+    "function.lambda2": ("role.lambda2",),
+    "mapping.lambda2": ("function.lambda2", "stream", "queue.lambda2_failures"),
+    "api": ("role.apigateway", "queue.orders"),
+}
+
+
+def needs(resource: Resource, present: set[str]) -> tuple[str, ...]:
+    """What ``resource`` needs among the resources of this run (``present``, by key)."""
+    return tuple(k for k in NEEDS.get(resource.key, ()) if k in present)
 
 
 def all_resources(cfg: Config) -> list[tuple[Task, Resource]]:

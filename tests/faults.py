@@ -3,6 +3,7 @@ so pocctl's waits take no real time while their logic runs unchanged."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ class FakeClock:
 class Faults:
     def __init__(self) -> None:
         self.faults: list[Fault] = []
+        self.lock = threading.Lock()
 
     def add(
         self, operation: str, code: str, message: str, times: int | None = 1, status: int = 400
@@ -47,15 +49,24 @@ class Faults:
     def handler(self, model: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
 
-        for f in self.faults:
-            if f.operation == model.name and (f.times is None or f.seen < f.times):
-                f.seen += 1
-                parsed = {
-                    "Error": {"Code": f.code, "Message": f.message},
-                    "ResponseMetadata": {"HTTPStatusCode": f.status},
-                }
-                return AWSResponse("http://127.0.0.1/", f.status, {}, None), parsed
-        return None
+        with self.lock:  # a parallel `up` calls from several threads
+            fault = next(
+                (
+                    f
+                    for f in self.faults
+                    if f.operation == model.name and (f.times is None or f.seen < f.times)
+                ),
+                None,
+            )
+            if fault is not None:
+                fault.seen += 1
+        if fault is None:
+            return None
+        parsed = {
+            "Error": {"Code": fault.code, "Message": fault.message},
+            "ResponseMetadata": {"HTTPStatusCode": fault.status},
+        }
+        return AWSResponse("http://127.0.0.1/", fault.status, {}, None), parsed
 
 
 @pytest.fixture
@@ -75,12 +86,15 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
 
     f = Faults()
     original: Callable[..., Any] = aws.Aws.client
+    lock = threading.Lock()
 
     def client(self: aws.Aws, service: str) -> Any:
-        fresh = service not in self._clients
         c = original(self, service)
-        if fresh:
-            c.meta.events.register_first("before-call", f.handler)
+        # Once per client, also when threads of a parallel `up` ask for it at the same time.
+        with lock:
+            if not getattr(c, "_faults", False):
+                c._faults = True
+                c.meta.events.register_first("before-call", f.handler)
         return c
 
     monkeypatch.setattr(aws.Aws, "client", client)

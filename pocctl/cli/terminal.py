@@ -140,6 +140,20 @@ class Terminal:
         for change in step.changes:
             self.line(f"      [yellow]{escape(str(change))}[/]")
 
+    def in_flight(self, names: list[str]) -> None:
+        """A parallel `up`: one spinner naming what is being made right now."""
+        if not names:
+            self.stop_spinner()
+            return
+        if not self.interactive or self.quiet:
+            return
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        if self._status is None:
+            self._status = self.out.status(f"making {escape(shown)}…")
+            self._status.start()
+        else:
+            self._status.update(f"making {escape(shown)}…")
+
     def task_done(self, task: Task, steps: list[Step], seconds: float) -> None:
         counts: dict[str, int] = {}
         for step in steps:

@@ -10,10 +10,10 @@ from pocctl.cli.app import App
 from pocctl.lab import BUILD_TASKS
 
 
-def run_up(app: App) -> None:
+def run_up(app: App, *, sequential: bool = False) -> None:
     start = time.monotonic()
     with app.engine() as engine:
-        steps = engine.up(list(BUILD_TASKS))
+        steps = engine.up(list(BUILD_TASKS), parallel=not sequential)
         state = engine.state
     app.terminal.line()
     app.terminal.resource_table(steps)
@@ -33,18 +33,26 @@ def run_up(app: App) -> None:
 
 
 @click.command("up")
+@click.option(
+    "--sequential",
+    is_flag=True,
+    help="make one resource at a time, in the lab's order (default: in parallel)",
+)
 @click.pass_obj
-def up_command(app: App) -> None:
-    """Create or converge the whole stack (Tasks 1–8, in order).
+def up_command(app: App, sequential: bool) -> None:
+    """Create or converge the whole stack (Tasks 1–8).
 
     Safe to run any number of times: what exists is adopted, what drifted is
-    put back, and a complete stack makes no changes.
+    put back, and a complete stack makes no changes. Resources that do not
+    need each other are made at the same time (the waits for IAM, the table
+    and the functions overlap); the output still reads task by task.
 
     \b
     Example:
       pocctl up
+      pocctl up --sequential
     """
-    run_up(app)
+    run_up(app, sequential=sequential)
 
 
 COMMANDS = [up_command]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 
 import pytest
@@ -418,3 +419,28 @@ def test_usage_errors_exit_2(ws, args: list[str], aws_calls) -> None:  # type: i
     assert r.exit_code == 2
     assert "Usage:" in r.output
     assert aws_calls.calls == []
+
+
+def test_parallel_and_sequential_up_read_alike_and_make_the_same_stack(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    from inventory import inventory
+
+    def lines(out: str) -> list[str]:  # the task-by-task part, before the closing table
+        progress = out.split("\n\n", 1)[0]
+        return [re.sub(r"\d+\.\d s", "T s", line) for line in progress.splitlines()]
+
+    def calls() -> list[str]:  # without the IDs AWS picks
+        ops = [re.sub(r"/[0-9a-f]{8}-[0-9a-f-]{27}", "/UUID", op) for op in aws_calls.mutating]
+        return sorted(re.sub(r"/(restapis|resources|deployments)/\w+", r"/\1/ID", op) for op in ops)
+
+    seq = ws.cli("up", "--sequential")
+    assert seq.exit_code == 0, seq.output
+    seq_calls = calls()
+    stack = inventory(ws.endpoint)
+    assert ws.cli("down", "--yes").exit_code == 0
+    aws_calls.clear()
+    par = ws.cli("up")
+    assert par.exit_code == 0, par.output
+    assert calls() == seq_calls  # the same calls, in another order
+    assert inventory(ws.endpoint) == stack
+    assert lines(par.stdout) == lines(seq.stdout)
+    assert len(lines(par.stdout)) == 8 + 18 + 8  # 8 task headers, 18 resources, 8 summaries
