@@ -220,7 +220,8 @@ def test_up_and_down_converge_when_faulted_calls_were_carried_out(
     ws: Workspace, chaos_factory: Callable[..., Chaos], seed: int, record_property: Any
 ) -> None:
     """Most faulted mutating calls (80% of the 5xx ones) reach the server first: a retried
-    create meets its own earlier attempt (EntityAlreadyExists, a second REST API...) and pocctl still converges."""
+    create meets its own earlier attempt (EntityAlreadyExists, a second REST API...) and pocctl
+    still converges."""
     ref = reference(ws, chaos_factory)
     chaos = chaos_factory(seed, lost_answers=0.8)
     _up_then_down(ws, chaos, ref)
