@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pocctl.lab import Task
-from pocctl.resources.base import Change, Context, Observed, Resource
-from pocctl.state import State
+if TYPE_CHECKING:  # kept out of start-up: `pocctl --help` needs none of them
+    from pocctl.lab import Task
+    from pocctl.resources.base import Change, Context, Observed, Resource
+    from pocctl.state import State
 
 CREATE, UPDATE, UNCHANGED, DELETE, ABSENT = "create", "update", "unchanged", "delete", "absent"
 

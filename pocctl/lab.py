@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pocctl.config import Config
-from pocctl.resources import apigateway, dynamodb, iam, lambda_, sns, sqs
-from pocctl.resources.base import Resource
+if TYPE_CHECKING:
+    from pocctl.config import Config
+    from pocctl.resources.base import Resource
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,63 @@ class Task:
     resources: Callable[[Config], list[Resource]]
 
 
-def _none(cfg: Config) -> list[Resource]:
-    return []
+# Each task's resources, in creation order. The resource modules (and boto3's world behind them)
+# are imported when a task is built, not when the CLI starts.
+
+
+def _iam(cfg: Config) -> list[Resource]:
+    from pocctl.resources import iam
+
+    return iam.resources(cfg)
+
+
+def _table(cfg: Config) -> list[Resource]:
+    from pocctl.resources import dynamodb
+
+    return [dynamodb.Table(cfg)]
+
+
+def _queue(cfg: Config) -> list[Resource]:
+    from pocctl.resources import sqs
+
+    return [sqs.dead_letter_queue(cfg), sqs.order_queue(cfg)]
+
+
+def _lambda1(cfg: Config) -> list[Resource]:
+    from pocctl.resources import lambda_
+
+    return lambda_.lambda1_resources(cfg)
+
+
+def _streams(cfg: Config) -> list[Resource]:
+    from pocctl.resources import dynamodb
+
+    return [dynamodb.Stream(cfg)]
 
 
 def _topic(cfg: Config) -> list[Resource]:
+    from pocctl.resources import sns
+
     out: list[Resource] = [sns.Topic(cfg)]
     if cfg.topic.notification_email:
         out.append(sns.EmailSubscription(cfg))
     return out
+
+
+def _lambda2(cfg: Config) -> list[Resource]:
+    from pocctl.resources import lambda_, sqs
+
+    return [sqs.failure_queue(cfg), *lambda_.lambda2_resources(cfg)]
+
+
+def _api(cfg: Config) -> list[Resource]:
+    from pocctl.resources import apigateway
+
+    return [apigateway.RestApi(cfg)]
+
+
+def _none(cfg: Config) -> list[Resource]:
+    return []
 
 
 TASKS: tuple[Task, ...] = (
@@ -45,7 +94,7 @@ TASKS: tuple[Task, ...] = (
         "Each component gets its own role with only the permissions it needs: Lambda 1 may read "
         "the queue and write the table, Lambda 2 may read the stream and publish, and API Gateway "
         "may only send to the queue. Every statement names the one resource it is for.",
-        iam.resources,
+        _iam,
     ),
     Task(
         2,
@@ -54,7 +103,7 @@ TASKS: tuple[Task, ...] = (
         "the orders table (on-demand)",
         "The orders table is where every accepted order is stored. On-demand billing means no "
         "capacity planning: it scales with the spike and costs nothing when idle.",
-        lambda cfg: [dynamodb.Table(cfg)],
+        _table,
     ),
     Task(
         3,
@@ -64,7 +113,7 @@ TASKS: tuple[Task, ...] = (
         "The queue decouples the API from the processing: a spike of orders waits in the queue "
         "instead of overwhelming the backend. Orders that keep failing move to the dead-letter "
         "queue instead of being lost or retried forever.",
-        lambda cfg: [sqs.dead_letter_queue(cfg), sqs.order_queue(cfg)],
+        _queue,
     ),
     Task(
         4,
@@ -73,7 +122,7 @@ TASKS: tuple[Task, ...] = (
         "POC-Lambda-1 and its SQS trigger",
         "Lambda 1 is triggered by the queue: the Lambda service polls it, hands the function a "
         "batch, and deletes what the function stored. Failed messages alone are retried.",
-        lambda_.lambda1_resources,
+        _lambda1,
     ),
     Task(
         5,
@@ -82,7 +131,7 @@ TASKS: tuple[Task, ...] = (
         "a NEW_IMAGE stream on the table",
         "A stream is an ordered log of every change to the table. It lets the notification step "
         "react to new orders without Lambda 1 knowing anything about notifications.",
-        lambda cfg: [dynamodb.Stream(cfg)],
+        _streams,
     ),
     Task(
         6,
@@ -100,7 +149,7 @@ TASKS: tuple[Task, ...] = (
         "POC-Lambda-2, its stream trigger and its failure queue",
         "Lambda 2 reads the stream and publishes each new order to the topic. Batches that still "
         "fail after their retries are recorded in a failure queue instead of being dropped.",
-        lambda cfg: [sqs.failure_queue(cfg), *lambda_.lambda2_resources(cfg)],
+        _lambda2,
     ),
     Task(
         8,
@@ -109,7 +158,7 @@ TASKS: tuple[Task, ...] = (
         "the REST API: POST / → SQS, deployed to a stage",
         "The REST API is the front door. It validates that the body is a JSON object and sends it "
         "straight to the queue with the API role's credentials: no code runs on this path.",
-        lambda cfg: [apigateway.RestApi(cfg)],
+        _api,
     ),
     Task(
         9,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import click
@@ -27,6 +26,8 @@ def demo_command(app: App, count: int) -> None:
     Example:
       pocctl demo
     """
+    import tempfile
+
     from pocctl.cli.down import run_down
     from pocctl.cli.status import run_status
     from pocctl.cli.test_order import run_test_order

@@ -6,15 +6,22 @@ import json
 import logging
 import sys
 import time
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from pocctl.engine import ABSENT, CREATE, DELETE, UNCHANGED, UPDATE, Step
-from pocctl.lab import Task
+from pocctl.engine import ABSENT, CREATE, DELETE, UNCHANGED, UPDATE
+
+if TYPE_CHECKING:
+    from pocctl.engine import Step
+    from pocctl.lab import Task
+
+
+# rich is imported when something is shown, not at start-up (`pocctl --help` needs none of it).
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 _MARK = {
     CREATE: ("+", "green", "created"),
@@ -72,6 +79,8 @@ class Terminal:
     def __init__(self, *, verbose: bool = False, quiet: bool = False) -> None:
         self.verbose = verbose
         self.quiet = quiet
+        from rich.console import Console
+
         # Long lines (commands, URLs) are not hard-wrapped, so they can be copied whole.
         self.out = Console(highlight=False, soft_wrap=True)
         # Errors are never hard-wrapped: one line a user can copy (and a test can match).
@@ -164,6 +173,8 @@ class Terminal:
 
     def resource_table(self, steps: list[Step]) -> None:
         """The closing table of `up`: every resource with its ARN (or URL / ID)."""
+        from rich.table import Table
+
         table = Table(pad_edge=False, box=None, show_edge=False)
         table.add_column("kind")
         table.add_column("resource / ARN", overflow="fold")
@@ -201,6 +212,8 @@ class Terminal:
     # -- tables -----------------------------------------------------------------------------------
 
     def plan_table(self, steps: list[Step]) -> None:
+        from rich.table import Table
+
         table = Table(title=None, show_lines=False, pad_edge=False, expand=False)
         table.add_column("task", justify="right")
         table.add_column("resource")
@@ -218,6 +231,8 @@ class Terminal:
 
     def status_table(self, rows: list[dict[str, Any]]) -> None:
         # Fits 80 columns: the ARN goes on its own line under the resource.
+        from rich.table import Table
+
         table = Table(pad_edge=False, box=None, show_edge=False)
         table.add_column("#", justify="right")
         table.add_column("kind")
@@ -237,6 +252,8 @@ class Terminal:
 
     def order_table(self, report: Any) -> None:
         """One row per order: its ID and its time for each hop; p50/p95 when there are several."""
+        from rich.table import Table
+
         table = Table(pad_edge=False, box=None, show_edge=False)
         table.add_column("#", justify="right")
         table.add_column("order ID", overflow="fold")
@@ -295,6 +312,8 @@ class Terminal:
         """Name/value rows, the values folded (never cut) to fit the width."""
         if self.quiet or not rows:
             return
+
+        from rich.table import Table
 
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="dim", no_wrap=True)

@@ -13,17 +13,18 @@ import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import click
-from rich.markup import escape
 
 from pocctl.cli.app import EXIT_AWS, App
-from pocctl.cli.terminal import _KIND, Abort, Terminal
+from pocctl.cli.terminal import _KIND, Abort, Terminal, escape
 from pocctl.engine import CREATE, UNCHANGED, UPDATE, Step
 from pocctl.lab import BUILD_TASKS, TASKS, Task
-from pocctl.resources.base import Resource
+
+if TYPE_CHECKING:
+    from pocctl.resources.base import Resource
 
 # Tasks 9 and 10 build nothing; their screens say what they do instead.
 _MORE = {

@@ -141,3 +141,26 @@ def test_an_unreachable_endpoint_exits_1_with_one_line_naming_it(ws) -> None:  #
     assert r.exit_code == 1
     line = one_error(r.stderr)
     assert "http://127.0.0.1:9" in line
+
+
+def test_help_starts_without_boto3_rich_moto_or_the_resource_modules() -> None:
+    """Start-up stays light: what `--help` needs is click and pocctl's command modules (the
+    start-up figure itself is in the benchmark, not here)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pocctl.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('boto3', 'botocore', 'moto', 'rich', 'yaml', 'pocctl.resources', "
+        "'pocctl.config', 'pocctl.aws')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or "
+        "any(m == h or m.startswith(h + '.') for h in heavy)), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "Usage: " in proc.stdout
+    assert proc.stderr.strip() == "[]", proc.stderr
