@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -176,6 +177,8 @@ def run(
     ]
     probe = Probe(ctx, topic)
     start = time.monotonic()
+    report = Report(orders, url, 0.0)
+    accepted = Accepted()
     try:
         probe.open()
         progress(f"probe queue {probe.name} subscribed to {cfg.topic.name}")
@@ -189,18 +192,29 @@ def run(
                     o.order_id = json.loads(o.response).get("messageId") or None
                 except (json.JSONDecodeError, AttributeError):
                     o.order_id = None
+            if o.order_id:
+                accepted.add(o)
 
+        # Orders are followed while the rest are still being sent: an order's times are when
+        # it was seen stored and notified, not when the last POST came back.
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, count))) as pool:
-            list(pool.map(send, orders))
-        report = Report(orders, url, 0.0)
-        rejected = [o for o in orders if o.status != 200 or not o.order_id]
-        for o in rejected:
-            report.problems.append(
-                f"order {o.number}: the API answered {o.status}: {o.response.strip()[:200]}"
+            sending = [pool.submit(send, o) for o in orders]
+            _follow(
+                ctx,
+                probe,
+                accepted,
+                report,
+                sending=lambda: not all(f.done() for f in sending),
+                timeout=timeout,
             )
-        accepted = {o.order_id: o for o in orders if o.order_id}
-        progress(f"{len(accepted)} of {count} orders accepted; following them")
-        _follow(ctx, probe, accepted, report, deadline=time.monotonic() + timeout)
+            for f in sending:
+                f.result()  # a POST that raised (not an HTTP error: those are answers) fails here
+        for o in orders:
+            if o.status != 200 or not o.order_id:
+                report.problems.append(
+                    f"order {o.number}: the API answered {o.status}: {o.response.strip()[:200]}"
+                )
+        progress(f"{len(accepted.orders)} of {count} orders accepted and followed")
     finally:
         probe.close()
     report.seconds = time.monotonic() - start
@@ -214,14 +228,66 @@ def run(
     return report
 
 
+class Accepted:
+    """The orders the API accepted so far, by order ID; filled by the sending threads."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, Order] = {}
+        self._lock = threading.Lock()
+
+    def add(self, o: Order) -> None:
+        with self._lock:
+            self.orders[o.order_id or ""] = o
+
+    def snapshot(self) -> dict[str, Order]:
+        with self._lock:
+            return dict(self.orders)
+
+
 def _follow(
-    ctx: Context, probe: Probe, accepted: dict[str, Order], report: Report, deadline: float
+    ctx: Context,
+    probe: Probe,
+    accepted: Accepted,
+    report: Report,
+    *,
+    sending: Callable[[], bool],
+    timeout: float,
 ) -> None:
+    """Follow the orders to the table and the probe until all are seen, or ``timeout`` seconds
+    after the last POST was answered."""
     ddb = ctx.client("dynamodb")
     table, key = ctx.cfg.table.name, ctx.cfg.table.partition_key
-    unstored = set(accepted)
-    unnotified = set(accepted)
-    while (unstored or unnotified) and time.monotonic() < deadline:
+    known: dict[str, Order] = {}
+    unstored: set[str] = set()
+    unnotified: set[str] = set()
+    early: list[str] = []  # notifications seen before their POST's answer was read
+    deadline: float | None = None
+
+    def note(oid: str | None, now: float) -> bool:
+        o = known.get(oid or "")
+        if o is None:
+            return False
+        o.notifications += 1
+        if o.notifications == 1:
+            o.notified = now - o.sent_at
+            unnotified.discard(oid or "")
+        else:
+            report.duplicates += 1
+        return True
+
+    while True:
+        still_sending = sending()  # read before the snapshot: no order can slip between them
+        for oid, o in accepted.snapshot().items():
+            if oid not in known:
+                known[oid] = o
+                unstored.add(oid)
+                unnotified.add(oid)
+        now = time.monotonic()
+        early = [oid for oid in early if not note(oid, now)]
+        if not still_sending and deadline is None:
+            deadline = now + timeout
+        if not (still_sending or unstored or unnotified) or (deadline and now >= deadline):
+            break
         for chunk in _chunks(sorted(unstored), 100):
             resp = ddb.batch_get_item(
                 RequestItems={
@@ -235,28 +301,19 @@ def _follow(
             now = time.monotonic()
             for item in resp.get("Responses", {}).get(table, []):
                 oid = item[key]["S"]
-                accepted[oid].stored = now - accepted[oid].sent_at
+                known[oid].stored = now - known[oid].sent_at
                 unstored.discard(oid)
         # The long poll paces the loop: no sleeping.
-        for body in probe.receive(wait=1 if unnotified else 0):
-            now = time.monotonic()
+        for body in probe.receive(wait=1 if (unnotified or still_sending) else 0):
             oid = _order_id(body, key)
-            o = accepted.get(oid or "")
-            if o is None:
-                report.stray += 1
-                continue
-            o.notifications += 1
-            if o.notifications == 1:
-                o.notified = now - o.sent_at
-                unnotified.discard(oid)
-            else:
-                report.duplicates += 1
+            if not note(oid, time.monotonic()):
+                early.append(oid or "")
     # A last look for duplicates that arrived with the final notifications.
     for body in probe.receive(wait=0):
-        o = accepted.get(_order_id(body, key) or "")
-        if o is not None:
-            o.notifications += 1
-            report.duplicates += 1
+        oid = _order_id(body, key)
+        if not note(oid, time.monotonic()):
+            early.append(oid or "")
+    report.stray += len(early)
 
 
 def _order_id(body: str, key: str) -> str | None:

@@ -230,6 +230,43 @@ def test_test_order_count_20_exits_0_with_timings(lws: Workspace) -> None:
     assert client(lws.endpoint, "dynamodb").scan(TableName="orders")["Count"] == 20
 
 
+def test_test_order_follows_orders_while_the_rest_are_still_being_sent(
+    lws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last POST is held until the probe has seen a notification: were orders followed
+    only after every POST came back, it would wait for ever (here: fail after 30 s)."""
+    from pocctl import testorder
+    from pocctl.aws import Aws
+    from pocctl.config import load
+    from pocctl.resources.base import Context
+
+    assert lws.cli("up").exit_code == 0
+    notified = threading.Event()
+    receive, post = testorder.Probe.receive, testorder.post
+
+    def receive_and_tell(self, wait: int = 1) -> list[str]:  # type: ignore[no-untyped-def]
+        bodies = receive(self, wait)
+        if bodies:
+            notified.set()
+        return bodies
+
+    def post_last_after_a_notification(url: str, body: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+        if '"quantity": 5' in body:  # the fifth (last) sample order
+            assert notified.wait(30), "no notification was followed while sending"
+        return post(url, body, timeout)
+
+    monkeypatch.setattr(testorder.Probe, "receive", receive_and_tell)
+    monkeypatch.setattr(testorder, "post", post_last_after_a_notification)
+    ctx = Context(cfg=load(lws.config), aws=Aws(region="us-east-1", endpoint_url=lws.endpoint))
+    report = testorder.run(ctx, invoke_url(lws), count=5, concurrency=1, timeout=30)
+    assert report.ok, report.problems
+    last = report.orders[-1]
+    # an order was seen notified (and its time taken) before the last POST was answered
+    assert last.accepted is not None
+    seen = min(o.sent_at + (o.notified or float("inf")) for o in report.orders[:-1])
+    assert seen <= last.sent_at + last.accepted
+
+
 def test_test_order_fails_naming_what_is_missing_when_lambda2_has_no_trigger(
     lws: Workspace,
 ) -> None:
