@@ -1,0 +1,573 @@
+"""Benchmark 6: a spike of orders from 50 concurrent clients, the scale figure, and a profile.
+
+Each run: an empty account, `pocctl up`, a few warm-up orders (so Lambda workers are running:
+the spike measures throughput, not a cold start), a probe queue subscribed to the topic, then N
+orders POSTed by 50 threads (http.client, one connection per order, 127.0.0.1 only). Drained =
+every accepted order is a row and a notification. Afterwards the table is scanned and the
+notifications counted per order: lost = accepted but not both stored and notified before the
+deadline; duplicated = extra rows plus extra notifications.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.common import (
+    ACCOUNT,
+    BENCH_UA,
+    REGION,
+    Bench,
+    Section,
+    Server,
+    check_loopback,
+    median,
+    met,
+    ms,
+    pct,
+    secs,
+    wait_until,
+)
+
+CLIENTS = 50
+DRAIN_PAUSE = 0.2  # seconds between probe reads when it has less than a batch
+GOAL_DRAIN_SECONDS = 20.0
+SPIKE = 1000
+SCALE = (5000, 10000)  # after the spike's 1,000; --quick leaves out the last
+# Every run is bounded in time: posting plus draining must end within this deadline.
+SLACK_SECONDS = 30.0
+SECONDS_PER_ORDER = 0.025  # half the goal's pace (1,000 in 20 s is 20 ms an order)
+# The scale runs get less: at this pace 10,000 orders would take the whole time budget of
+# `make bench`, and a run that falls behind never catches up (see BENCHMARKS.md).
+SCALE_SLACK_SECONDS = 15.0
+SCALE_SECONDS_PER_ORDER = 0.012
+QUIET_SECONDS = 10.0  # for the order queue to empty once all are notified (late duplicates)
+# cProfile with a CPU clock slows the server more than ten times: a small spike, a long deadline.
+PROFILE_ORDERS = 80
+PROFILE_ORDERS_QUICK = 50
+PROFILE_DEADLINE = 120.0
+
+
+def deadline_for(n: int) -> float:
+    return SLACK_SECONDS + n * SECONDS_PER_ORDER
+
+
+def scale_deadline_for(n: int) -> float:
+    return SCALE_SLACK_SECONDS + n * SCALE_SECONDS_PER_ORDER
+
+
+@dataclass
+class Run:
+    """One spike: what was sent, what arrived, and when (seconds since the first POST)."""
+
+    n: int
+    deadline: float
+    accepted: int = 0
+    failed: int = 0  # POSTs answered with an error, or not at all (unsent ones excluded)
+    posted: float = 0.0  # all POSTs answered
+    stored: float | None = None  # every accepted order is a row
+    notified: float | None = None  # every accepted order notified
+    notifications: int = 0  # distinct accepted orders notified by the end
+    rows: int = 0  # distinct accepted orders stored by the end
+    lost: int = 0
+    duplicated: int = 0
+    dlq: int = 0
+    failures_queue: int = 0
+    server_cpu: float = 0.0
+    worker_cpu: float = 0.0
+    post_latency: list[float] = field(default_factory=list)
+    requests: Counter[str] = field(default_factory=Counter)  # "tag service.op" during the run
+    server_errors: int = 0  # HTTP 5xx the embedded AWS answered the pipeline during the run
+    bench_errors: int = 0  # the bench's own probe/watch calls that failed (and were retried)
+    timeouts: Counter[str] = field(default_factory=Counter)  # function -> "Task timed out"
+
+    @property
+    def drained(self) -> float | None:
+        if self.stored is None or self.notified is None:
+            return None
+        return max(self.stored, self.notified)
+
+    @property
+    def rate(self) -> float:
+        """Orders per second through the whole pipeline (partial when not drained)."""
+        if self.drained:
+            return self.accepted / self.drained
+        return self.notifications / self.deadline
+
+
+class Stack:
+    """pocctl's stack on an empty account, with clients whose calls the server tags 'bench'."""
+
+    def __init__(self, b: Bench, server: Server, name: str) -> None:
+        from bench.common import new_app
+        from pocctl import testorder
+        from pocctl.cli.up import run_up
+        from pocctl.local.server import local_client
+
+        server.reset()
+        app = new_app(server.endpoint, b.workdir / name / "state.json")
+        run_up(app)
+        self.url = testorder.find_invoke_url(app.ctx)
+        check_loopback(self.url)
+        cfg = app.cfg
+        self.table, self.key = cfg.table.name, cfg.table.partition_key
+        self.topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{cfg.topic.name}"
+
+        def client(service: str) -> Any:
+            return local_client(server.endpoint, service, user_agent_extra=BENCH_UA)
+
+        self.sqs, self.sns, self.ddb = client("sqs"), client("sns"), client("dynamodb")
+        self.queues = {
+            name: self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            for name in (cfg.queue.name, cfg.queue.dead_letter_queue, cfg.lambda2.on_failure_queue)
+        }
+        self.order_queue = self.queues[cfg.queue.name]
+        self.dlq = self.queues[cfg.queue.dead_letter_queue]
+        self.failures = self.queues[cfg.lambda2.on_failure_queue]
+
+    def item_count(self) -> int:
+        # moto answers DescribeTable's ItemCount live (AWS updates it every ~6 h).
+        return int(self.ddb.describe_table(TableName=self.table)["Table"]["ItemCount"])
+
+    def in_queue(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def rows(self, run_id: str) -> Counter[int]:
+        """Rows of this run, by order number (one each, unless an order was stored twice)."""
+        seen: Counter[int] = Counter()
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "#o",
+            "ExpressionAttributeNames": {"#o": "order"},
+        }
+        for _ in range(100_000):  # bounded: pages of up to 1 MB
+            page = _retried(lambda: self.ddb.scan(**kwargs))
+            for item in page["Items"]:
+                order = item.get("order", {}).get("M", {})
+                if order.get("bench", {}).get("S") == run_id:
+                    seen[int(order["n"]["N"])] += 1
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return seen
+
+
+def _retried(call: Any, attempts: int = 5) -> Any:
+    """moto is not thread-safe: a Scan racing the pipeline's PutItems can answer HTTP 500
+    ("dictionary changed size during iteration"). Try again a few times."""
+    pause = threading.Event()
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            pause.wait(0.2)
+
+
+def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, str]:
+    """One POST on its own connection (http.client: no proxy, no extra headers)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=timeout)
+    try:
+        conn.request("POST", parts.path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def spike(
+    stack: Stack,
+    server: Server,
+    n: int,
+    *,
+    clients: int = CLIENTS,
+    deadline: float | None = None,
+) -> Run:
+    """POST ``n`` orders from ``clients`` threads; follow them until drained or the deadline."""
+    run = Run(n, deadline if deadline is not None else deadline_for(n))
+    run_id = uuid.uuid4().hex[:8]
+    sqs = stack.sqs
+    probe_name = f"bench-probe-{run_id}"
+    probe = sqs.create_queue(QueueName=probe_name, Attributes={"MessageRetentionPeriod": "3600"})[
+        "QueueUrl"
+    ]
+    subscription = stack.sns.subscribe(
+        TopicArn=stack.topic,
+        Protocol="sqs",
+        Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{probe_name}",
+        Attributes={"RawMessageDelivery": "true"},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    notified: Counter[int] = Counter()
+    last_new = [0.0]  # when the latest first notification arrived
+    lock = threading.Lock()
+    stop = threading.Event()
+    counts: list[tuple[float, int]] = []
+    try:
+        baseline = stack.item_count()
+        server.clear_calls()
+        log_offset = server.log_path.stat().st_size
+        cpu0 = server.cpu()
+        start = time.perf_counter()
+        end = start + run.deadline
+
+        def take(msgs: list[dict[str, Any]]) -> None:
+            now = time.perf_counter() - start
+            sqs.delete_message_batch(
+                QueueUrl=probe,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)
+                ],
+            )
+            for m in msgs:
+                try:
+                    order = json.loads(m["Body"]).get("order")
+                except (ValueError, AttributeError):
+                    continue  # not a notification of Lambda 2's
+                if not isinstance(order, dict) or order.get("bench") != run_id:
+                    continue
+                with lock:
+                    notified[int(order["n"])] += 1
+                    if notified[int(order["n"])] == 1:
+                        last_new[0] = now
+
+        def failed() -> None:
+            # An overloaded server can answer 500: count it, pause, go on (deadline-bound).
+            with lock:
+                run.bench_errors += 1
+            stop.wait(0.1)
+
+        def drain() -> None:
+            # Batches, not long polls: a long poll per notification would make the probe a
+            # third of the server's requests. A notification is seen at most DRAIN_PAUSE late.
+            while not stop.is_set() and time.perf_counter() < end:
+                try:
+                    msgs = sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10).get(
+                        "Messages", []
+                    )
+                    if msgs:
+                        take(msgs)
+                    if len(msgs) < 10:
+                        stop.wait(DRAIN_PAUSE)
+                except Exception:
+                    failed()
+
+        def watch() -> None:
+            # ItemCount four times a second (moto counts the rows each time): when the last row
+            # landed, to 0.25 s.
+            while not stop.is_set() and time.perf_counter() < end:
+                try:
+                    counts.append((time.perf_counter() - start, stack.item_count() - baseline))
+                except Exception:
+                    failed()
+                stop.wait(0.25)
+
+        helpers = [threading.Thread(target=f, daemon=True) for f in (drain, watch)]
+        for t in helpers:
+            t.start()
+
+        def send(i: int) -> tuple[int, float]:
+            if time.perf_counter() >= end:
+                return -1, 0.0  # past the deadline: not sent
+            body = json.dumps({"bench": run_id, "n": i, "item": "all-purpose cleaner"})
+            t0 = time.perf_counter()
+            try:
+                status, _ = post(stack.url, body)
+            except (OSError, http.client.HTTPException):  # refused, reset, timed out, garbled
+                status = 0
+            return status, time.perf_counter() - t0
+
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            answers = list(pool.map(send, range(n)))
+        run.posted = time.perf_counter() - start
+        accepted = {i for i, (status, _) in enumerate(answers) if status == 200}
+        run.accepted = len(accepted)
+        run.failed = sum(1 for status, _ in answers if status not in (200, -1))
+        run.post_latency = [lat for status, lat in answers if status == 200]
+
+        def all_notified() -> bool:
+            with lock:
+                return accepted.issubset(notified)
+
+        try:
+            wait_until(all_notified, timeout=max(0.0, end - time.perf_counter()), interval=0.05)
+            run.notified = last_new[0]
+            # Late duplicates would come from messages still in the order queue.
+            wait_until(
+                lambda: stack.in_queue(stack.order_queue) == 0,
+                timeout=QUIET_SECONDS,
+                interval=0.1,
+                what="the order queue to empty",
+            )
+        except TimeoutError:
+            pass
+        stop.set()
+        for t in helpers:
+            t.join(timeout=5)
+        for _ in range(1000):  # whatever is left on the probe, without waiting
+            msgs = sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10).get("Messages", [])
+            if not msgs:
+                break
+            take(msgs)
+        cpu1 = server.cpu()
+        run.server_cpu = cpu1["server"] - cpu0["server"]
+        run.worker_cpu = cpu1["workers"] - cpu0["workers"]
+        for call in server.calls():
+            run.requests[f"{call.tag} {call.service}.{call.op}"] += 1
+            # The bench's own row counter can hit moto's races too; those are counted apart.
+            run.server_errors += call.status >= 500 and call.tag != "bench"
+        run.timeouts = _timeouts(server.log_path, log_offset)
+
+        rows = stack.rows(run_id)
+        stored_all = [t for t, c in counts if c >= run.accepted]
+        run.stored = stored_all[0] if stored_all and set(rows) >= accepted else None
+        with lock:
+            run.rows = len(accepted & set(rows))
+            run.notifications = len(accepted & set(notified))
+            run.lost = len(accepted - (set(rows) & set(notified)))
+            run.duplicated = sum(c - 1 for c in rows.values()) + sum(
+                c - 1 for c in notified.values()
+            )
+        run.dlq = stack.in_queue(stack.dlq)
+        run.failures_queue = stack.in_queue(stack.failures)
+    finally:
+        stop.set()
+        stack.sns.unsubscribe(SubscriptionArn=subscription)
+        sqs.delete_queue(QueueUrl=probe)
+    return run
+
+
+def _timeouts(log: Path, offset: int) -> Counter[str]:
+    """Lambda timeouts the executor logged since ``offset``, by function."""
+    out: Counter[str] = Counter()
+    with open(log, encoding="utf-8", errors="replace") as f:
+        f.seek(offset)
+        for line in f:
+            # "[POC-Lambda-1] 2026-...Z <request id> Task timed out after 10.00 seconds"
+            if "Task timed out" in line and line.startswith("["):
+                out[line[1 : line.index("]")]] += 1
+    return out
+
+
+def warm_up(stack: Stack, server: Server) -> None:
+    """A few orders through the pipeline, so both functions have warm workers."""
+    run = spike(stack, server, 5, clients=5)
+    if run.lost:
+        raise RuntimeError(f"warm-up: {run.lost} of 5 orders did not make it through")
+
+
+# -- the benchmarks ---------------------------------------------------------------------------
+
+_spike_runs: list[Run] = []  # reused by the scale table when both run
+
+
+def _one(
+    b: Bench,
+    n: int,
+    name: str,
+    server: Server | None = None,
+    deadline: float | None = None,
+    profiled: bool = False,
+) -> Run:
+    server = server or b.server
+    stack = Stack(b, server, name)
+    warm_up(stack, server)
+    if profiled:
+        server.restart_profile()  # the spike alone, not `up` and the warm-up
+    deadline = deadline if deadline is not None else deadline_for(n)
+    b.log(f"{name}: {n} orders from {CLIENTS} clients (deadline {deadline:.0f} s)")
+    run = spike(stack, server, n, deadline=deadline)
+    b.log(
+        f"{name}: drained in {secs(run.drained) if run.drained else 'NOT drained'}, "
+        f"{run.rate:.0f} orders/s, lost {run.lost}, duplicated {run.duplicated}"
+    )
+    return run
+
+
+def _median_run(runs: list[Run]) -> Run:
+    """The run with the median drain time (not drained counts as slowest)."""
+    ordered = sorted(runs, key=lambda r: (r.drained is None, r.drained or 0.0))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _timeouts_cell(r: Run) -> str:
+    return " / ".join(str(r.timeouts.get(f, 0)) for f in ("POC-Lambda-1", "POC-Lambda-2"))
+
+
+def run_spike(b: Bench) -> list[Section]:
+    runs = [_one(b, SPIKE, f"spike-{i}") for i in range(b.runs(full=3, quick=2))]
+    _spike_runs[:] = runs
+    drained = [r.drained for r in runs if r.drained is not None]
+    d = median(drained) if len(drained) == len(runs) else None
+    lost = max(r.lost for r in runs)
+    dup = max(r.duplicated for r in runs)
+    stored = [r.stored for r in runs if r.stored is not None]
+    mid = _median_run(runs)
+    s = Section("spike", f"6. Spike: {SPIKE:,} orders from {CLIENTS} concurrent clients")
+    s.para(
+        f"Median of {len(runs)} runs, each on a fresh stack after a few warm-up orders; lost, "
+        "duplicated and errors are the worst run's. Times are from the first POST. Deadline "
+        f"per run {deadline_for(SPIKE):.0f} s."
+    )
+    s.table(
+        ["", "measured", "goal", ""],
+        [
+            [
+                "time until every order is stored and notified",
+                secs(d) if d is not None else "not drained",
+                f"< {GOAL_DRAIN_SECONDS:.0f} s",
+                met(
+                    s.goal(
+                        f"spike of {SPIKE:,}: drained in < {GOAL_DRAIN_SECONDS:.0f} s",
+                        secs(d) if d is not None else "not drained",
+                        d is not None and d < GOAL_DRAIN_SECONDS,
+                    )
+                ),
+            ],
+            ["orders per second (end to end)", f"{median(r.rate for r in runs):.0f}", "", ""],
+            ["lost", lost, "0", met(s.goal(f"spike of {SPIKE:,}: 0 lost", str(lost), lost == 0))],
+            [
+                "duplicated",
+                dup,
+                "0",
+                met(s.goal(f"spike of {SPIKE:,}: 0 duplicated", str(dup), dup == 0)),
+            ],
+            ["drain time of each run", ", ".join(_opt(r.drained) for r in runs), "", ""],
+            ["all POSTs answered after", secs(median(r.posted for r in runs)), "", ""],
+            [
+                "all rows stored after",
+                secs(median(stored)) if len(stored) == len(runs) else "not all",
+                "",
+                "",
+            ],
+            [
+                "POST latency p50 / p95",
+                f"{ms(median(pct(r.post_latency, 50) for r in runs if r.post_latency))} / "
+                f"{ms(median(pct(r.post_latency, 95) for r in runs if r.post_latency))}",
+                "",
+                "",
+            ],
+            ["POSTs not answered 200", max(r.failed for r in runs), "", ""],
+            [
+                "messages in the DLQ / Lambda 2's failure queue",
+                f"{max(r.dlq for r in runs)} / {max(r.failures_queue for r in runs)}",
+                "",
+                "",
+            ],
+            ["Lambda timeouts (Lambda 1 / Lambda 2)", _timeouts_cell(mid), "", ""],
+            ["HTTP 5xx answered by the embedded AWS", max(r.server_errors for r in runs), "", ""],
+            [
+                "server CPU / Lambda workers' CPU per order",
+                f"{ms(mid.server_cpu / mid.n)} / {ms(mid.worker_cpu / mid.n)}",
+                "",
+                "",
+            ],
+            [
+                "requests the server handled per order",
+                f"{sum(mid.requests.values()) / mid.n:.1f}",
+                "",
+                "",
+            ],
+        ],
+    )
+    s.para(
+        'The requests of the median run, per order ("engine": what the embedded AWS sends '
+        'itself — pollers, the gateway\'s SQS call, the handlers, the log shipper; "bench": '
+        'the probe and the row counter; "dataplane": the orders):'
+    )
+    s.table(
+        ["who", "request", "per order"],
+        [
+            [key.split(" ", 1)[0], f"`{key.split(' ', 1)[1]}`", f"{count / mid.n:.2f}"]
+            for key, count in mid.requests.most_common(14)
+        ],
+    )
+    return [s]
+
+
+def _opt(v: float | None) -> str:
+    return secs(v) if v is not None else "—"
+
+
+def run_scale(b: Bench) -> list[Section]:
+    sizes = SCALE[:-1] if b.quick else SCALE
+    rows: list[Run] = []
+    if _spike_runs:
+        rows.append(_median_run(_spike_runs))
+    else:
+        rows.append(_one(b, SPIKE, "scale-1000"))
+    rows += [_one(b, n, f"scale-{n}", deadline=scale_deadline_for(n)) for n in sizes]
+    s = Section("scale", "6b. Scale: the same spike at 1,000 / 5,000 / 10,000 orders")
+    s.para(
+        "One run per size, each on a fresh stack after warm-up orders, "
+        f"{CLIENTS} clients; the 1,000 row is the spike's median run. The larger runs' deadline "
+        f"is {SCALE_SLACK_SECONDS:.0f} s + {SCALE_SECONDS_PER_ORDER * 1000:.0f} ms an order "
+        '(POSTs not sent by then are not sent). "Stored / notified by then": accepted orders '
+        "with a row / a notification when the run ended (drained, or at its deadline); a run "
+        "not drained counts its orders/s as those notified over the whole deadline, and its "
+        "lost as the accepted orders not through by then. CPU per order: the server process "
+        "(moto, pollers, gateway: one GIL) and the Lambda worker processes."
+        + (" `--quick`: no 10,000 run." if b.quick else "")
+    )
+    s.table(
+        [
+            "orders",
+            "accepted",
+            "drained after",
+            "orders/s",
+            "POSTs answered after",
+            "stored / notified by then",
+            "lost",
+            "duplicated",
+            "Lambda 1 / 2 timeouts",
+            "HTTP 5xx",
+            "server CPU / order",
+            "workers CPU / order",
+        ],
+        [
+            [
+                f"{r.n:,}",
+                f"{r.accepted:,}",
+                secs(r.drained) if r.drained else f"not in {r.deadline:.0f} s",
+                f"{r.rate:.0f}",
+                secs(r.posted),
+                f"{r.rows:,} / {r.notifications:,}",
+                r.lost,
+                r.duplicated,
+                _timeouts_cell(r),
+                r.server_errors,
+                ms(r.server_cpu / r.n),
+                ms(r.worker_cpu / r.n),
+            ]
+            for r in rows
+        ],
+    )
+    return [s]
+
+
+def run_profile(b: Bench) -> list[Section]:
+    from bench import profile
+
+    n = b.runs(full=PROFILE_ORDERS, quick=PROFILE_ORDERS_QUICK)
+    out = b.workdir / "server.prof"
+    server = Server.start(b.workdir, profile=out)
+    try:
+        run = _one(b, n, "profile", server, deadline=PROFILE_DEADLINE, profiled=True)
+    finally:
+        server.stop(timeout=120)
+    return [profile.section(out, run, n)]
