@@ -21,15 +21,16 @@ from pathlib import Path
 from bench.common import ROOT, Bench, Section, Server, met, use_fake_aws
 
 # Benchmark names for --only, in the order they run. Each takes the Bench and gives sections.
-NAMES = ("up", "startup", "test-order", "spike", "scale", "profile")
+NAMES = ("up", "parallel", "startup", "test-order", "spike", "scale", "profile")
 
 
 def _registry() -> dict[str, Callable[[Bench], list[Section]]]:
-    from bench import latency, spike, startup, up_down
+    from bench import latency, parallel, spike, startup, up_down
 
     return {
         "startup": startup.run,
         "up": up_down.run,
+        "parallel": parallel.run,
         "test-order": latency.run,
         "spike": spike.run_spike,
         "scale": spike.run_scale,
