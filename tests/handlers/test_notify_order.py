@@ -303,3 +303,38 @@ def test_records_from_a_real_stream_after_store_order(
         },
         {"orderID": "m-2", "order": {"item": "mop", "price": 12}},
     ]
+
+
+class Clock:
+    """A Lambda context whose remaining time drops by ``per_call`` ms at every look."""
+
+    def __init__(self, start_ms: int, per_call: int) -> None:
+        self.left, self.per_call = start_ms, per_call
+
+    def get_remaining_time_in_millis(self) -> int:
+        left = self.left
+        self.left -= self.per_call
+        return left
+
+
+def test_a_batch_short_of_time_stops_and_leaves_the_rest_to_the_retry(topic: Topic) -> None:
+    """10 s of time, each look costs 3 s: three records go out (7 s, then 4 s left when looked),
+    then 1 s is under the 2 s reserve and the rest is reported, so a retry sends nothing twice
+    (a timeout would have Lambda resend the whole batch)."""
+    records = [stream_record(str(n), "INSERT", {"orderID": f"o{n}"}) for n in range(1, 6)]
+    result = notify_order.handler(event(*records), Clock(10_000, 3_000))
+    assert result == {"batchItemFailures": [{"itemIdentifier": s} for s in ("4", "5")]}
+    assert [json.loads(m)["orderID"] for m in topic.messages()] == ["o1", "o2", "o3"]
+    # the retry, with time enough, sends the rest once
+    retry = notify_order.handler(event(*records[3:]), Clock(10_000, 1))
+    assert retry == {"batchItemFailures": []}
+    assert [json.loads(m)["orderID"] for m in topic.messages()] == ["o4", "o5"]
+
+
+def test_a_short_timeout_still_publishes_at_least_one_record(topic: Topic) -> None:
+    """With a 1 s timeout the reserve is 200 ms; the first record goes out even when less than
+    that is left after the start, so every invocation makes progress."""
+    records = [stream_record(str(n), "INSERT", {"orderID": f"o{n}"}) for n in range(1, 3)]
+    result = notify_order.handler(event(*records), Clock(1_000, 900))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "2"}]}
+    assert [json.loads(m)["orderID"] for m in topic.messages()] == ["o1"]
