@@ -519,8 +519,8 @@ def run_scale(b: Bench) -> list[Section]:
         f"is {SCALE_SLACK_SECONDS:.0f} s + {SCALE_SECONDS_PER_ORDER * 1000:.0f} ms an order "
         '(POSTs not sent by then are not sent). "Stored / notified by then": accepted orders '
         "with a row / a notification when the run ended (drained, or at its deadline); a run "
-        "not drained counts its orders/s as those notified over the whole deadline, and its "
-        "lost as the accepted orders not through by then. CPU per order: the server process "
+        "not drained counts its orders/s as those notified over the whole deadline, and "
+        '"not through" the accepted orders without both by then (not lost: still queued). CPU per order: the server process "
         "(moto, pollers, gateway: one GIL) and the Lambda worker processes."
         + (" `--quick`: no 10,000 run." if b.quick else "")
     )
@@ -532,7 +532,7 @@ def run_scale(b: Bench) -> list[Section]:
             "orders/s",
             "POSTs answered after",
             "stored / notified by then",
-            "lost",
+            "not through by then",
             "duplicated",
             "Lambda 1 / 2 timeouts",
             "HTTP 5xx",
