@@ -520,7 +520,8 @@ def run_scale(b: Bench) -> list[Section]:
         '(POSTs not sent by then are not sent). "Stored / notified by then": accepted orders '
         "with a row / a notification when the run ended (drained, or at its deadline); a run "
         "not drained counts its orders/s as those notified over the whole deadline, and "
-        '"not through" the accepted orders without both by then (not lost: still queued). CPU per order: the server process "
+        '"not through" the accepted orders without both by then (not lost: still queued). '
+        "CPU per order: the server process "
         "(moto, pollers, gateway: one GIL) and the Lambda worker processes."
         + (" `--quick`: no 10,000 run." if b.quick else "")
     )
