@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
@@ -50,6 +51,43 @@ def local_client(
             aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             config=Config(**cfg),
         )
+
+
+def _waits(environ: dict[str, Any]) -> bool:
+    """Requests that may take long and must not hold the others up: SQS ReceiveMessage (a long
+    poll) and Lambda Invoke (the function calls back into the server while it runs)."""
+    if "/invocations" in environ.get("PATH_INFO", ""):
+        return True
+    if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):  # JSON protocol
+        return True
+    if environ.get("REQUEST_METHOD") == "POST" and environ.get("CONTENT_TYPE", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):  # query protocol: the action is in the body
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        if b"ReceiveMessage" in body:
+            from urllib.parse import parse_qs
+
+            return parse_qs(body.decode("utf-8", "replace")).get("Action") == ["ReceiveMessage"]
+    return False
+
+
+def one_at_a_time(app: Any) -> Any:
+    """moto's backends are not thread-safe: a request that walks a backend's dict while another
+    request adds to it fails with HTTP 500 "dictionary changed size during iteration" (seen with
+    a parallel `up`: IAM AttachRolePolicy beside CreatePolicy; and DescribeTable beside PutItem
+    under load). AWS has no such failure, so requests reach moto one at a time, except those
+    that wait (see _waits). moto's work holds the GIL anyway: little is lost."""
+    lock = threading.RLock()
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+        if _waits(environ):
+            return app(environ, start_response)
+        with lock:
+            return list(app(environ, start_response))
+
+    return middleware
 
 
 class EmbeddedAWS:
@@ -128,7 +166,7 @@ class EmbeddedAWS:
                         self._backend_for_host[host] = backend
                     return backend
 
-        app: Any = Dispatcher(create_backend_app)
+        app: Any = one_at_a_time(Dispatcher(create_backend_app))
         for wrap in self._middleware:
             app = wrap(app)
         self._server = make_server(

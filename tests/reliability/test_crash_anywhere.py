@@ -19,16 +19,14 @@ UP_CALLS = 38
 DOWN_CALLS = 28
 
 _reference: dict[str, Any] = {}
-# True when the last test ended with `down` leaving the account empty (checked by inventory):
-# the next one can skip moto's reset, whose cold backends make the first `up` 1 s slower.
-_left_empty = {"yes": False}
 
 
 @pytest.fixture
 def ws(tmp_path, embedded_server, call_recorder) -> Workspace:  # type: ignore[no-untyped-def]
-    if not _left_empty["yes"]:
+    # An account left empty (by the last test's `down`) needs no reset, whose cold backends make
+    # the first `up` 1 s slower; whatever another test left behind is reset.
+    if not empty(inventory(embedded_server.endpoint_url)):
         embedded_server.reset()
-    _left_empty["yes"] = False
     call_recorder.clear()
     return make_workspace(tmp_path, embedded_server.endpoint_url)
 
@@ -68,7 +66,6 @@ def converges(ws: Workspace, ref: dict[str, Any]) -> None:
     r = ws.cli("down", "--yes")
     assert r.exit_code == 0, r.output
     assert empty(inventory(ws.endpoint)), inventory(ws.endpoint)
-    _left_empty["yes"] = True
 
 
 def test_kill_points_cover_every_mutating_call(ws: Workspace, call_recorder) -> None:  # type: ignore[no-untyped-def]
