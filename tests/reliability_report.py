@@ -144,7 +144,8 @@ SCENARIOS = [
     ),
     Scenario(
         "Transient faults",
-        "the same, half the faulted mutating calls carried out before the error (lost answers)",
+        "the same, with most faulted mutating calls (80% of the 5xx ones) carried out before "
+        "the error (lost answers)",
         [FAULTS + "test_up_and_down_converge_when_faulted"],
         faults,
     ),
