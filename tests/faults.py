@@ -79,23 +79,31 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return c
 
 
-@pytest.fixture
-def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
-    """Every client pocctl makes in this test answers the registered faults first."""
+def on_every_client(
+    monkeypatch: pytest.MonkeyPatch, event: str, handler_for: Callable[[Any], Any]
+) -> None:
+    """Register ``handler_for(client)`` first for ``event`` on every client pocctl makes in this
+    test, once per client (also when threads of a parallel `up` ask for one at the same time)."""
     from pocctl import aws
 
-    f = Faults()
     original: Callable[..., Any] = aws.Aws.client
     lock = threading.Lock()
+    done: set[int] = set()
 
     def client(self: aws.Aws, service: str) -> Any:
         c = original(self, service)
-        # Once per client, also when threads of a parallel `up` ask for it at the same time.
         with lock:
-            if not getattr(c, "_faults", False):
-                c._faults = True
-                c.meta.events.register_first("before-call", f.handler)
+            if id(c) not in done:
+                done.add(id(c))
+                c.meta.events.register_first(event, handler_for(c))
         return c
 
     monkeypatch.setattr(aws.Aws, "client", client)
+
+
+@pytest.fixture
+def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
+    """Every client pocctl makes in this test answers the registered faults first."""
+    f = Faults()
+    on_every_client(monkeypatch, "before-call", lambda c: f.handler)
     return f

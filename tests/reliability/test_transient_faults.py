@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from faults import on_every_client
 from inventory import empty, inventory
 from workspace import Workspace
 
@@ -129,27 +130,15 @@ def chaos_factory(monkeypatch: pytest.MonkeyPatch, clock) -> Callable[..., Chaos
     and pocctl's own waits use the fake clock, so retries cost no real time."""
     from botocore.retries import standard
 
-    from pocctl import aws
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
     current: dict[str, Chaos] = {}
-    original = aws.Aws.client
-    lock = threading.Lock()
-
-    def client(self: aws.Aws, service: str) -> Any:
-        c = original(self, service)
-        # Once per client, also when threads of a parallel `up` ask for it at the same time.
-        with lock:
-            if not getattr(c, "_chaos", False):
-                c._chaos = True
-                c.meta.events.register_first("before-send", lambda **kw: send(c, **kw))
-        return c
 
     def send(c: Any, **kwargs: Any) -> Any:
         chaos = current.get("c")
         return chaos.handler(c)(**kwargs) if chaos else None
 
-    monkeypatch.setattr(aws.Aws, "client", client)
+    on_every_client(monkeypatch, "before-send", lambda c: lambda **kw: send(c, **kw))
 
     def make(seed: int = 0, **kwargs: Any) -> Chaos:
         current["c"] = Chaos(seed, **kwargs)
