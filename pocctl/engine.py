@@ -152,8 +152,8 @@ class Engine:
         self,
         task: Task,
         resource: Resource,
-        tried: list[Step],
         on_started: Callable[[Step], None],
+        tried: list[Step],
     ) -> Step:
         """One attempt of `up` for one resource; ``tried[-1]`` is the step it got to."""
         tried.append(Step(task, resource, "find"))
@@ -181,17 +181,22 @@ class Engine:
             resource.delete(self.ctx, observed)
         return step
 
+    def _step(self, resource: Resource, once: Callable[[list[Step]], Step]) -> Step:
+        """``once(tried)`` under _attempt, timed; a failure names the step it got to."""
+        start = time.monotonic()
+        tried: list[Step] = []
+        try:
+            step = self._attempt(resource, partial(once, tried))
+        except Exception as e:
+            raise StepFailed(tried[-1], e) from e
+        step.seconds = time.monotonic() - start
+        return step
+
     def make_one(
         self, task: Task, resource: Resource, on_started: Callable[[Step], None]
     ) -> Step:
         """Create or converge one resource, then record it in the state file."""
-        start = time.monotonic()
-        tried: list[Step] = []
-        try:
-            step = self._attempt(resource, partial(self._make, task, resource, tried, on_started))
-        except Exception as e:
-            raise StepFailed(tried[-1], e) from e
-        step.seconds = time.monotonic() - start
+        step = self._step(resource, partial(self._make, task, resource, on_started))
         self._record(step)
         return step
 
@@ -271,13 +276,7 @@ class Engine:
             t0 = time.monotonic()
             steps = []
             for resource in reversed(task.resources(self.ctx.cfg)):
-                start = time.monotonic()
-                tried: list[Step] = []
-                try:
-                    step = self._attempt(resource, partial(self._remove, task, resource, tried))
-                except Exception as e:
-                    raise StepFailed(tried[-1], e) from e
-                step.seconds = time.monotonic() - start
+                step = self._step(resource, partial(self._remove, task, resource))
                 self.state.forget(resource.key)
                 self.reporter.step_done(step)
                 steps.append(step)
