@@ -231,6 +231,13 @@ def transient(exc: BaseException) -> str | None:
     return None
 
 
+def retried_by_botocore(exc: BaseException) -> bool:
+    """False when the failed call is one botocore does not retry on 5xx (NOT_RETRIED_BY_BOTOCORE):
+    the engine's own attempts are all the retries it gets."""
+    operation = getattr(exc, "operation_name", "")
+    return not any(operation in ops for ops in NOT_RETRIED_BY_BOTOCORE.values())
+
+
 def outdated_plan(exc: BaseException) -> str | None:
     """The resource changed since it was looked up (see _OUTDATED_PLAN_CODES)."""
     code = error_code(exc)

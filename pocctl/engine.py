@@ -25,6 +25,9 @@ CREATE, UPDATE, UNCHANGED, DELETE, ABSENT = "create", "update", "unchanged", "de
 # can settle (see Engine._attempt): transient 5xx/throttling past botocore's own retries, or a
 # resource that changed under the plan (the lost answer of an earlier attempt).
 STEP_ATTEMPTS = 4
+# A create botocore does not retry on 5xx (aws.NOT_RETRIED_BY_BOTOCORE) gets only the engine's
+# attempts: as many as botocore gives every other call, or 30% faults would fail ~1% of `up`s.
+UNRETRIED_STEP_ATTEMPTS = 9
 
 
 @dataclass
@@ -124,7 +127,8 @@ class Engine:
 
     def _attempt(self, resource: Resource, once: Callable[[], Step]) -> Step:
         """Run ``once`` (look the resource up, then change it); when AWS answers an error that
-        a fresh look can settle, run it again, at most STEP_ATTEMPTS times in all.
+        a fresh look can settle, run it again, at most STEP_ATTEMPTS times in all (or
+        UNRETRIED_STEP_ATTEMPTS when botocore did not retry the failed call itself).
 
         Safe because every attempt starts from ``find``: a resource the failed attempt made
         after all (its answer lost) is adopted, not made twice.
@@ -132,13 +136,18 @@ class Engine:
         from pocctl import aws
 
         start = time.monotonic()
-        for attempt in range(1, STEP_ATTEMPTS + 1):
+        for attempt in range(1, UNRETRIED_STEP_ATTEMPTS + 1):
             try:
                 return once()
             except Exception as e:
                 transient = aws.transient(e)
                 reason = transient or aws.outdated_plan(e)
-                if reason is None or attempt == STEP_ATTEMPTS:
+                limit = (
+                    UNRETRIED_STEP_ATTEMPTS
+                    if transient and not aws.retried_by_botocore(e)
+                    else STEP_ATTEMPTS
+                )
+                if reason is None or attempt >= limit:
                     raise
                 self.ctx.on_retry(
                     f"{reason}; looking at {resource.name} again", time.monotonic() - start
@@ -192,9 +201,7 @@ class Engine:
         step.seconds = time.monotonic() - start
         return step
 
-    def make_one(
-        self, task: Task, resource: Resource, on_started: Callable[[Step], None]
-    ) -> Step:
+    def make_one(self, task: Task, resource: Resource, on_started: Callable[[Step], None]) -> Step:
         """Create or converge one resource, then record it in the state file."""
         step = self._step(resource, partial(self._make, task, resource, on_started))
         self._record(step)

@@ -22,6 +22,7 @@ def run_down(app: App, *, yes: bool) -> None:
         if not click.confirm(f"Delete the whole order pipeline in {region}?", default=False):
             app.terminal.abort("nothing deleted", code=EXIT_USAGE)
     start = time.monotonic()
+    app.terminal.removing = True
     with app.engine() as engine:
         steps = engine.down(list(BUILD_TASKS))
         # Keys of resources no longer in config (e.g. a removed email) went with their parents.

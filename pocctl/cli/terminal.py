@@ -23,6 +23,7 @@ def escape(text: str) -> str:
 
     return rich_escape(text)
 
+
 _MARK = {
     CREATE: ("+", "green", "created"),
     UPDATE: ("~", "yellow", "updated"),
@@ -87,6 +88,7 @@ class Terminal:
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self._status: Any = None
         self._last_wait: dict[str, float] = {}
+        self.removing = False  # set by `down`: task headings say what is removed
 
     @property
     def interactive(self) -> bool:
@@ -126,7 +128,9 @@ class Terminal:
     # -- progress (engine Reporter) ---------------------------------------------------------------
 
     def task_started(self, task: Task) -> None:
-        self.line(f"[bold]Task {task.number}[/] · {escape(task.title)}")
+        # `down` walks the build tasks backwards: their titles ("Creating ...") would read wrong.
+        heading = f"removing {task.summary}" if self.removing else task.title
+        self.line(f"[bold]Task {task.number}[/] · {escape(heading)}")
         self._task_start = time.monotonic()
 
     def step_started(self, step: Step) -> None:

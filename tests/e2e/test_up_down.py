@@ -296,6 +296,11 @@ def test_down_removes_everything_twice_and_without_state(stack, aws_calls) -> No
     r = stack.cli("down", "--yes")
     assert r.exit_code == 0, r.output
     assert "18 deleted, 0 already gone" in r.stdout
+    # Headings read as removal, last task first, not as the build titles ("Creating ...").
+    assert "Creating" not in r.stdout
+    headings = [line for line in r.stdout.splitlines() if line.startswith("Task ")]
+    assert headings[0] == "Task 8 · removing the REST API: POST / → SQS, deployed to a stage"
+    assert [h.split(" ·")[0] for h in headings] == [f"Task {n}" for n in range(8, 0, -1)]
     assert_nothing_left(stack)
     r = stack.cli("down", "--yes")
     assert r.exit_code == 0, r.output

@@ -128,4 +128,3 @@ def test_vtl_subset() -> None:
     assert vtl.url_encode("a b~*") == "a+b%7E*"
     with pytest.raises(vtl.TemplateError):
         _render("#set($x = 1)$x")
-

@@ -130,7 +130,6 @@ def chaos_factory(monkeypatch: pytest.MonkeyPatch, clock) -> Callable[..., Chaos
     and pocctl's own waits use the fake clock, so retries cost no real time."""
     from botocore.retries import standard
 
-
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
     current: dict[str, Chaos] = {}
 
@@ -264,3 +263,27 @@ def test_a_fault_that_never_ends_fails_clearly_after_bounded_attempts(
     assert "Task 2 (table): could not create table orders: AWS said 503" in r.stderr
     assert chaos.seen["CreateTable"] == STEP_ATTEMPTS * BOTOCORE_ATTEMPTS
     assert "Traceback" not in r.output
+
+
+def test_a_create_botocore_does_not_retry_gets_as_many_attempts_from_pocctl(
+    ws: Workspace, chaos_factory: Callable[..., Chaos], clock: Any
+) -> None:
+    """CreateRestApi answered 5xx is not retried by botocore (it may have been carried out), so
+    pocctl's own look-and-retry is all it gets: 8 faults in a row still converge, the 9th
+    attempt's fault fails the run after exactly UNRETRIED_STEP_ATTEMPTS requests."""
+    from pocctl.engine import UNRETRIED_STEP_ATTEMPTS
+
+    ref = reference(ws, chaos_factory)
+    faults = UNRETRIED_STEP_ATTEMPTS - 1
+    chaos = chaos_factory(rate=0.0, script={"CreateRestApi": ["500", "503"] * (faults // 2)})
+    r = ws.cli("up")
+    assert r.exit_code == 0, r.output
+    assert chaos.seen["CreateRestApi"] == faults + 1
+    assert inventory(ws.endpoint) == ref.inventory
+    assert ws.cli("down", "--yes").exit_code == 0
+
+    chaos = chaos_factory(rate=0.0, script={"CreateRestApi": ["503"] * 1000})
+    r = ws.cli("up")
+    assert r.exit_code == 1
+    assert "Task 8 (api): could not create rest api POC-API: AWS said 503" in r.stderr
+    assert chaos.seen["CreateRestApi"] == UNRETRIED_STEP_ATTEMPTS
