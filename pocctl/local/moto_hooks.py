@@ -21,6 +21,13 @@ upgrade moves any of these:
   shard iterator; ``expire_stream_iterators`` expires them after 15 minutes as AWS does.
 - moto/moto_server/werkzeug_app.py ``DomainDispatcherApplication.get_backend_for_host`` is
   memoised by pocctl.local.server (it lists moto's package folder on every request).
+- moto/core: every request converts its action name with ``camelcase_to_underscores`` (a
+  char-by-char loop), lists its handler class's methods with ``inspect.getmembers``, and draws a
+  52-character request ID one ``random.choice`` at a time (moto_api/_internal/moto_random.py):
+  together ~15% of the server's CPU under a spike. ``speed_up_request_path`` memoises the two
+  pure functions and draws the same alphabets from the same seeded ``MotoRandom`` in one call.
+  ``speed_up_sqs`` also makes ``Queue.messages`` a lazy view and DeleteMessage stop at its
+  message. Behaviour is unchanged.
 - moto/awslambda/models.py ``LambdaFunction.invoke`` serves the Invoke API (and invoke-async) and
   would try Docker. We wrap it: inside a request that came through a LocalAWS server (marked by
   ``invoke_middleware``) the call goes to pocctl's executor; anywhere else moto's code runs.
@@ -28,6 +35,7 @@ upgrade moves any of these:
 
 from __future__ import annotations
 
+import string
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +47,8 @@ MOTO_VERSION = "5.2.5"
 InvokeRunner = Callable[[Any, Any, Any, dict[str, Any]], bytes]
 
 _install_lock = threading.Lock()
+# moto's own code replaced by a hook that cannot carry a ``_pocctl_original`` (a property).
+ORIGINALS: dict[str, Any] = {}
 _request = threading.local()
 
 
@@ -108,6 +118,25 @@ def describe_disabled_streams() -> None:
         DynamoDBStreamsBackend.describe_stream = describe_stream  # type: ignore[method-assign]
 
 
+class _VisibleMessages:
+    """``Queue.messages`` as a lazy view: moto builds the list of every visible message (two
+    clock reads each) for each receive, and a receive stops after BatchSize of them; the view is
+    walked only as far as it is read. Truthiness (the long-poll wait) stops at the first."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def __iter__(self) -> Any:
+        # A copy (a fast C copy): other requests may rebind or change the queue's list meanwhile.
+        return (m for m in list(self._queue._messages) if m.visible and not m.delayed)
+
+    def __bool__(self) -> bool:
+        return any(True for _ in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def speed_up_sqs() -> None:
     """Same SQS behaviour, without the per-message O(queue length) work (idempotent)."""
     import moto.sqs.models as sqs_models
@@ -134,11 +163,83 @@ def speed_up_sqs() -> None:
         is_message_valid_based_on_retention_period._pocctl_original = (  # type: ignore[attr-defined]
             sqs_models.SQSBackend.is_message_valid_based_on_retention_period
         )
+
+        def delete_message(self: Any, receipt_handle: str) -> None:
+            # Receipt handles are unique: stop at the one message that had it (moto scans the
+            # whole queue twice and rebuilds it). Messages are received oldest first, so under a
+            # backlog the one being deleted is near the front.
+            if receipt_handle in self.deleted_messages:
+                return  # already deleted: gracefully, as moto does
+            messages = self._messages
+            i = next(
+                (i for i, m in enumerate(messages) if m.had_receipt_handle(receipt_handle)), None
+            )
+            if i is None:
+                raise sqs_models.ReceiptHandleIsInvalid()
+            message = messages[i]
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(message.all_receipt_handles)
+            # A new list, as moto does: a receive iterating the old one is not disturbed.
+            self._messages = messages[:i] + messages[i + 1 :]
+
+        delete_message._pocctl_original = sqs_models.Queue.delete_message  # type: ignore[attr-defined]
+        ORIGINALS["Queue.messages"] = sqs_models.Queue.messages
+        sqs_models.Queue.delete_message = delete_message  # type: ignore[method-assign]
+        sqs_models.Queue.messages = property(_VisibleMessages)  # type: ignore[assignment,method-assign]
         sqs_models.unix_time = unix_time
         sqs_models.unix_time_millis = unix_time_millis
         sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
             is_message_valid_based_on_retention_period
         )
+
+
+def speed_up_request_path() -> None:
+    """moto's per-request helpers, memoised or drawn in one call (idempotent; see module doc)."""
+    import sys
+    from functools import lru_cache
+
+    import moto.core.utils as core_utils
+    from moto.moto_api._internal.moto_random import HEX_CHARS, MotoRandom
+
+    with _install_lock:
+        if getattr(core_utils.camelcase_to_underscores, "_pocctl_hook", False):
+            return
+        originals = {
+            "camelcase_to_underscores": core_utils.camelcase_to_underscores,
+            "method_names_from_class": core_utils.method_names_from_class,
+        }
+        # Keys are action and attribute names; clients choose them, so the cache is bounded.
+        to_underscores = lru_cache(maxsize=4096)(originals["camelcase_to_underscores"])
+        # Handler classes are fixed once moto is imported (our hooks patch before serving).
+        method_names = lru_cache(maxsize=256)(originals["method_names_from_class"])
+        replacements = {
+            "camelcase_to_underscores": to_underscores,
+            "method_names_from_class": method_names,
+        }
+        for f in replacements.values():
+            f._pocctl_hook = True  # type: ignore[attr-defined]
+        # Modules imported from now on bind the memoised functions; rebind those already bound.
+        for module in list(sys.modules.values()):
+            if not getattr(module, "__name__", "").startswith("moto"):
+                continue
+            for name, fast in replacements.items():
+                if getattr(module, name, None) is originals[name]:
+                    setattr(module, name, fast)
+
+        def get_random_hex(self: Any, length: int = 8) -> str:
+            return "".join(map(str, self.choices(HEX_CHARS, k=length)))
+
+        def get_random_string(
+            self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False
+        ) -> str:
+            pool = string.ascii_letters + (string.digits if include_digits else "")
+            random_str = "".join(self.choices(pool, k=length))
+            return random_str.lower() if lower_case else random_str
+
+        get_random_hex._pocctl_original = MotoRandom.get_random_hex  # type: ignore[attr-defined]
+        get_random_string._pocctl_original = MotoRandom.get_random_string  # type: ignore[attr-defined]
+        MotoRandom.get_random_hex = get_random_hex  # type: ignore[method-assign]
+        MotoRandom.get_random_string = get_random_string  # type: ignore[method-assign]
 
 
 # AWS: "A shard iterator expires 15 minutes after it is returned to the requester."

@@ -122,6 +122,7 @@ class EmbeddedAWS:
         # moto's own mapping path steals SQS messages and clears stream records (AWS-FACTS).
         moto_hooks.switch_off_moto_mappings()
         moto_hooks.speed_up_sqs()
+        moto_hooks.speed_up_request_path()
         moto_hooks.expire_stream_iterators()
         moto_hooks.describe_disabled_streams()
         from moto.moto_server.werkzeug_app import (

@@ -211,3 +211,100 @@ def test_stream_iterators_expire_after_fifteen_minutes(aws_endpoint: str) -> Non
     assert first not in backend.shard_iterators
     with pytest.raises(streams.exceptions.ExpiredIteratorException):
         streams.get_records(ShardIterator=first)
+
+
+def test_request_path_speed_up_pins_and_equivalence() -> None:
+    import re
+
+    import moto.core.responses as core_responses
+    import moto.sqs.models as sqs_models
+    from moto.core.responses import BaseResponse
+    from moto.moto_api._internal.moto_random import MotoRandom
+    from moto.sqs.responses import SQSResponse
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    moto_hooks.speed_up_request_path()
+    moto_hooks.speed_up_request_path()  # idempotent
+    call_action = inspect.getsource(BaseResponse.call_action)
+    assert "camelcase_to_underscores(self._get_action())" in call_action
+    assert "method_names_from_class(self.__class__)" in call_action
+    assert "get_random_string(length=52)" in inspect.getsource(gen_amzn_requestid_long)
+
+    # Both modules that call the helpers per request now call the memoised ones...
+    fast = core_responses.camelcase_to_underscores
+    assert fast._pocctl_hook and sqs_models.camelcase_to_underscores is fast  # type: ignore[attr-defined]
+    original = fast.__wrapped__  # type: ignore[attr-defined]
+    for name in ["ReceiveMessage", "DeleteMessageBatch", "theNewAttribute", "SSEType", "", "A"]:
+        assert fast(name) == original(name)
+    names = core_responses.method_names_from_class
+    assert names(SQSResponse) == names.__wrapped__(SQSResponse)  # type: ignore[attr-defined]
+    assert "receive_message" in names(SQSResponse)
+
+    # ...and request IDs are drawn from the same alphabets, still reproducible under a seed.
+    rnd = MotoRandom(7)
+    assert re.fullmatch(r"[A-Za-z0-9]{52}", rnd.get_random_string(length=52))
+    assert re.fullmatch(r"[A-Za-z]{30}", rnd.get_random_string(30, include_digits=False))
+    assert re.fullmatch(r"[a-z0-9]{40}", rnd.get_random_string(40, lower_case=True))
+    assert re.fullmatch(r"[0-9a-f]{17}", rnd.get_random_hex(17))
+    assert len({rnd.get_random_hex(8) for _ in range(50)}) == 50
+    assert MotoRandom(7).get_random_string(52) == MotoRandom(7).get_random_string(52)
+    assert MotoRandom.get_random_hex._pocctl_original is not MotoRandom.get_random_hex  # type: ignore[attr-defined]
+
+
+def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str) -> None:
+    """The lazy ``Queue.messages`` view and the early-exit DeleteMessage: pinned to moto's code,
+    and through the API the same answers as moto's (visible/in-flight counts, receive order,
+    deleting twice, an unknown receipt handle)."""
+    from botocore.exceptions import ClientError
+
+    moto_hooks.speed_up_sqs()
+    original = moto_hooks.ORIGINALS["Queue.messages"].fget
+    assert "message.visible and not message.delayed" in inspect.getsource(original)
+    assert "had_receipt_handle(receipt_handle)" in inspect.getsource(
+        Queue.delete_message._pocctl_original  # type: ignore[attr-defined]
+    )
+    assert "for message in queue.messages:" in inspect.getsource(SQSBackend.receive_message)
+    assert "lambda: self.messages" in inspect.getsource(Queue.wait_for_messages)
+
+    sqs = local_client(aws_endpoint, "sqs")
+    url = sqs.create_queue(QueueName="hooks-scan")["QueueUrl"]
+    for i in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    assert [m["Body"] for m in got["Messages"]] == [f"m{i}" for i in range(10)]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (
+        attrs["ApproximateNumberOfMessages"],
+        attrs["ApproximateNumberOfMessagesNotVisible"],
+    ) == (
+        "20",
+        "10",
+    )
+    # The next receive skips the in-flight ones.
+    nxt = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    assert [m["Body"] for m in nxt["Messages"]] == [f"m{i}" for i in range(10, 20)]
+    # Delete from the middle, twice (graceful), then a handle that never existed.
+    handle = nxt["Messages"][4]["ReceiptHandle"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    with pytest.raises(ClientError) as err:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
+    assert err.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
+    out = sqs.delete_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(got["Messages"])
+        ],
+    )
+    assert len(out["Successful"]) == 10 and not out.get("Failed")
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (
+        attrs["ApproximateNumberOfMessages"],
+        attrs["ApproximateNumberOfMessagesNotVisible"],
+    ) == (
+        "10",
+        "9",
+    )
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    assert [m["Body"] for m in rest["Messages"]] == [f"m{i}" for i in range(20, 30)]
