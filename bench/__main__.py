@@ -125,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                 sections += registry[name](bench)
         finally:
             server.stop()
-            # The servers' logs (handler output, timeouts, 500s) outlive the scratch directory.
+            # The servers' logs (handler output, timeouts, 500s) and the profile (for pstats)
+            # outlive the scratch directory.
             keep = Path(tempfile.gettempdir()) / "pocctl-bench-logs"
             keep.mkdir(exist_ok=True)
-            for path in workdir.glob("server-*.log"):
+            for path in [*workdir.glob("server-*.log"), *workdir.glob("*.prof")]:
                 shutil.copy(path, keep / path.name)
             log(f"server logs kept in {keep}")
     text = (

@@ -8,6 +8,7 @@ itself. Only the engine calls the mutating methods.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -77,6 +78,26 @@ class Context:
     record: Callable[[str, dict[str, Any]], None] = lambda key, entry: None
     # Read results shared within one run (e.g. one DescribeTable for table and stream).
     cache: dict[str, Any] = field(default_factory=dict)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _locks_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def shared(self, key: str, fetch: Callable[[], Any]) -> Any:
+        """``fetch()``'s result, made once per run and shared by every resource that asks (a
+        parallel `up` asks from several threads: one call, not one per thread)."""
+        with self._lock(key):
+            if key not in self.cache:
+                self.cache[key] = fetch()
+            return self.cache[key]
+
+    def forget(self, key: str) -> None:
+        """Drop a shared read after a change to what it read. Waits for a fetch in flight, so
+        a result read before the change is never kept after it."""
+        with self._lock(key):
+            self.cache.pop(key, None)
 
     @property
     def region(self) -> str:
