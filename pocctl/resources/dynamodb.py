@@ -24,10 +24,25 @@ def describe_table(ctx: Context, name: str, *, fresh: bool = False) -> dict[str,
     return ctx.cache[key]
 
 
-def _wait_active(ctx: Context, name: str) -> dict[str, Any]:
-    ctx.on_wait(f"waiting for table {name} to become ACTIVE", 0.0)
-    ctx.client("dynamodb").get_waiter("table_exists").wait(TableName=name, WaiterConfig=_WAIT)
-    return describe_table(ctx, name, fresh=True) or {}
+def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, Any]:
+    """Until the table is ACTIVE, from the description CreateTable/UpdateTable answered: no
+    DescribeTable when it already says ACTIVE, one every 2 s while CREATING/UPDATING (up to
+    5 min). The last description is shared with the next find of the table or its stream."""
+    from pocctl import aws
+
+    start = aws.monotonic()
+    while table.get("TableStatus") != "ACTIVE":
+        elapsed = aws.monotonic() - start
+        if elapsed >= _WAIT["Delay"] * _WAIT["MaxAttempts"]:
+            raise aws.AwsError(
+                f"table {name} is still {table.get('TableStatus')} after {elapsed:.0f} s",
+                hint="look at the table in the DynamoDB console, then run the command again",
+            )
+        ctx.on_wait(f"waiting for table {name} to become ACTIVE", elapsed)
+        aws.sleep(_WAIT["Delay"])
+        table = describe_table(ctx, name, fresh=True) or {}
+    ctx.cache[f"dynamodb.table.{name}"] = table
+    return table
 
 
 class Table(Resource):
@@ -75,19 +90,21 @@ class Table(Resource):
 
     def create(self, ctx: Context) -> Observed:
         pk = ctx.cfg.table.partition_key
-        ctx.client("dynamodb").create_table(
+        resp = ctx.client("dynamodb").create_table(
             TableName=self.name,
             KeySchema=[{"AttributeName": pk, "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": pk, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
             Tags=[{"Key": "pocctl", "Value": "orders-pipeline"}],
         )
-        _wait_active(ctx, self.name)
+        _wait_active(ctx, self.name, resp["TableDescription"])
         return self.find(ctx) or {}
 
     def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
-        ctx.client("dynamodb").update_table(TableName=self.name, BillingMode="PAY_PER_REQUEST")
-        _wait_active(ctx, self.name)
+        resp = ctx.client("dynamodb").update_table(
+            TableName=self.name, BillingMode="PAY_PER_REQUEST"
+        )
+        _wait_active(ctx, self.name, resp["TableDescription"])
         return self.find(ctx) or {}
 
     def delete(self, ctx: Context, observed: Observed) -> None:
@@ -131,8 +148,8 @@ class Stream(Resource):
         }
 
     def _set(self, ctx: Context, spec: dict[str, Any]) -> None:
-        ctx.client("dynamodb").update_table(TableName=self.table, StreamSpecification=spec)
-        _wait_active(ctx, self.table)
+        resp = ctx.client("dynamodb").update_table(TableName=self.table, StreamSpecification=spec)
+        _wait_active(ctx, self.table, resp["TableDescription"])
 
     def create(self, ctx: Context) -> Observed:
         self._set(ctx, {"StreamEnabled": True, "StreamViewType": ctx.cfg.table.stream_view_type})

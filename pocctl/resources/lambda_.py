@@ -94,15 +94,23 @@ class Function(Resource):
         want = self.desired(ctx)
         lam = ctx.client("lambda")
         role = want["role"].rsplit("/", 1)[1]
-        try:
-            ctx.client("iam").get_role(RoleName=role)
-        except Exception as e:
-            if not_found(e, "NoSuchEntity"):
-                # Lambda would answer "cannot be assumed", which also means "not propagated yet".
-                raise aws.AwsError(
-                    f"role {role} does not exist", hint="run `pocctl iam` (Task 1) first"
-                ) from None
-            raise
+        checked: list[bool] = []
+
+        def propagating(exc: BaseException) -> str | None:
+            # Lambda says "cannot be assumed" both while a new role propagates and when there
+            # is no such role: the first time, ask IAM which (not on the happy path: no GetRole).
+            reason = aws.iam_propagation(exc)
+            if reason and not checked:
+                checked.append(True)
+                try:
+                    ctx.client("iam").get_role(RoleName=role)
+                except Exception as e:
+                    if not_found(e, "NoSuchEntity"):
+                        raise aws.AwsError(
+                            f"role {role} does not exist", hint="run `pocctl iam` (Task 1) first"
+                        ) from None
+                    raise
+            return reason
 
         def make() -> dict[str, Any]:
             return lam.create_function(
@@ -115,10 +123,11 @@ class Function(Resource):
             )
 
         resp = aws.retry_while(
-            make, aws.iam_propagation, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_retry
+            make, propagating, timeout=aws.IAM_PROPAGATION_TIMEOUT, on_wait=ctx.on_retry
         )
-        ctx.on_wait(f"waiting for function {self.name} to become Active", 0.0)
-        lam.get_waiter("function_active_v2").wait(FunctionName=self.name, WaiterConfig=_WAIT)
+        if resp.get("State") != "Active":  # AWS answers Pending while it sets the function up
+            ctx.on_wait(f"waiting for function {self.name} to become Active", 0.0)
+            lam.get_waiter("function_active_v2").wait(FunctionName=self.name, WaiterConfig=_WAIT)
         return {**want, "arn": resp["FunctionArn"], "state": "Active"}
 
     def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:

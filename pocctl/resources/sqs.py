@@ -45,13 +45,28 @@ class Queue(Resource):
     def desired(self, ctx: Context) -> dict[str, Any]:
         return self._attributes(ctx)
 
+    def _attributes_at(self, ctx: Context, url: str) -> dict[str, str] | None:
+        try:
+            return ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+                "Attributes"
+            ]
+        except Exception as e:
+            if not_found(e, "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+                return None
+            raise
+
     def find(self, ctx: Context) -> Observed | None:
-        url = queue_url(ctx, self.name)
-        if url is None:
+        # The URL the state file recorded (same account, region and endpoint: State checks)
+        # saves a GetQueueUrl; AWS is still asked, and a stale URL falls back to the name.
+        url = (ctx.known.get(self.key) or {}).get("url")
+        attrs = None
+        if url and url.rstrip("/").rsplit("/", 1)[-1] == self.name:
+            attrs = self._attributes_at(ctx, url)
+        if attrs is None:
+            url = queue_url(ctx, self.name)
+            attrs = self._attributes_at(ctx, url) if url else None
+        if url is None or attrs is None:
             return None
-        attrs = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
-            "Attributes"
-        ]
         observed: Observed = {"url": url, "arn": attrs.get("QueueArn")}
         for k in self.desired(ctx):
             v = attrs.get(k)

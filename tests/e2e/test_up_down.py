@@ -202,6 +202,22 @@ def test_second_up_makes_no_mutating_call(stack, aws_calls) -> None:  # type: ig
     assert aws_calls.mutating == []
 
 
+def test_queues_are_read_at_the_url_the_state_recorded(stack, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    """No GetQueueUrl when the state file knows the URL; a URL that went stale (the queue was
+    deleted out of band) falls back to the name, and the queue is made again."""
+    assert stack.cli("queue").exit_code == 0
+    reads = [c for c in aws_calls.reads if "Queue" in c]
+    assert reads == ["GetQueueAttributes"] * 2, reads
+
+    sqs = stack.client("sqs")
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="POC-Queue-DLQ")["QueueUrl"])
+    aws_calls.clear()
+    r = stack.cli("queue")
+    assert r.exit_code == 0, r.output
+    assert "created      POC-Queue-DLQ" in r.stdout
+    assert "GetQueueUrl" in aws_calls.reads
+
+
 def test_a_changed_handler_makes_exactly_one_code_update(stack, aws_calls) -> None:  # type: ignore[no-untyped-def]
     path = stack.handlers / "store_order.py"
     path.write_text(path.read_text() + "\n# a change\n")

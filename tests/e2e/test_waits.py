@@ -73,3 +73,79 @@ def test_delete_rest_api_rate_limit_is_waited_out(stack, faults, clock) -> None:
     assert r.exit_code == 0, r.output
     assert "DeleteRestApi allows one call per 30 s" in r.stdout
     assert stack.client("apigateway").get_rest_apis()["items"] == []
+
+
+def test_a_table_still_creating_is_polled_until_active(ws, monkeypatch, clock) -> None:  # type: ignore[no-untyped-def]
+    """On AWS CreateTable answers CREATING (moto: ACTIVE at once): pocctl polls DescribeTable
+    every 2 s until ACTIVE, and takes an ACTIVE answer as it is, without a DescribeTable."""
+    from faults import on_every_client
+
+    seen = {"created": False, "creating_answers": 0, "describes_after_create": 0, "describes": 0}
+
+    def after_call(model, parsed, **_):  # type: ignore[no-untyped-def]
+        seen["describes"] += model.name == "DescribeTable"
+        if model.name == "CreateTable" and "TableDescription" in parsed:
+            seen["created"] = True
+            parsed["TableDescription"]["TableStatus"] = "CREATING"
+        elif model.name == "DescribeTable" and seen["created"] and "Table" in parsed:
+            seen["describes_after_create"] += 1
+            if seen["creating_answers"] < 2:
+                seen["creating_answers"] += 1
+                parsed["Table"]["TableStatus"] = "CREATING"
+
+    on_every_client(monkeypatch, "after-call", lambda c: after_call)
+    r = ws.cli("table")
+    assert r.exit_code == 0, r.output
+    assert seen["describes_after_create"] == 3  # CREATING, CREATING, ACTIVE
+    assert clock.slept == [2, 2, 2]
+    assert ws.client("dynamodb").describe_table(TableName="orders")["Table"]["TableStatus"] == (
+        "ACTIVE"
+    )
+
+    # The stream: UpdateTable answers ACTIVE here, so its find is the only DescribeTable.
+    seen.update(created=False, describes=0)
+    r = ws.cli("streams")
+    assert r.exit_code == 0, r.output
+    assert seen["describes"] == 1 and clock.slept == [2, 2, 2]
+
+
+def test_a_table_that_never_becomes_active_fails_after_five_minutes(ws, monkeypatch, clock) -> None:  # type: ignore[no-untyped-def]
+    from faults import on_every_client
+
+    def after_call(model, parsed, **_):  # type: ignore[no-untyped-def]
+        for key in ("TableDescription", "Table"):
+            if model.name in ("CreateTable", "DescribeTable") and key in parsed:
+                parsed[key]["TableStatus"] = "CREATING"
+
+    on_every_client(monkeypatch, "after-call", lambda c: after_call)
+    start = clock.now
+    r = ws.cli("table")
+    assert r.exit_code == 1
+    assert clock.now - start >= 300
+    assert "table orders is still CREATING after 300 s" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_a_function_still_pending_is_waited_for_and_an_active_one_is_not(  # type: ignore[no-untyped-def]
+    ws, monkeypatch, clock
+) -> None:
+    """AWS answers CreateFunction with State Pending (moto: Active): only then does pocctl wait
+    (GetFunction until Active). No GetRole either while the role is there."""
+    from faults import on_every_client
+
+    calls: list[str] = []
+
+    def after_call(model, parsed, **_):  # type: ignore[no-untyped-def]
+        calls.append(model.name)
+        if model.name == "CreateFunction" and parsed.get("FunctionName") == "POC-Lambda-2":
+            parsed["State"] = "Pending"
+
+    for task in ("iam", "table", "queue", "streams", "topic"):
+        assert ws.cli(task).exit_code == 0
+    on_every_client(monkeypatch, "after-call", lambda c: after_call)
+    for task in ("lambda1", "lambda2"):
+        r = ws.cli(task)
+        assert r.exit_code == 0, r.output
+    assert calls.count("CreateFunction") == 2 and "GetRole" not in calls
+    # GetFunction: one look-up per function before its create, plus Lambda 2's wait.
+    assert calls.count("GetFunction") == 3
