@@ -85,36 +85,40 @@ class RestApi(Resource):
 
     # -- find -------------------------------------------------------------------------------------
 
-    def _api_id(self, ctx: Context) -> str | None:
+    def _api(self, ctx: Context) -> dict[str, Any] | None:
+        """The REST API named ``self.name``: GetRestApi of the ID the state recorded (the one
+        read a no-op `up` needs), else the only one of that name in GetRestApis."""
         apigw = ctx.client("apigateway")
         known = (ctx.known.get(self.key) or {}).get("id")
         if known:
             try:
-                if apigw.get_rest_api(restApiId=known)["name"] == self.name:
-                    return known
+                api: dict[str, Any] = apigw.get_rest_api(restApiId=known)
+                if api["name"] == self.name:
+                    return api
             except Exception as e:
                 if not not_found(e, "NotFoundException"):
                     raise
         # REST API names are not unique: adopt the only one, refuse to guess among several.
-        ids = [
-            item["id"]
+        found = [
+            item
             for page in apigw.get_paginator("get_rest_apis").paginate()
             for item in page["items"]
             if item["name"] == self.name
         ]
-        if len(ids) > 1:
+        if len(found) > 1:
             raise aws.AwsError(
-                f"{len(ids)} REST APIs are named {self.name} ({', '.join(sorted(ids))})",
+                f"{len(found)} REST APIs are named {self.name} "
+                f"({', '.join(sorted(a['id'] for a in found))})",
                 hint="delete the extra ones in the console, or set api.name in config.yaml",
             )
-        return ids[0] if ids else None
+        return found[0] if found else None
 
     def find(self, ctx: Context) -> Observed | None:
-        api_id = self._api_id(ctx)
-        if api_id is None:
+        api = self._api(ctx)
+        if api is None:
             return None
+        api_id = api["id"]
         apigw = ctx.client("apigateway")
-        api = apigw.get_rest_api(restApiId=api_id)
         root = api.get("rootResourceId") or _root_id(apigw, api_id)
         observed: Observed = {
             "id": api_id,
