@@ -18,9 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from pocctl import aws
 from pocctl.aws import AwsError
 from pocctl.resources import iam
 from pocctl.resources.base import Context
+
+# Orders per second by default: steady traffic, below what the embedded AWS gets through (a burst
+# of 100 goes at ~40/s), so that test-order measures the pipeline, not a queue of its own making.
+DEFAULT_RATE = 20.0
+# Longest single sleep while an order waits for its time: a stop (Ctrl-C) is seen this soon.
+_PACING_SLICE = 0.25
 
 
 @dataclass
@@ -166,9 +173,17 @@ def run(
     body: str | None = None,
     timeout: float = 60.0,
     concurrency: int = 10,
+    rate: float | None = DEFAULT_RATE,
     progress: Callable[[str], None] = lambda s: None,
 ) -> Report:
-    """POST ``count`` orders to ``url`` and wait until each is stored and notified (or timeout)."""
+    """POST ``count`` orders to ``url`` and wait until each is stored and notified (or timeout).
+
+    Open loop: order i (from 0) is sent ``i / rate`` seconds after the first, whatever became of
+    the orders before it, with at most ``concurrency`` POSTs in flight; ``rate`` 0 or None sends
+    as fast as ``concurrency`` allows.
+    """
+    if rate is not None and rate < 0:
+        raise ValueError(f"rate must be 0 (unpaced) or more orders per second, not {rate}")
     cfg = ctx.cfg
     topic = iam.topic_arn(ctx)
     run_id = uuid.uuid4().hex[:8]
@@ -176,17 +191,25 @@ def run(
         Order(i + 1, body if body is not None else default_body(i, run_id)) for i in range(count)
     ]
     probe = Probe(ctx, topic)
-    start = time.monotonic()
+    start = aws.monotonic()
     report = Report(orders, url, 0.0)
     accepted = Accepted()
+    stop = threading.Event()  # set when following fails or is interrupted: send no more
     try:
         probe.open()
         progress(f"probe queue {probe.name} subscribed to {cfg.topic.name}")
+        first = aws.monotonic()  # when order 1 is due
 
         def send(o: Order) -> None:
-            o.sent_at = time.monotonic()
+            if rate:
+                due = first + (o.number - 1) / rate
+                while not stop.is_set() and (wait := due - aws.monotonic()) > 0:
+                    aws.sleep(min(wait, _PACING_SLICE))
+            if stop.is_set():
+                return
+            o.sent_at = aws.monotonic()  # latencies count from the POST, not from the schedule
             o.status, o.response = post(url, o.body)
-            o.accepted = time.monotonic() - o.sent_at
+            o.accepted = aws.monotonic() - o.sent_at
             if o.status == 200:
                 try:
                     o.order_id = json.loads(o.response).get("messageId") or None
@@ -199,14 +222,21 @@ def run(
         # it was seen stored and notified, not when the last POST came back.
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, count))) as pool:
             sending = [pool.submit(send, o) for o in orders]
-            _follow(
-                ctx,
-                probe,
-                accepted,
-                report,
-                sending=lambda: not all(f.done() for f in sending),
-                timeout=timeout,
-            )
+            try:
+                _follow(
+                    ctx,
+                    probe,
+                    accepted,
+                    report,
+                    sending=lambda: not all(f.done() for f in sending),
+                    timeout=timeout,
+                )
+            except BaseException:
+                # e.g. Ctrl-C: the orders not yet sent are not sent (a paced run has many).
+                stop.set()
+                for f in sending:
+                    f.cancel()
+                raise
             for f in sending:
                 f.result()  # a POST that raised (not an HTTP error: those are answers) fails here
         for o in orders:
@@ -217,7 +247,7 @@ def run(
         progress(f"{len(accepted.orders)} of {count} orders accepted and followed")
     finally:
         probe.close()
-    report.seconds = time.monotonic() - start
+    report.seconds = aws.monotonic() - start
     for o in report.orders:
         if o.order_id and o.stored is None:
             report.problems.append(f"order {o.number} ({o.order_id}) was not stored in time")
@@ -282,7 +312,7 @@ def _follow(
                 known[oid] = o
                 unstored.add(oid)
                 unnotified.add(oid)
-        now = time.monotonic()
+        now = aws.monotonic()
         early = [oid for oid in early if not note(oid, now)]
         if not still_sending and deadline is None:
             deadline = now + timeout
@@ -298,7 +328,7 @@ def _follow(
                     }
                 }
             )
-            now = time.monotonic()
+            now = aws.monotonic()
             for item in resp.get("Responses", {}).get(table, []):
                 oid = item[key]["S"]
                 known[oid].stored = now - known[oid].sent_at
@@ -306,12 +336,12 @@ def _follow(
         # The long poll paces the loop: no sleeping.
         for body in probe.receive(wait=1 if (unnotified or still_sending) else 0):
             oid = _order_id(body, key)
-            if not note(oid, time.monotonic()):
+            if not note(oid, aws.monotonic()):
                 early.append(oid or "")
     # A last look for duplicates that arrived with the final notifications.
     for body in probe.receive(wait=0):
         oid = _order_id(body, key)
-        if not note(oid, time.monotonic()):
+        if not note(oid, aws.monotonic()):
             early.append(oid or "")
     report.stray += len(early)
 

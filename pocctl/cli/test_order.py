@@ -8,9 +8,19 @@ import click
 
 from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
 
+# = pocctl.testorder.DEFAULT_RATE, which is not imported here: it pulls in urllib, ssl and
+# more, and the CLI loads it only when an order is sent (startup time).
+DEFAULT_RATE = 20.0
+
 
 def run_test_order(
-    app: App, *, count: int = 1, body: str | None = None, timeout: float = 60.0
+    app: App,
+    *,
+    count: int = 1,
+    body: str | None = None,
+    timeout: float = 60.0,
+    rate: float = DEFAULT_RATE,
+    concurrency: int = 10,
 ) -> bool:
     from pocctl import testorder
     from pocctl.resources.sns import EmailSubscription
@@ -19,9 +29,22 @@ def run_test_order(
     with app.guard():
         ctx = app.ctx
         url = testorder.find_invoke_url(ctx)
-        term.line(f"POST {count} order{'s' if count > 1 else ''} to {url}")
+        if count == 1:
+            pace = ""
+        elif rate:
+            pace = f" at {rate:g} orders/s"
+        else:
+            pace = f", {min(concurrency, count)} at a time, as fast as they are answered"
+        term.line(f"POST {count} order{'s' if count > 1 else ''} to {url}{pace}")
         report = testorder.run(
-            ctx, url, count=count, body=body, timeout=timeout, progress=term.debug
+            ctx,
+            url,
+            count=count,
+            body=body,
+            timeout=timeout,
+            rate=rate,
+            concurrency=concurrency,
+            progress=term.debug,
         )
         email = None
         if app.cfg.topic.notification_email:
@@ -64,10 +87,27 @@ def run_test_order(
     type=click.FloatRange(1, 3600),
     default=60.0,
     show_default=True,
-    help="seconds to wait for every order to be stored and notified",
+    help="seconds to wait, after the last POST is answered, for every order to be stored and "
+    "notified",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_RATE,
+    show_default=True,
+    help="orders per second, sent on a fixed schedule; 0 = as fast as possible",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="most POSTs in flight at once",
 )
 @click.pass_obj
-def test_order_command(app: App, count: int, body: str | None, timeout: float) -> None:
+def test_order_command(
+    app: App, count: int, body: str | None, timeout: float, rate: float, concurrency: int
+) -> None:
     """Task 9: POST orders and follow each one to the table and the topic.
 
     A temporary queue subscribed to the topic sees the notifications; it is
@@ -78,6 +118,8 @@ def test_order_command(app: App, count: int, body: str | None, timeout: float) -
     Examples:
       pocctl test-order
       pocctl test-order --count 20
+      pocctl test-order --count 100 --rate 50
+      pocctl test-order --count 100 --rate 0     # a burst, 10 at a time
       pocctl test-order --body '{"item": "soap", "quantity": 3}'
     """
     if body is not None:
@@ -85,7 +127,7 @@ def test_order_command(app: App, count: int, body: str | None, timeout: float) -
             json.loads(body)
         except json.JSONDecodeError as e:
             app.terminal.abort(f"--body is not JSON: {e}", code=EXIT_USAGE)
-    run_test_order(app, count=count, body=body, timeout=timeout)
+    run_test_order(app, count=count, body=body, timeout=timeout, rate=rate, concurrency=concurrency)
 
 
 COMMANDS = [test_order_command]

@@ -230,6 +230,15 @@ def test_test_order_count_20_exits_0_with_timings(lws: Workspace) -> None:
     assert client(lws.endpoint, "dynamodb").scan(TableName="orders")["Count"] == 20
 
 
+def test_test_order_at_a_rate_stores_and_notifies_every_order(lws: Workspace) -> None:
+    assert lws.cli("up").exit_code == 0
+    r = lws.cli("test-order", "--count", "8", "--rate", "100", "--concurrency", "3")
+    assert r.exit_code == 0, r.output
+    assert re.search(r"POST 8 orders to \S+ at 100 orders/s", r.stdout), r.stdout
+    assert "8 of 8 orders stored once and notified once" in r.stdout
+    assert client(lws.endpoint, "dynamodb").scan(TableName="orders")["Count"] == 8
+
+
 def test_test_order_follows_orders_while_the_rest_are_still_being_sent(
     lws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
