@@ -39,8 +39,12 @@ def embedded_server(call_recorder: CallRecorder) -> Iterator[object]:
 
 
 @pytest.fixture
-def aws_endpoint(embedded_server, call_recorder: CallRecorder) -> str:  # type: ignore[no-untyped-def]
+def aws_endpoint(embedded_server, call_recorder: CallRecorder, monkeypatch) -> str:  # type: ignore[no-untyped-def]
     """A clean embedded AWS for this test; yields its endpoint URL."""
+    # moto reads this when reset() rebuilds its backends. Set it here, not only when the
+    # session's server started: tests/local turns it off for its own module, and a worker that
+    # ran those first would otherwise reset into an account without AWS-managed policies.
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     embedded_server.reset()
     call_recorder.clear()
     return embedded_server.endpoint_url

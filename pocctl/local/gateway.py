@@ -88,6 +88,9 @@ class ApiGateway:
         self._lock = threading.Lock()
         self._http: Any = None
         self.endpoint_url = ""  # the embedded server itself; set by LocalAWS once it listens
+        # Sends a signed request to the embedded server in-process (set by LocalAWS); over
+        # HTTP to endpoint_url when None.
+        self.send: Callable[[Any], Any] | None = None
 
     def mark_stale(self) -> None:
         """Re-check every stage's deployment at its next request."""
@@ -375,9 +378,12 @@ class ApiGateway:
             headers=dict(headers),
         )
         SigV4Auth(self._credentials(str(role)), "sqs", self._region).add_auth(req)
-        if self._http is None:
-            self._http = URLLib3Session(max_pool_connections=50)
-        resp = self._http.send(req.prepare())
+        if self.send is not None:
+            resp = self.send(req.prepare())
+        else:
+            if self._http is None:
+                self._http = URLLib3Session(max_pool_connections=50)
+            resp = self._http.send(req.prepare())
         text = resp.content.decode("utf-8", "replace")
         try:
             as_json = json.dumps(_xml_to_json(text)) if text.lstrip().startswith("<") else text

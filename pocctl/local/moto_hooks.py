@@ -313,13 +313,15 @@ def invoke_middleware(runner: InvokeRunner) -> Callable[[Any], Any]:
 
     def wrap(app: Any) -> Any:
         def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+            # Restored, not cleared: the embedded AWS's own in-process calls nest requests.
+            previous = getattr(_request, "runner", None)
             _request.runner = runner
             try:
                 # moto builds the whole response body inside this call (a list), so the
                 # thread-local is still set while Invoke runs.
                 return list(app(environ, start_response))
             finally:
-                _request.runner = None
+                _request.runner = previous
 
         return middleware
 

@@ -24,7 +24,7 @@ from pocctl.local.cwlogs import LogShipper
 from pocctl.local.executor import Executor, FunctionSpec
 from pocctl.local.gateway import ApiGateway
 from pocctl.local.pollers import MappingManager, lambda_invoker
-from pocctl.local.server import LOCAL_REGION, EmbeddedAWS, local_client
+from pocctl.local.server import LOCAL_REGION, EmbeddedAWS, call_app, local_client
 
 logger = logging.getLogger("pocctl.local")
 
@@ -85,6 +85,8 @@ class LocalAWS:
         moto_hooks.install_invoke_hook()
         self.server.start()
         self._gateway.endpoint_url = self.endpoint_url
+        app = self.server.app
+        self._gateway.send = lambda request: call_app(app, request)
         self._stopped.clear()
         self._shipper = LogShipper(self._client("logs"))
         self.executor = Executor(
@@ -214,8 +216,9 @@ class LocalAWS:
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = local_client(
-                    self.endpoint_url, service, region=self.region, **config
+                # The embedded AWS calling itself: straight into the app, no loopback HTTP.
+                client = self._clients[key] = self.server.in_process(
+                    local_client(self.endpoint_url, service, region=self.region, **config)
                 )
             return client
 

@@ -53,6 +53,57 @@ def local_client(
         )
 
 
+class _Body(io.BytesIO):
+    """The ``raw`` of a botocore AWSResponse: ``stream()`` for parsed answers, ``read()`` for
+    streaming ones (Lambda Invoke's Payload)."""
+
+    def stream(self, **_: Any) -> Any:
+        yield self.getvalue()
+
+
+def call_app(app: Any, request: Any) -> Any:
+    """Serve a botocore prepared request with the WSGI ``app`` in this thread, as the HTTP
+    server would (same app, same middleware), without a socket, a server thread or header
+    parsing on either side: ~1.5 ms of the ~4 ms a loopback request costs the process. Returns
+    a botocore AWSResponse."""
+    from urllib.parse import urlsplit
+
+    from botocore.awsrequest import AWSResponse
+    from werkzeug.test import EnvironBuilder
+
+    url = urlsplit(request.url)
+    body = request.body or b""
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    headers = {
+        k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in request.headers.items()
+    }
+    environ = EnvironBuilder(
+        path=url.path,
+        query_string=url.query,
+        method=request.method,
+        headers=headers,
+        data=body,
+        base_url=f"{url.scheme}://{url.netloc}",
+    ).get_environ()
+    environ["REMOTE_ADDR"] = "127.0.0.1"
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: Any, exc_info: Any = None) -> None:
+        answer["status"] = int(status.split(" ", 1)[0])
+        answer["headers"] = dict(response_headers)
+
+    try:
+        data = b"".join(app(environ, start_response))
+    except Exception:
+        # The HTTP server answers 500 to an exception escaping the app; so does this.
+        logger.debug("embedded AWS: %s %s failed", request.method, url.path, exc_info=True)
+        return AWSResponse(request.url, 500, {}, _Body(b""))
+    return AWSResponse(request.url, answer["status"], answer["headers"], _Body(data))
+
+
 def _waits(environ: dict[str, Any]) -> bool:
     """Requests that may take long and must not hold the others up: SQS ReceiveMessage (a long
     poll) and Lambda Invoke (the function calls back into the server while it runs)."""
@@ -170,6 +221,7 @@ class EmbeddedAWS:
         app: Any = one_at_a_time(Dispatcher(create_backend_app))
         for wrap in self._middleware:
             app = wrap(app)
+        self.app = app
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=QuietHandler
         )
@@ -179,6 +231,17 @@ class EmbeddedAWS:
         )
         self._thread.start()
         return self
+
+    def in_process(self, client: Any) -> Any:
+        """``client`` (made for this server's endpoint) sends its requests straight into the
+        server's app in the calling thread (see call_app). For the embedded AWS's own callers:
+        pollers, log shipper, gateway. Code a user runs (handlers, the CLI) goes over HTTP."""
+
+        def send(request: Any, **_: Any) -> Any:
+            return call_app(self.app, request)
+
+        client.meta.events.register_first("before-send", send)
+        return client
 
     def stop(self) -> None:
         if self._server is not None:
