@@ -9,9 +9,11 @@ the configured names, so the policies can be made before those resources exist. 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from pocctl.aws import error_code
 from pocctl.resources.base import Change, Context, Observed, Resource, not_found, policy_document
 
 # Actions IAM only accepts with "Resource": "*" (Service Authorization Reference: no resource
@@ -119,7 +121,94 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-class ManagedPolicy(Resource):
+# Why one snapshot: looking the 7 resources up one by one costs 20 reads (GetPolicy and
+# GetPolicyVersion per policy; GetRole, ListAttachedRolePolicies, ListRolePolicies and
+# GetRolePolicy per role). GetAccountAuthorizationDetails answers all of it in one call, shared by
+# the 7 finds of a run (Context.shared). The price: it returns every role and customer-managed
+# policy of the account with their documents, not only the lab's. On a very large account it
+# pages (IAM's default is 100 items a page): one call per page, so an account with more than
+# ~2,000 roles and policies makes more calls than the 20 it replaces, each a bigger answer.
+# Every IAM change pocctl makes forgets the snapshot (after the change, also when it fails), so
+# the next find reads again and never sees a state from before that change. So a cold `up`
+# reads it again for each IAM resource made after another: `up --sequential` 7 times (as many
+# calls as the GetPolicy/GetRole it replaces there, each bigger), a parallel `up` 2 or 3.
+DETAILS_KEY = "iam.account-authorization-details"
+# A least-privilege user may lack iam:GetAccountAuthorizationDetails: then each find falls back to
+# the per-resource reads above. Remembered for the run (a key `forget` does not drop) so the
+# refused call is not repeated per resource.
+_REFUSED_KEY = "iam.account-authorization-details.refused"
+_REFUSED_CODES = ("AccessDenied", "AccessDeniedException")
+
+
+@dataclass(frozen=True)
+class _Details:
+    roles: dict[str, dict[str, Any]]  # by RoleName, lower-cased
+    policies: dict[str, dict[str, Any]]  # customer-managed, by ARN, lower-cased
+
+
+def _fetch_details(ctx: Context) -> _Details | None:
+    """Every role and customer-managed policy of the account, pages merged; None if refused."""
+    roles: dict[str, dict[str, Any]] = {}
+    policies: dict[str, dict[str, Any]] = {}
+    paginator = ctx.client("iam").get_paginator("get_account_authorization_details")
+    try:
+        for page in paginator.paginate(Filter=["Role", "LocalManagedPolicy"]):
+            # IAM names are unique regardless of case, and GetRole/GetPolicy match them so.
+            roles.update((r["RoleName"].lower(), r) for r in page.get("RoleDetailList", []))
+            policies.update((p["Arn"].lower(), p) for p in page.get("Policies", []))
+    except Exception as e:
+        if error_code(e) not in _REFUSED_CODES:
+            raise
+        ctx.cache[_REFUSED_KEY] = True
+        return None
+    return _Details(roles, policies)
+
+
+def _details(ctx: Context) -> _Details | None:
+    """The run's shared snapshot of IAM, or None when pocctl may not read it that way."""
+    if ctx.cache.get(_REFUSED_KEY):
+        return None
+    details: _Details | None = ctx.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
+    return details
+
+
+def _forget_details(ctx: Context) -> None:
+    ctx.forget(DETAILS_KEY)
+
+
+class _IamResource(Resource):
+    """Every change made through it forgets the run's snapshot afterwards, also when it fails
+    half-way, so the next find reads IAM again."""
+
+    def create(self, ctx: Context) -> Observed:
+        try:
+            return self._create(ctx)
+        finally:
+            _forget_details(ctx)
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        try:
+            return self._update(ctx, observed, changes)
+        finally:
+            _forget_details(ctx)
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        try:
+            self._delete(ctx, observed)
+        finally:
+            _forget_details(ctx)
+
+    def _create(self, ctx: Context) -> Observed:
+        raise NotImplementedError
+
+    def _update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        raise NotImplementedError
+
+    def _delete(self, ctx: Context, observed: Observed) -> None:
+        raise NotImplementedError
+
+
+class ManagedPolicy(_IamResource):
     type = "iam_policy"
 
     def __init__(self, field_name: str, name: str) -> None:
@@ -130,6 +219,22 @@ class ManagedPolicy(Resource):
         return {"document": managed_policy_documents(ctx)[self.field_name]}
 
     def find(self, ctx: Context) -> Observed | None:
+        details = _details(ctx)
+        if details is None:
+            return self._find_by_calls(ctx)
+        arn = policy_arn(ctx, self.name)
+        policy = details.policies.get(arn.lower())
+        if policy is None:
+            return None
+        default = policy["DefaultVersionId"]
+        version = next(
+            (v for v in policy.get("PolicyVersionList", []) if v["VersionId"] == default), None
+        )
+        if version is None:  # not expected: the list holds every version, the default included
+            return self._find_by_calls(ctx)
+        return {"arn": arn, "document": _doc(version["Document"]), "default_version": default}
+
+    def _find_by_calls(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
         arn = policy_arn(ctx, self.name)
         try:
@@ -153,7 +258,7 @@ class ManagedPolicy(Resource):
             else [Change("document", observed["document"], want)]
         )
 
-    def create(self, ctx: Context) -> Observed:
+    def _create(self, ctx: Context) -> Observed:
         doc = self.desired(ctx)["document"]
         resp = ctx.client("iam").create_policy(
             PolicyName=self.name,
@@ -162,7 +267,7 @@ class ManagedPolicy(Resource):
         )
         return {"arn": resp["Policy"]["Arn"], "document": doc}
 
-    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+    def _update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
         iam = ctx.client("iam")
         arn = observed["arn"]
         versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
@@ -176,7 +281,7 @@ class ManagedPolicy(Resource):
         iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
         return {"arn": arn, "document": doc}
 
-    def delete(self, ctx: Context, observed: Observed) -> None:
+    def _delete(self, ctx: Context, observed: Observed) -> None:
         iam = ctx.client("iam")
         arn = observed["arn"]
         # A policy still attached cannot be deleted on AWS (and moto would orphan the role).
@@ -200,7 +305,7 @@ def _ignore_missing(fn: Any, **kwargs: Any) -> None:
 INLINE_POLICY = "pocctl-inline"
 
 
-class Role(Resource):
+class Role(_IamResource):
     """A role with its trust policy, attached managed policies and one inline policy."""
 
     type = "iam_role"
@@ -245,6 +350,25 @@ class Role(Resource):
         }
 
     def find(self, ctx: Context) -> Observed | None:
+        details = _details(ctx)
+        if details is None:
+            return self._find_by_calls(ctx)
+        role = details.roles.get(self.name.lower())
+        if role is None:
+            return None
+        inline_policies = {
+            p["PolicyName"]: p["PolicyDocument"] for p in role.get("RolePolicyList", [])
+        }
+        inline = inline_policies.get(INLINE_POLICY)
+        return {
+            "arn": role["Arn"],
+            "trust": _doc(role["AssumeRolePolicyDocument"]),
+            "attached": sorted(p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])),
+            "inline": None if inline is None else _doc(inline),
+            "inline_names": list(inline_policies),
+        }
+
+    def _find_by_calls(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
         try:
             role = iam.get_role(RoleName=self.name)["Role"]
@@ -273,7 +397,7 @@ class Role(Resource):
             "inline_names": inline_names,
         }
 
-    def create(self, ctx: Context) -> Observed:
+    def _create(self, ctx: Context) -> Observed:
         want = self.desired(ctx)
         resp = ctx.client("iam").create_role(
             RoleName=self.name,
@@ -281,10 +405,10 @@ class Role(Resource):
             Description="pocctl: serverless order pipeline lab",
         )
         observed = {"arn": resp["Role"]["Arn"], "trust": want["trust"], "attached": []}
-        self.update(ctx, observed, self.diff(ctx, observed))
+        self._update(ctx, observed, self.diff(ctx, observed))
         return {**observed, **want}
 
-    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+    def _update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
         iam = ctx.client("iam")
         want = self.desired(ctx)
         fields = {c.field for c in changes}
@@ -312,7 +436,7 @@ class Role(Resource):
             Change(k, observed.get(k), v) for k, v in want.items() if not _same(observed.get(k), v)
         ]
 
-    def delete(self, ctx: Context, observed: Observed) -> None:
+    def _delete(self, ctx: Context, observed: Observed) -> None:
         iam = ctx.client("iam")
         # DeleteConflict unless every policy is detached and every inline policy deleted first.
         for arn in observed.get("attached") or []:
