@@ -50,6 +50,12 @@ def run_test_order(
         if app.cfg.topic.notification_email:
             email = EmailSubscription(app.cfg).find(ctx)
     term.order_table(report)
+    throttled = sum(o.throttled > 0 for o in report.orders)
+    if throttled:
+        term.warn(
+            f"{throttled} of {count} POSTs were throttled (429) by the stage and sent again: "
+            "lower --rate, or raise api.throttling_rate_limit / throttling_burst_limit"
+        )
     if app.cfg.topic.notification_email:
         if email is None:
             term.warn(f"{app.cfg.topic.notification_email} is not subscribed: run `pocctl topic`")

@@ -63,6 +63,53 @@ def _error(status: int, message: str, error_type: str) -> Response:
 MISSING_TOKEN = (403, "Missing Authentication Token", "MissingAuthenticationTokenException")
 
 
+# AWS's account-level throttle in most regions: what a stage without its own limits gets.
+ACCOUNT_RATE_LIMIT, ACCOUNT_BURST_LIMIT = 10000.0, 5000
+TOO_MANY_REQUESTS = (429, "Too Many Requests", "TooManyRequestsException")
+
+
+class TokenBucket:
+    """API Gateway's throttle: ``burst`` requests at once, refilled at ``rate`` a second; a
+    request that finds the bucket empty is answered 429 (the client should back off)."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
+        self.rate, self.burst = rate, burst
+        self._tokens = float(burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def set_limits(self, rate: float, burst: int) -> None:
+        """A stage's new limits take effect at once (UpdateStage needs no deployment)."""
+        with self._lock:
+            if (rate, burst) != (self.rate, self.burst):
+                self.rate, self.burst = rate, burst
+                self._tokens = min(self._tokens, float(burst))
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+def stage_limits(stage_cfg: dict[str, Any]) -> tuple[float, int]:
+    """The stage's default method throttle (methodSettings "*/*"), else the account's."""
+    settings = (stage_cfg.get("methodSettings") or {}).get("*/*") or {}
+    rate = settings.get("throttlingRateLimit")
+    burst = settings.get("throttlingBurstLimit")
+    return (
+        float(ACCOUNT_RATE_LIMIT if rate is None else rate),
+        int(ACCOUNT_BURST_LIMIT if burst is None else burst),
+    )
+
+
 @dataclass
 class _Deployed:
     """One stage's deployed configuration."""
@@ -72,6 +119,7 @@ class _Deployed:
     models: dict[str, dict[str, Any]]  # name -> parsed schema
     validators: dict[str, dict[str, Any]]
     variables: dict[str, str]
+    throttle: TokenBucket
     checked: int = -1  # the control-plane generation this was last checked against
 
 
@@ -85,6 +133,7 @@ class ApiGateway:
         self._cache: dict[tuple[str, str], _Deployed] = {}
         self._generation = 0
         self._creds: dict[str, tuple[float, Any]] = {}
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
         self._http: Any = None
         self.endpoint_url = ""  # the embedded server itself; set by LocalAWS once it listens
@@ -103,6 +152,7 @@ class ApiGateway:
             self._generation += 1
             self._cache.clear()
             self._creds.clear()
+            self._buckets.clear()
 
     def wrap(self, app: Any) -> Any:
         def middleware(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -143,6 +193,8 @@ class ApiGateway:
         deployed = self._deployed(api_id, stage)
         if isinstance(deployed, Response):
             return deployed
+        if not deployed.throttle.take():
+            return _error(*TOO_MANY_REQUESTS)
         method = environ.get("REQUEST_METHOD", "GET").upper()
         found = _match(deployed.resources, path, method)
         if found is None:
@@ -261,8 +313,10 @@ class ApiGateway:
             return _error(*MISSING_TOKEN)  # unknown stage: a routing miss, as on AWS
         deployment_id = str(stage_cfg.get("deploymentId") or "")
         if cached is not None and cached.deployment_id == deployment_id:
-            # As on AWS, method and integration changes wait for the next deployment.
+            # As on AWS, method and integration changes wait for the next deployment; stage
+            # settings (variables, throttling) do not.
             cached.variables = dict(stage_cfg.get("variables") or {})
+            self._bucket(key, stage_cfg)
             cached.checked = generation
             return cached
         resources = []
@@ -286,11 +340,24 @@ class ApiGateway:
             models,
             validators,
             dict(stage_cfg.get("variables") or {}),
+            self._bucket(key, stage_cfg),
             checked=generation,
         )
         with self._lock:
             self._cache[key] = deployed
         return deployed
+
+    def _bucket(self, key: tuple[str, str], stage_cfg: dict[str, Any]) -> TokenBucket:
+        """The stage's one token bucket, with its current limits. One per stage, whatever the
+        deployment, and made once: requests that re-read the stage at the same moment share
+        it (a bucket each would let each of them through)."""
+        limits = stage_limits(stage_cfg)
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(*limits)
+        bucket.set_limits(*limits)
+        return bucket
 
     def _validate(
         self,

@@ -239,6 +239,18 @@ def test_test_order_at_a_rate_stores_and_notifies_every_order(lws: Workspace) ->
     assert client(lws.endpoint, "dynamodb").scan(TableName="orders")["Count"] == 8
 
 
+def test_test_order_backs_off_when_the_stage_throttles_it(lws: Workspace) -> None:
+    """A stage limited to 1 request/s (burst 1): two of three orders sent at once are answered
+    429, as on AWS; test-order backs off, sends them again, and all three go through once."""
+    lws.write_config("api:\n  throttling_rate_limit: 1\n  throttling_burst_limit: 1\n")
+    assert lws.cli("up").exit_code == 0
+    r = lws.cli("test-order", "--count", "3", "--rate", "0", "--concurrency", "3")
+    assert r.exit_code == 0, r.output
+    assert "2 of 3 POSTs were throttled (429) by the stage and sent again" in r.output, r.output
+    assert "3 of 3 orders stored once and notified once" in r.stdout
+    assert client(lws.endpoint, "dynamodb").scan(TableName="orders")["Count"] == 3
+
+
 def test_test_order_follows_orders_while_the_rest_are_still_being_sent(
     lws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

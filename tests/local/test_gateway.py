@@ -96,6 +96,75 @@ def test_changes_apply_at_the_next_deployment(local_aws, stack) -> None:  # type
     assert status == 200 and out["ok"] is True and len(out["id"]) == 36  # type: ignore[index]
 
 
+def _limit(stack, rate: str, burst: str) -> None:  # type: ignore[no-untyped-def]
+    stack.client("apigateway").update_stage(
+        restApiId=stack.api_id,
+        stageName="prod",
+        patchOperations=[
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": rate},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": burst},
+        ],
+    )
+
+
+def test_the_stage_throttle_answers_429_past_its_burst(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    """As on AWS: the stage's burst is served, then 429 Too Many Requests (nothing enqueued)
+    until the bucket refills; new stage limits apply without a deployment."""
+    url = local_aws.invoke_url(stack.api_id, "prod")
+    _limit(stack, "0.01", "3")  # one token every 100 s: no refill during the test
+    answers = [post(url, '{"a": 1}') for _ in range(5)]
+    assert [status for status, _ in answers] == [200, 200, 200, 429, 429]
+    assert answers[3][1] == {"message": "Too Many Requests"}
+    assert stack.count(stack.queue_url) == 3
+    _limit(stack, "0.01", "5")  # a bigger burst does not refill the bucket by itself
+    assert post(url, '{"a": 1}')[0] == 429
+    _limit(stack, "10000", "5000")
+    assert post(url, '{"a": 1}')[0] == 200  # refilled at the new rate
+
+
+def test_requests_arriving_together_share_the_stage_s_bucket(local_aws, stack) -> None:  # type: ignore[no-untyped-def]
+    """Ten POSTs at once on a stage nobody has called yet (each re-reads the stage): still one
+    bucket, so exactly its burst of 3 goes through."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = local_aws.invoke_url(stack.api_id, "prod")
+    _limit(stack, "0.01", "3")
+    together = threading.Barrier(10, timeout=10)
+
+    def send(_: int) -> int:
+        together.wait()
+        return post(url, '{"a": 1}')[0]
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(send, range(10)))
+    assert statuses == [200] * 3 + [429] * 7
+    assert stack.count(stack.queue_url) == 3
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    from pocctl.local.gateway import TokenBucket
+
+    now = [0.0]
+    bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    now[0] += 0.5  # one token
+    assert [bucket.take(), bucket.take()] == [True, False]
+    now[0] += 100  # never more than the burst
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    bucket.set_limits(2.0, 1)
+    now[0] += 100
+    assert [bucket.take(), bucket.take()] == [True, False]
+
+
+def test_a_stage_without_limits_gets_the_account_s() -> None:
+    from pocctl.local.gateway import ACCOUNT_BURST_LIMIT, ACCOUNT_RATE_LIMIT, stage_limits
+
+    assert stage_limits({}) == (ACCOUNT_RATE_LIMIT, ACCOUNT_BURST_LIMIT) == (10000.0, 5000)
+    settings = {"*/*": {"throttlingRateLimit": 50.0, "throttlingBurstLimit": 100}}
+    assert stage_limits({"methodSettings": settings}) == (50.0, 100)
+
+
 # -- the template language ------------------------------------------------------------------
 
 
