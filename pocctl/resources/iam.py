@@ -8,6 +8,7 @@ the configured names, so the policies can be made before those resources exist. 
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -128,26 +129,32 @@ def _same(a: Any, b: Any) -> bool:
 # policy of the account with their documents, not only the lab's. On a very large account it
 # pages (IAM's default is 100 items a page): one call per page, so an account with more than
 # ~2,000 roles and policies makes more calls than the 20 it replaces, each a bigger answer.
-# Every IAM change pocctl makes forgets the snapshot (after the change, also when it fails), so
-# the next find reads again and never sees a state from before that change. So a cold `up`
-# reads it again for each IAM resource made after another: `up --sequential` 7 times (as many
-# calls as the GetPolicy/GetRole it replaces there, each bigger), a parallel `up` 2 or 3.
+# Every IAM change pocctl makes marks what it changed (after the change, also when it fails); a
+# find of a changed resource, or any find after a policy was deleted (which detaches it from its
+# roles), reads the snapshot again if it was taken before the mark. The others keep using it: a
+# cold `up` reads it once, and never sees a state from before a change of its own.
 DETAILS_KEY = "iam.account-authorization-details"
 # A least-privilege user may lack iam:GetAccountAuthorizationDetails: then each find falls back to
 # the per-resource reads above. Remembered for the run (a key `forget` does not drop) so the
 # refused call is not repeated per resource.
 _REFUSED_KEY = "iam.account-authorization-details.refused"
 _REFUSED_CODES = ("AccessDenied", "AccessDeniedException")
+_CHANGED_KEY = "iam.changed"  # {resource key or "*": _SEQ value when its change ended}
+ALL = "*"
+# Orders snapshot reads and changes across threads (next() on a count is atomic in CPython).
+_SEQ = itertools.count()
 
 
 @dataclass(frozen=True)
 class _Details:
     roles: dict[str, dict[str, Any]]  # by RoleName, lower-cased
     policies: dict[str, dict[str, Any]]  # customer-managed, by ARN, lower-cased
+    seq: int  # _SEQ when the read started: it saw every change marked before
 
 
 def _fetch_details(ctx: Context) -> _Details | None:
     """Every role and customer-managed policy of the account, pages merged; None if refused."""
+    seq = next(_SEQ)
     roles: dict[str, dict[str, Any]] = {}
     policies: dict[str, dict[str, Any]] = {}
     paginator = ctx.client("iam").get_paginator("get_account_authorization_details")
@@ -161,42 +168,53 @@ def _fetch_details(ctx: Context) -> _Details | None:
             raise
         ctx.cache[_REFUSED_KEY] = True
         return None
-    return _Details(roles, policies)
+    return _Details(roles, policies, seq)
 
 
-def _details(ctx: Context) -> _Details | None:
-    """The run's shared snapshot of IAM, or None when pocctl may not read it that way."""
+def _details(ctx: Context, key: str) -> _Details | None:
+    """The run's shared snapshot of IAM, current for ``key``; None when pocctl may not read it
+    that way."""
     if ctx.cache.get(_REFUSED_KEY):
         return None
     details: _Details | None = ctx.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
+    changed = ctx.cache.get(_CHANGED_KEY) or {}
+    if details is not None and max(changed.get(key, -1), changed.get(ALL, -1)) >= details.seq:
+        ctx.forget(DETAILS_KEY)
+        details = ctx.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
     return details
 
 
-def _forget_details(ctx: Context) -> None:
-    ctx.forget(DETAILS_KEY)
+def _mark_changed(ctx: Context, key: str) -> None:
+    ctx.cache.setdefault(_CHANGED_KEY, {})[key] = next(_SEQ)
 
 
 class _IamResource(Resource):
-    """Every change made through it forgets the run's snapshot afterwards, also when it fails
-    half-way, so the next find reads IAM again."""
+    """Every change made through it is marked afterwards, also when it fails half-way, so the
+    next find of what it changed reads IAM again."""
+
+    def _snapshot_key(self, ctx: Context) -> str:
+        return f"role:{self.name.lower()}"
+
+    def _changed_on_delete(self, ctx: Context) -> str:
+        return self._snapshot_key(ctx)
 
     def create(self, ctx: Context) -> Observed:
         try:
             return self._create(ctx)
         finally:
-            _forget_details(ctx)
+            _mark_changed(ctx, self._snapshot_key(ctx))
 
     def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
         try:
             return self._update(ctx, observed, changes)
         finally:
-            _forget_details(ctx)
+            _mark_changed(ctx, self._snapshot_key(ctx))
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         try:
             self._delete(ctx, observed)
         finally:
-            _forget_details(ctx)
+            _mark_changed(ctx, self._changed_on_delete(ctx))
 
     def _create(self, ctx: Context) -> Observed:
         raise NotImplementedError
@@ -215,11 +233,17 @@ class ManagedPolicy(_IamResource):
         super().__init__(f"policy.{field_name}", name)
         self.field_name = field_name
 
+    def _snapshot_key(self, ctx: Context) -> str:
+        return f"policy:{policy_arn(ctx, self.name).lower()}"
+
+    def _changed_on_delete(self, ctx: Context) -> str:
+        return ALL  # deleting a policy first detaches it from every role
+
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {"document": managed_policy_documents(ctx)[self.field_name]}
 
     def find(self, ctx: Context) -> Observed | None:
-        details = _details(ctx)
+        details = _details(ctx, self._snapshot_key(ctx))
         if details is None:
             return self._find_by_calls(ctx)
         arn = policy_arn(ctx, self.name)
@@ -350,7 +374,7 @@ class Role(_IamResource):
         }
 
     def find(self, ctx: Context) -> Observed | None:
-        details = _details(ctx)
+        details = _details(ctx, self._snapshot_key(ctx))
         if details is None:
             return self._find_by_calls(ctx)
         role = details.roles.get(self.name.lower())

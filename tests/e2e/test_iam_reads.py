@@ -519,3 +519,25 @@ def test_pages_of_the_snapshot_are_merged() -> None:
         "role.lambda2",
         "role.apigateway",
     }
+
+
+@pytest.mark.parametrize("mode", [[], ["--sequential"]], ids=["parallel", "sequential"])
+def test_a_cold_up_reads_the_snapshot_once(ws, aws_calls, mode: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Each create marks only what it made: the other resources' finds keep the run's one
+    snapshot (it is still current for them), in either order of work."""
+    r = ws.cli("up", *mode)
+    assert r.exit_code == 0, r.output
+    assert iam_reads(aws_calls) == Counter({SNAPSHOT: 1})
+
+
+def test_deleting_a_policy_makes_every_role_read_again(aws_endpoint: str, ws) -> None:  # type: ignore[no-untyped-def]
+    """Deleting a policy detaches it from its roles first: a role's next find must not come
+    from the snapshot taken before."""
+    assert ws.cli("up").exit_code == 0
+    ctx = _ctx(aws_endpoint)
+    by_key = {r.key: r for r in iam.resources(ctx.cfg)}
+    role, policy = by_key["role.lambda1"], by_key["policy.read_sqs"]
+    arn = iam.policy_arn(ctx, ctx.cfg.iam.policies.read_sqs)
+    assert arn in role.find(ctx)["attached"]  # type: ignore[index]
+    policy.delete(ctx, policy.find(ctx))  # type: ignore[arg-type]
+    assert arn not in role.find(ctx)["attached"]  # type: ignore[index]
