@@ -174,6 +174,7 @@ def build_stack(
     lambda1_timeout: int = 10,
     mappings: bool = True,
     api: bool = True,
+    throttle: tuple[int, int] = (100, 50),
 ) -> Stack:
     """The pipeline as pocctl builds it (AWS-FACTS / issue 3), with knobs for fast tests."""
     s = Stack(endpoint)
@@ -255,11 +256,12 @@ def build_stack(
             DestinationConfig={"OnFailure": {"Destination": s.failures_arn}},
         )["UUID"]
     if api:
-        s.api_id = build_api(s, apigw_role)
+        s.api_id = build_api(s, apigw_role, throttle)
     return s
 
 
-def build_api(s: Stack, role_arn: str) -> str:
+def build_api(s: Stack, role_arn: str, throttle: tuple[int, int] = (100, 50)) -> str:
+    """``throttle``: the stage's (rate, burst), enforced by the embedded API Gateway."""
     ag = s.client("apigateway")
     api = ag.create_rest_api(name="POC-API", endpointConfiguration={"types": ["REGIONAL"]})["id"]
     root = next(r["id"] for r in ag.get_resources(restApiId=api)["items"] if r["path"] == "/")
@@ -340,8 +342,8 @@ def build_api(s: Stack, role_arn: str) -> str:
         restApiId=api,
         stageName="prod",
         patchOperations=[
-            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "100"},
-            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "50"},
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(throttle[0])},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(throttle[1])},
         ],
     )
     return api
