@@ -128,13 +128,29 @@ class _VisibleMessages:
 
     def __iter__(self) -> Any:
         # A copy (a fast C copy): other requests may rebind or change the queue's list meanwhile.
-        return (m for m in list(self._queue._messages) if m.visible and not m.delayed)
+        # One clock read for the walk: Message.visible / .delayed compare the same fields.
+        now = time.time() * 1000.0
+        return (
+            m
+            for m in list(self._queue._messages)
+            if now > m.visible_at and not now < m.delayed_until
+        )
 
     def __bool__(self) -> bool:
         return any(True for _ in self)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def _count_delayed(queue: Any) -> int:
+    now = time.time() * 1000.0
+    return sum(1 for m in list(queue._messages) if now < m.delayed_until)
+
+
+def _count_not_visible(queue: Any) -> int:
+    now = time.time() * 1000.0
+    return sum(1 for m in list(queue._messages) if not now > m.visible_at)
 
 
 def speed_up_sqs() -> None:
@@ -184,6 +200,15 @@ def speed_up_sqs() -> None:
 
         delete_message._pocctl_original = sqs_models.Queue.delete_message  # type: ignore[attr-defined]
         ORIGINALS["Queue.messages"] = sqs_models.Queue.messages
+        # Every SendMessage builds Queue.attributes (to read ContentBasedDeduplication), and
+        # with it these counts: two clock reads a message made SendMessage O(queue length)
+        # at ~1.5 us a message (17 ms at 10,000 queued); one clock read a count, same result.
+        for name, count in (
+            ("approximate_number_of_messages_delayed", _count_delayed),
+            ("approximate_number_of_messages_not_visible", _count_not_visible),
+        ):
+            ORIGINALS[f"Queue.{name}"] = getattr(sqs_models.Queue, name)
+            setattr(sqs_models.Queue, name, property(count))
         sqs_models.Queue.delete_message = delete_message  # type: ignore[method-assign]
         sqs_models.Queue.messages = property(_VisibleMessages)  # type: ignore[assignment,method-assign]
         sqs_models.unix_time = unix_time

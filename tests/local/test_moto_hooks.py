@@ -264,6 +264,20 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
         Queue.delete_message._pocctl_original  # type: ignore[attr-defined]
     )
     assert "for message in queue.messages:" in inspect.getsource(SQSBackend.receive_message)
+    # The view and the counts compare the fields Message.visible / .delayed compare.
+    from moto.sqs.models import Message
+
+    assert "current_time > self.visible_at" in inspect.getsource(Message.visible.fget)
+    assert "current_time < self.delayed_until" in inspect.getsource(Message.delayed.fget)
+    for name, needle in (
+        ("approximate_number_of_messages_delayed", "if m.delayed"),
+        ("approximate_number_of_messages_not_visible", "if not m.visible"),
+    ):
+        assert needle in inspect.getsource(moto_hooks.ORIGINALS[f"Queue.{name}"].fget)
+    # SendMessage reads Queue.attributes, which builds those counts: why they must be cheap.
+    assert 'queue.attributes.get("ContentBasedDeduplication")' in inspect.getsource(
+        SQSBackend.send_message
+    )
     assert "lambda: self.messages" in inspect.getsource(Queue.wait_for_messages)
 
     sqs = local_client(aws_endpoint, "sqs")
@@ -306,5 +320,9 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
         "10",
         "9",
     )
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert attrs["ApproximateNumberOfMessages"] == "10"  # the delayed one is not visible yet
     rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
     assert [m["Body"] for m in rest["Messages"]] == [f"m{i}" for i in range(20, 30)]
