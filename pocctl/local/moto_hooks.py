@@ -118,6 +118,11 @@ def describe_disabled_streams() -> None:
         DynamoDBStreamsBackend.describe_stream = describe_stream  # type: ignore[method-assign]
 
 
+def _now_ms() -> float:
+    """moto.sqs's clock (``unix_time_millis()``), read straight from time.time()."""
+    return time.time() * 1000.0
+
+
 class _VisibleMessages:
     """``Queue.messages`` as a lazy view: moto builds the list of every visible message (two
     clock reads each) for each receive, and a receive stops after BatchSize of them; the view is
@@ -129,7 +134,7 @@ class _VisibleMessages:
     def __iter__(self) -> Any:
         # A copy (a fast C copy): other requests may rebind or change the queue's list meanwhile.
         # One clock read for the walk: Message.visible / .delayed compare the same fields.
-        now = time.time() * 1000.0
+        now = _now_ms()
         return (
             m
             for m in list(self._queue._messages)
@@ -144,12 +149,12 @@ class _VisibleMessages:
 
 
 def _count_delayed(queue: Any) -> int:
-    now = time.time() * 1000.0
+    now = _now_ms()
     return sum(1 for m in list(queue._messages) if now < m.delayed_until)
 
 
 def _count_not_visible(queue: Any) -> int:
-    now = time.time() * 1000.0
+    now = _now_ms()
     return sum(1 for m in list(queue._messages) if not now > m.visible_at)
 
 
@@ -166,7 +171,7 @@ def speed_up_sqs() -> None:
             return time.time() if dt is None else moto_unix_time(dt)
 
         def unix_time_millis(dt: Any = None) -> float:
-            return unix_time(dt) * 1000.0
+            return _now_ms() if dt is None else moto_unix_time(dt) * 1000.0
 
         def is_message_valid_based_on_retention_period(
             self: Any, queue_name: str, message: Any

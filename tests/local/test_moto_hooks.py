@@ -251,6 +251,11 @@ def test_request_path_speed_up_pins_and_equivalence() -> None:
     assert MotoRandom.get_random_hex._pocctl_original is not MotoRandom.get_random_hex  # type: ignore[attr-defined]
 
 
+def _visible_and_in_flight(sqs, url: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]
+
+
 def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str) -> None:
     """The lazy ``Queue.messages`` view and the early-exit DeleteMessage: pinned to moto's code,
     and through the API the same answers as moto's (visible/in-flight counts, receive order,
@@ -286,14 +291,7 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
         sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
     assert [m["Body"] for m in got["Messages"]] == [f"m{i}" for i in range(10)]
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert (
-        attrs["ApproximateNumberOfMessages"],
-        attrs["ApproximateNumberOfMessagesNotVisible"],
-    ) == (
-        "20",
-        "10",
-    )
+    assert _visible_and_in_flight(sqs, url) == ("20", "10")
     # The next receive skips the in-flight ones.
     nxt = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
     assert [m["Body"] for m in nxt["Messages"]] == [f"m{i}" for i in range(10, 20)]
@@ -312,14 +310,7 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
         ],
     )
     assert len(out["Successful"]) == 10 and not out.get("Failed")
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert (
-        attrs["ApproximateNumberOfMessages"],
-        attrs["ApproximateNumberOfMessagesNotVisible"],
-    ) == (
-        "10",
-        "9",
-    )
+    assert _visible_and_in_flight(sqs, url) == ("10", "9")
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
