@@ -5,8 +5,13 @@ Every error names the file and the key path: ``config.yaml: queue.visibility_tim
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import os
 import re
+import reprlib
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +23,36 @@ SUPPORTED_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "p
 DEPRECATED_RUNTIMES = {"python3.9": "deprecated since 2025-12-15; creates are blocked from 2027-02"}
 # Creates are already blocked by AWS.
 BLOCKED_RUNTIMES = ("python2.7", "python3.6", "python3.7", "python3.8")
+
+# Which handler module each function runs: handlers_dir must hold <module>.py for each.
+HANDLER_MODULES = {"lambda1": "store_order", "lambda2": "notify_order"}
+
+# Bounds on config.yaml. A complete config is about 3 KB, 90 YAML values and 4 levels deep, and
+# no setting is longer than a path; each bound is far above that and far below what costs time
+# or memory, so a hostile or mistaken file is refused before it is built.
+MAX_BYTES = 1024 * 1024
+MAX_VALUES = 10_000  # YAML nodes with every alias expanded (a "billion laughs" is 10^9)
+MAX_DEPTH = 16  # YAML's composer and constructor recurse: bound them far below Python's limit
+MAX_SCALAR = 4096  # PATH_MAX: the longest setting (handlers_dir) is a path
+SHOWN = 80  # the most characters of a value an error message prints
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, ending in … when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = SHOWN
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 4, 4
+
+
+def show(v: Any) -> str:
+    """repr() of a config value for an error message: at most 80 characters, and bounded work
+    whatever the value holds (reprlib looks at only the first few items of each level)."""
+    if isinstance(v, str):
+        return clip(repr(v[: SHOWN + 1]))
+    return clip(_REPR.repr(v))
 
 
 class ConfigError(Exception):
@@ -45,7 +80,7 @@ def _name(pattern: str, lo: int, hi: int, what: str) -> Check:
         if not lo <= len(v) <= hi:
             return f"must be {lo} to {hi} characters long (is {len(v)})"
         if not rx.fullmatch(v):
-            return f"{v!r} is not a valid {what}"
+            return f"{show(v)} is not a valid {what}"
         return None
 
     return check
@@ -56,7 +91,7 @@ def _int(lo: int, hi: int) -> Check:
         if isinstance(v, bool) or not isinstance(v, int):
             return f"must be a whole number, not {_type(v)}"
         if not lo <= v <= hi:
-            return f"must be between {lo} and {hi} (is {v})"
+            return f"must be between {lo} and {hi} (is {show(v)})"
         return None
 
     return check
@@ -65,7 +100,7 @@ def _int(lo: int, hi: int) -> Check:
 def _choice(*options: str) -> Check:
     def check(v: Any) -> str | None:
         if v not in options:
-            return f"must be one of {', '.join(options)} (is {v!r})"
+            return f"must be one of {', '.join(options)} (is {show(v)})"
         return None
 
     return check
@@ -77,7 +112,7 @@ def _runtime(v: Any) -> str | None:
     if v in BLOCKED_RUNTIMES:
         return f"{v} is past end of support: AWS no longer creates functions with it"
     if v not in SUPPORTED_RUNTIMES and v not in DEPRECATED_RUNTIMES:
-        return f"unknown runtime {v!r}; use one of {', '.join(SUPPORTED_RUNTIMES)}"
+        return f"unknown runtime {show(v)}; use one of {', '.join(SUPPORTED_RUNTIMES)}"
     return None
 
 
@@ -88,7 +123,7 @@ def _email(v: Any) -> str | None:
     if v is None or v == "":
         return None
     if not isinstance(v, str) or not _EMAIL.fullmatch(v):
-        return f"{v!r} is not an email address"
+        return f"{show(v)} is not an email address"
     return None
 
 
@@ -99,12 +134,16 @@ def _region(v: Any) -> str | None:
     if v is None:
         return None
     if not isinstance(v, str) or not _REGION.fullmatch(v):
-        return f"{v!r} is not an AWS region name (like us-east-1)"
+        return f"{show(v)} is not an AWS region name (like us-east-1)"
     return None
 
 
 def _path(v: Any) -> str | None:
-    return None if isinstance(v, str) and v else "must be a non-empty path"
+    if not isinstance(v, str) or not v:
+        return "must be a non-empty path"
+    if "\x00" in v:
+        return "must not contain a NUL character"
+    return None
 
 
 # Naming rules, from each service's API reference.
@@ -257,7 +296,7 @@ def _build(cls: type, data: Any, path: str, source: str) -> Any:
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(source, _join(path, str(key)), f"unknown key (known: {known})")
+            raise ConfigError(source, _join(path, clip(str(key))), f"unknown key (known: {known})")
     values: dict[str, Any] = {}
     for name, f in fields.items():
         key = _join(path, name)
@@ -307,26 +346,190 @@ def _distinct(items: list[tuple[str, str]], source: str) -> None:
     seen: dict[str, str] = {}
     for key, value in items:
         if value in seen:
-            raise ConfigError(source, key, f"{value!r} is already used by {seen[value]}")
+            raise ConfigError(source, key, f"{show(value)} is already used by {seen[value]}")
         seen[value] = key
+
+
+class _Refused(Exception):
+    """The YAML is refused while it is composed: (key path, line, column, problem)."""
+
+    def __init__(self, key: str, mark: Any, problem: str) -> None:
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        super().__init__(problem + where)
+        self.key = key
+
+
+@functools.lru_cache(maxsize=2)
+def _bounded_loader(libyaml: bool = True) -> type:
+    """yaml's SafeLoader with a composer that counts: depth, values with aliases expanded, and
+    scalar length are checked event by event, so a bomb is refused before it is built. libyaml
+    parses when it is there (5x faster on a 1 MiB file); the composing is always this Python."""
+    import yaml
+    from yaml.composer import Composer
+    from yaml.events import AliasEvent, ScalarEvent
+    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    Parser = None  # noqa: N806
+    if libyaml:
+        with contextlib.suppress(ImportError):  # PyYAML built without libyaml
+            from yaml._yaml import CParser as Parser
+
+    class Bounded(Composer):
+        def __init__(self) -> None:
+            Composer.__init__(self)  # not super(): the Python loader's next class is SafeLoader
+            self._values = 0  # nodes so far, aliases counted as what they expand to
+            self._sizes: dict[int, int] = {}  # id(node) -> its expanded size, once complete
+            self._path: list[str] = []
+
+        def _key(self, parent: Any, index: Any) -> str:
+            if isinstance(parent, SequenceNode):
+                return f"[{index}]"
+            if isinstance(parent, MappingNode) and isinstance(index, ScalarNode):
+                return ("." if self._path else "") + clip(index.value, 40)
+            return ""  # the root, or a mapping key itself
+
+        def _refuse(self, part: str, mark: Any, problem: str) -> None:
+            raise _Refused(clip("".join([*self._path, part]).lstrip(".")), mark, problem)
+
+        def _count(self, n: int, part: str, mark: Any, alias: str | None) -> None:
+            self._values += n
+            if self._values > MAX_VALUES:
+                what = f"*{clip(alias, 40)} makes the file" if alias else "the file has"
+                self._refuse(
+                    part,
+                    mark,
+                    f"{what} more than {MAX_VALUES} YAML values with its aliases expanded; "
+                    "a pocctl config has about 90",
+                )
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            part = self._key(parent, index)
+            if isinstance(event, AliasEvent):
+                node = self.anchors.get(event.anchor)
+                if node is not None:
+                    size = self._sizes.get(id(node))
+                    if size is None:
+                        self._refuse(
+                            part,
+                            event.start_mark,
+                            f"*{clip(event.anchor, 40)} is inside the collection it names (a loop)",
+                        )
+                    self._count(size, part, event.start_mark, event.anchor)
+                return super().compose_node(parent, index)  # an unknown alias: yaml says so
+            if isinstance(event, ScalarEvent) and len(event.value) > MAX_SCALAR:
+                self._refuse(
+                    part,
+                    event.start_mark,
+                    f"a value of {len(event.value)} characters; no setting is longer than "
+                    f"{MAX_SCALAR}",
+                )
+            if len(self._path) >= MAX_DEPTH:
+                self._refuse(
+                    part,
+                    event.start_mark,
+                    f"nested deeper than {MAX_DEPTH} levels; no pocctl setting is deeper than 3",
+                )
+            self._count(1, part, event.start_mark, None)
+            before = self._values
+            self._path.append(part)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._path.pop()
+            self._sizes[id(node)] = self._values - before + 1
+            return node
+
+    if Parser is not None:
+
+        class Loader(Bounded, Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+            def __init__(self, stream: str) -> None:
+                Parser.__init__(self, stream)
+                yaml.constructor.SafeConstructor.__init__(self)
+                yaml.resolver.Resolver.__init__(self)
+                Bounded.__init__(self)
+
+        return Loader
+
+    class PyLoader(Bounded, yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            yaml.SafeLoader.__init__(self, stream)
+            Bounded.__init__(self)
+
+    return PyLoader
+
+
+def _yaml(text: str, source: str) -> Any:
+    """The data of one YAML document, bounded (see _bounded_loader); ConfigError otherwise."""
+    import yaml
+
+    loader = _bounded_loader()(text)
+    try:
+        return loader.get_single_data()
+    except _Refused as e:
+        raise ConfigError(source, e.key, str(e)) from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(source, "", f"not valid YAML: {where}{clip(str(e.problem))}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(source, "", f"not valid YAML: {clip(str(e))}") from None
+    except (ValueError, OverflowError) as e:  # a constructor's own check: 2001-13-45
+        raise ConfigError(source, "", f"not valid YAML: {clip(str(e))}") from None
+    finally:
+        loader.dispose()
 
 
 def parse(text: str, source: str = "config.yaml", base_dir: Path | None = None) -> Config:
     """Parse and validate config text. Raises ConfigError."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(source, "", f"not valid YAML: {where}{e.problem}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(source, "", f"not valid YAML: {e}") from None
-    cfg = _build(Config, data, "", source)
+    cfg = _build(Config, _yaml(text, source), "", source)
     cfg = dataclasses.replace(cfg, base_dir=base_dir or Path.cwd())
     _cross_checks(cfg, source)
+    _check_handlers(cfg, source)
     return cfg
+
+
+def _is(path: Path, kind: Callable[[int], bool]) -> bool:
+    """Whether ``path`` is there and of ``kind``; any error (too long, no access) is a no."""
+    try:
+        return kind(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _check_handlers(cfg: Config, source: str) -> None:
+    """handlers_dir must hold the handler modules now, not when Task 4 zips them."""
+    path = cfg.handlers_path
+    if not _is(path, stat.S_ISDIR):
+        raise ConfigError(source, "handlers_dir", f"{clip(str(path))} is not a directory")
+    missing = [
+        f"{m}.py" for m in HANDLER_MODULES.values() if not _is(path / f"{m}.py", stat.S_ISREG)
+    ]
+    if missing:
+        raise ConfigError(
+            source,
+            "handlers_dir",
+            f"{clip(str(path))} has no {' or '.join(missing)} (the Lambda handlers)",
+        )
+
+
+def _read(path: Path) -> str:
+    """The file's text, refused unread when it is over MAX_BYTES (a pipe or device is read only
+    that far)."""
+    limit = f"the {MAX_BYTES:,} bytes (1 MiB) a config file can be"
+    try:
+        with open(path, "rb") as f:
+            info = os.fstat(f.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > MAX_BYTES:
+                raise ConfigError(
+                    path.name, "", f"is {info.st_size:,} bytes, over {limit}; not read"
+                )
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ConfigError(path.name, "", f"is over {limit}")
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), "", f"cannot be read: {e}") from None
 
 
 def load(path: Path, *, required: bool = False) -> Config:
@@ -335,11 +538,7 @@ def load(path: Path, *, required: bool = False) -> Config:
         if required:
             raise ConfigError(str(path), "", "no such file")
         return parse("", str(path.name), base_dir=path.parent.resolve())
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), "", f"cannot be read: {e}") from None
-    return parse(text, path.name, base_dir=path.parent.resolve())
+    return parse(_read(path), path.name, base_dir=path.parent.resolve())
 
 
 def describe() -> list[tuple[str, str, str]]:

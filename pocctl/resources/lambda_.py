@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from pocctl import aws, packaging
+from pocctl.config import HANDLER_MODULES
 from pocctl.resources import dynamodb, iam
 from pocctl.resources.base import Change, Context, Observed, Resource, not_found
 
 _WAIT = {"Delay": 1, "MaxAttempts": 300}
-
-# Which handler module each function runs (handlers/<module>.py).
-HANDLER_MODULES = {"lambda1": "store_order", "lambda2": "notify_order"}
 
 
 def handler_file(ctx: Context, which: str) -> Path:
