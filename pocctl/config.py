@@ -5,9 +5,7 @@ Every error names the file and the key path: ``config.yaml: queue.visibility_tim
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import os
 import re
 import reprlib
@@ -350,134 +348,25 @@ def _distinct(items: list[tuple[str, str]], source: str) -> None:
         seen[value] = key
 
 
-class _Refused(Exception):
-    """The YAML is refused while it is composed: (key path, line, column, problem)."""
-
-    def __init__(self, key: str, mark: Any, problem: str) -> None:
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        super().__init__(problem + where)
-        self.key = key
-
-
-@functools.lru_cache(maxsize=2)
-def _bounded_loader(libyaml: bool = True) -> type:
-    """yaml's SafeLoader with a composer that counts: depth, values with aliases expanded, and
-    scalar length are checked event by event, so a bomb is refused before it is built. libyaml
-    parses when it is there (5x faster on a 1 MiB file); the composing is always this Python."""
-    import yaml
-    from yaml.composer import Composer
-    from yaml.events import AliasEvent, ScalarEvent
-    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
-    Parser = None  # noqa: N806
-    if libyaml:
-        with contextlib.suppress(ImportError):  # PyYAML built without libyaml
-            from yaml._yaml import CParser as Parser
-
-    class Bounded(Composer):
-        def __init__(self) -> None:
-            Composer.__init__(self)  # not super(): the Python loader's next class is SafeLoader
-            self._values = 0  # nodes so far, aliases counted as what they expand to
-            self._sizes: dict[int, int] = {}  # id(node) -> its expanded size, once complete
-            self._path: list[str] = []
-
-        def _key(self, parent: Any, index: Any) -> str:
-            if isinstance(parent, SequenceNode):
-                return f"[{index}]"
-            if isinstance(parent, MappingNode) and isinstance(index, ScalarNode):
-                return ("." if self._path else "") + clip(index.value, 40)
-            return ""  # the root, or a mapping key itself
-
-        def _refuse(self, part: str, mark: Any, problem: str) -> None:
-            raise _Refused(clip("".join([*self._path, part]).lstrip(".")), mark, problem)
-
-        def _count(self, n: int, part: str, mark: Any, alias: str | None) -> None:
-            self._values += n
-            if self._values > MAX_VALUES:
-                what = f"*{clip(alias, 40)} makes the file" if alias else "the file has"
-                self._refuse(
-                    part,
-                    mark,
-                    f"{what} more than {MAX_VALUES} YAML values with its aliases expanded; "
-                    "a pocctl config has about 90",
-                )
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            event = self.peek_event()
-            part = self._key(parent, index)
-            if isinstance(event, AliasEvent):
-                node = self.anchors.get(event.anchor)
-                if node is not None:
-                    size = self._sizes.get(id(node))
-                    if size is None:
-                        self._refuse(
-                            part,
-                            event.start_mark,
-                            f"*{clip(event.anchor, 40)} is inside the collection it names (a loop)",
-                        )
-                    self._count(size, part, event.start_mark, event.anchor)
-                return super().compose_node(parent, index)  # an unknown alias: yaml says so
-            if isinstance(event, ScalarEvent) and len(event.value) > MAX_SCALAR:
-                self._refuse(
-                    part,
-                    event.start_mark,
-                    f"a value of {len(event.value)} characters; no setting is longer than "
-                    f"{MAX_SCALAR}",
-                )
-            if len(self._path) >= MAX_DEPTH:
-                self._refuse(
-                    part,
-                    event.start_mark,
-                    f"nested deeper than {MAX_DEPTH} levels; no pocctl setting is deeper than 3",
-                )
-            self._count(1, part, event.start_mark, None)
-            before = self._values
-            self._path.append(part)
-            try:
-                node = super().compose_node(parent, index)
-            finally:
-                self._path.pop()
-            self._sizes[id(node)] = self._values - before + 1
-            return node
-
-    if Parser is not None:
-
-        class Loader(Bounded, Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-            def __init__(self, stream: str) -> None:
-                Parser.__init__(self, stream)
-                yaml.constructor.SafeConstructor.__init__(self)
-                yaml.resolver.Resolver.__init__(self)
-                Bounded.__init__(self)
-
-        return Loader
-
-    class PyLoader(Bounded, yaml.SafeLoader):
-        def __init__(self, stream: str) -> None:
-            yaml.SafeLoader.__init__(self, stream)
-            Bounded.__init__(self)
-
-    return PyLoader
-
-
-def _yaml(text: str, source: str) -> Any:
-    """The data of one YAML document, bounded (see _bounded_loader); ConfigError otherwise."""
+def _yaml(text: str, source: str, loader: type | None = None) -> Any:
+    """The data of one YAML document, bounded (see boundedyaml); ConfigError otherwise."""
     import yaml
 
-    loader = _bounded_loader()(text)
+    from pocctl import boundedyaml
+
     try:
-        return loader.get_single_data()
-    except _Refused as e:
+        limits = boundedyaml.Limits(
+            MAX_VALUES, MAX_DEPTH, MAX_SCALAR, SHOWN, typical="; a pocctl config has about 90"
+        )
+        return boundedyaml.load(text, limits, loader)
+    except boundedyaml.Refused as e:
         raise ConfigError(source, e.key, str(e)) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(source, "", f"not valid YAML: {where}{clip(str(e.problem))}") from None
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError, OverflowError) as e:  # ValueError: 2001-13-45
         raise ConfigError(source, "", f"not valid YAML: {clip(str(e))}") from None
-    except (ValueError, OverflowError) as e:  # a constructor's own check: 2001-13-45
-        raise ConfigError(source, "", f"not valid YAML: {clip(str(e))}") from None
-    finally:
-        loader.dispose()
 
 
 def parse(text: str, source: str = "config.yaml", base_dir: Path | None = None) -> Config:
