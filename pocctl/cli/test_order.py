@@ -133,6 +133,11 @@ def test_order_command(
             json.loads(body)
         except json.JSONDecodeError as e:
             app.terminal.abort(f"--body is not JSON: {e}", code=EXIT_USAGE)
+        except RecursionError:  # the parser recurses per level: 100,000 `[` run out of stack
+            app.terminal.abort(
+                "--body is nested too deeply to parse; an order is a JSON object of fields",
+                code=EXIT_USAGE,
+            )
     run_test_order(app, count=count, body=body, timeout=timeout, rate=rate, concurrency=concurrency)
 
 

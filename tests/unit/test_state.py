@@ -63,12 +63,19 @@ def test_every_record_and_forget_is_durable(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("target", "crash"),
-    [("replace", OSError("disk gone")), ("fsync", KeyboardInterrupt())],
+    ("target", "crash", "raised"),
+    [
+        ("replace", OSError("disk gone"), StateError),
+        ("fsync", KeyboardInterrupt(), KeyboardInterrupt),
+    ],
     ids=["os.replace-raises", "interrupted-before-rename"],
 )
 def test_save_is_atomic_a_crash_keeps_the_old_file_and_leaves_no_temp_file(
-    path: Path, monkeypatch: pytest.MonkeyPatch, target: str, crash: BaseException
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    crash: BaseException,
+    raised: type[BaseException],
 ) -> None:
     s = recorded(path)
     before = path.read_bytes()
@@ -77,7 +84,7 @@ def test_save_is_atomic_a_crash_keeps_the_old_file_and_leaves_no_temp_file(
         raise crash
 
     monkeypatch.setattr(os, target, boom)
-    with pytest.raises(type(crash)):
+    with pytest.raises(raised):
         s.record("table.orders", {"arn": "arn:aws:dynamodb:table/orders"})
     monkeypatch.undo()
 
@@ -232,3 +239,156 @@ def test_check_target_refuses_an_endpoint_for_state_recorded_against_aws(path: P
     s = State.load(path)
     with pytest.raises(StateError, match="belongs to endpoint None"):
         s.check_target(ACCOUNT, REGION, "http://127.0.0.1:4566")
+
+
+# -- links, odd files and failed writes ------------------------------------------------------------
+
+KNOWN = "the file a link points to: pocctl must never change it\n"
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """A file with known content, outside the state folder, for links to point to."""
+    t = tmp_path / "elsewhere" / "precious.txt"
+    t.parent.mkdir()
+    t.write_text(KNOWN)
+    return t
+
+
+def test_a_symlinked_state_file_is_refused_by_load_and_save_and_its_target_kept(
+    path: Path, target: Path
+) -> None:
+    path.parent.mkdir(parents=True)
+    path.symlink_to(target)
+    with pytest.raises(StateError) as info:
+        State.load(path)
+    assert str(info.value).startswith(f"state file {path} is a symbolic link")
+    s = State(path)
+    with pytest.raises(StateError, match="is a symbolic link"):
+        s.record("queue.orders", {"arn": "arn:x"})
+    assert target.read_text() == KNOWN
+    assert path.is_symlink()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]  # no temp file left
+
+
+def test_a_dangling_symlink_as_state_file_is_refused_not_taken_for_a_missing_file(
+    path: Path, tmp_path: Path
+) -> None:
+    path.parent.mkdir(parents=True)
+    path.symlink_to(tmp_path / "not-there-yet")
+    with pytest.raises(StateError, match="is a symbolic link"):
+        State.load(path)
+    with pytest.raises(StateError, match="is a symbolic link"):
+        State(path).save()
+    assert not (tmp_path / "not-there-yet").exists()
+
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_kept(path: Path, target: Path) -> None:
+    path.parent.mkdir(parents=True)
+    lock = path.with_name("state.json.lock")
+    lock.symlink_to(target)
+    with pytest.raises(StateError) as info, locked(path):
+        pass
+    assert str(info.value).startswith(f"lock file {lock} is a symbolic link")
+    assert target.read_text() == KNOWN
+
+
+def test_a_symlinked_state_folder_is_refused_and_nothing_is_written_into_its_target(
+    path: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "someone-elses-folder"
+    real.mkdir()
+    (real / "state.json").write_text(KNOWN)
+    path.parent.symlink_to(real, target_is_directory=True)
+    for attempt in (lambda: State.load(path), lambda: State(path).save()):
+        with pytest.raises(StateError) as info:
+            attempt()
+        assert str(info.value).startswith(f"state folder {path.parent} is a symbolic link")
+    with pytest.raises(StateError, match="is a symbolic link"), locked(path):
+        pass
+    assert sorted(p.name for p in real.iterdir()) == ["state.json"]
+    assert (real / "state.json").read_text() == KNOWN
+
+
+def test_the_temp_file_is_new_random_0600_and_never_opened_through_a_link(
+    path: Path, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temp file's name is random, and O_EXCL|O_NOFOLLOW means that even a link planted
+    under that very name is not written through."""
+    import secrets
+
+    s = recorded(path)
+    opened: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def spy(name, flags, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append((str(name), flags))
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    s.record("a", {"n": 1})
+    s.record("b", {"n": 2})
+    temps = [(n, f) for n, f in opened if n.endswith(".tmp")]
+    assert len(temps) == 2 and temps[0][0] != temps[1][0]
+    for name, flags in temps:
+        assert name.startswith(".state.json.")
+        want = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        assert flags & want == want
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    before = path.read_bytes()
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "planted")
+    (path.parent / ".state.json.planted.tmp").symlink_to(target)
+    with pytest.raises(StateError, match="cannot write the state file"):
+        s.record("c", {"n": 3})
+    assert target.read_text() == KNOWN
+    assert path.read_bytes() == before
+
+
+def test_a_fifo_as_state_file_is_refused_without_waiting(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    with pytest.raises(StateError, match="is not a regular file"):
+        State.load(path)
+
+
+def test_a_full_disk_is_a_state_error_the_old_file_stays_and_the_next_save_converges(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    s = recorded(path)
+    before = path.read_bytes()
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StateError) as info:
+        s.record("table.orders", {"arn": "arn:aws:dynamodb:table/orders"})
+    message = str(info.value)
+    assert message.startswith(f"cannot write the state file {path}: No space left on device;")
+    assert "\n" not in message
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
+
+    # A disk that takes one byte at a time (short writes) still gets the whole file.
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:1])))
+    s.save()
+    monkeypatch.undo()
+    assert State.load(path).get("table.orders") == {"arn": "arn:aws:dynamodb:table/orders"}
+
+
+def test_a_lock_file_that_cannot_be_written_is_a_state_error(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StateError) as info, locked(path):
+        pass
+    assert str(info.value) == (f"cannot write the lock file {path}.lock: No space left on device")
