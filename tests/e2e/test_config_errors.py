@@ -214,3 +214,176 @@ def test_a_python3_9_runtime_builds_the_stack_with_a_deprecation_warning(ws, aws
     fn = ws.client("lambda").get_function_configuration(FunctionName="POC-Lambda-1")
     assert fn["Runtime"] == "python3.9"
     assert aws_calls.mutating
+
+
+# -- hostile or mistaken files: refused fast, small, in one line -------------------------------
+
+# Runs `python -m pocctl ARGS` with its address space capped, and writes the run's peak resident
+# memory (MiB) to $POCCTL_TEST_PEAK: an expansion that builds what it reads fails the cap (the
+# old loader reached 1.5 GB on the alias bomb) and the peak is the figure the issue bounds.
+BOUNDED_RUN = """
+import os, resource, runpy
+cap = 512 * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+try:
+    runpy.run_module("pocctl", run_name="__main__", alter_sys=True)
+finally:
+    try:  # Linux: this process image's own high-water mark (ru_maxrss keeps the forking parent's)
+        with open("/proc/self/status") as f:
+            peak = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:")) / 1024
+    except OSError:  # macOS: no /proc; ru_maxrss is in bytes there
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    with open(os.environ["POCCTL_TEST_PEAK"], "w") as f:
+        f.write(str(peak))
+"""
+
+
+def bounded_cli(ws, *args: str) -> tuple[int, str, str, float]:  # type: ignore[no-untyped-def]
+    """(exit code, stdout, stderr, peak MiB) of the real CLI under a 512 MiB address space."""
+    import subprocess
+    import sys
+
+    from support import subprocess_env
+
+    peak_file = ws.dir / "peak.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", BOUNDED_RUN, "--endpoint-url", ws.endpoint, *args],
+        cwd=ws.dir,
+        env=subprocess_env(POCCTL_TEST_PEAK=str(peak_file), PYTHONDONTWRITEBYTECODE="1"),
+        capture_output=True,
+        text=True,
+        timeout=60,  # a deadline for a hang, not the 2 s figure (measured in the report)
+        stdin=subprocess.DEVNULL,
+    )
+    return proc.returncode, proc.stdout, proc.stderr, float(peak_file.read_text())
+
+
+def _laughs(levels: int = 9) -> str:
+    """A "billion laughs" as one YAML flow sequence: level n names level n-1 nine times."""
+    items = ["&l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    items += [f"&l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "[" + ", ".join(items) + "]"
+
+
+HOSTILE = [
+    ("alias-bomb-region", f"region: {_laughs()}\n", "region[", "YAML values with its aliases"),
+    (
+        "alias-bomb-stream-view-type",
+        f"table:\n  stream_view_type: {_laughs()}\n",
+        "table.stream_view_type[",
+        "YAML values with its aliases",
+    ),
+    (
+        "alias-bomb-email",
+        f"topic:\n  notification_email: {_laughs()}\n",
+        "topic.notification_email[",
+        "YAML values with its aliases",
+    ),
+    (
+        "merge-key-bomb",
+        "a: &m0 {x: 1}\n"
+        + "".join(f"b{n}: &m{n} {{<<: [*m{n - 1}, *m{n - 1}]}}\n" for n in range(1, 60)),
+        "b",
+        "YAML values with its aliases",
+    ),
+    ("alias-loop", "queue: &q\n  name: *q\n", "queue.name", "is inside what it names"),
+    ("deep-flow-nesting", "region: " + "[" * 100_000 + "]" * 100_000 + "\n", "", "nesting"),
+    (
+        "deep-block-nesting",
+        "".join("  " * n + f"k{n}:\n" for n in range(500)),
+        "k0.k1.",
+        "nested deeper than 16 levels",
+    ),
+    ("scalar-of-a-mebibyte", "region: " + "x" * 1_000_000 + "\n", "region", "a value of 1000000"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "says"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
+)
+def test_a_hostile_config_exits_2_in_one_line_small_and_before_any_aws_call(  # type: ignore[no-untyped-def]
+    ws, aws_calls, text: str, key: str, says: str
+) -> None:
+    ws.config.write_text(text)
+    code, out, err, peak = bounded_cli(ws, "plan")
+    assert code == 2, err
+    assert "Traceback" not in err and "MemoryError" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: config.yaml: {key}"), lines[0]
+    assert says in lines[0]
+    assert len(lines[0]) < 300
+    assert peak < 100, f"peak resident memory {peak:.0f} MiB"
+    assert aws_calls.calls == []
+
+
+def test_a_config_over_1_mib_is_refused_unread(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    """2 MiB of comments (valid YAML), and a sparse 4 GiB file: reading either whole would show
+    in the peak (and the 4 GiB one cannot fit the 512 MiB cap at all)."""
+    ws.config.write_text("# padding\n" * (2 * 1024 * 1024 // 10) + "region: us-east-1\n")
+    size = ws.config.stat().st_size
+    code, _, err, peak = bounded_cli(ws, "up")
+    assert code == 2, err
+    assert err == (
+        f"error: config.yaml: is {size:,} bytes, over the 1,048,576 bytes (1 MiB) a config "
+        "file can be; not read\n"
+    )
+    assert peak < 100, f"peak resident memory {peak:.0f} MiB"
+
+    with open(ws.config, "wb") as f:
+        f.truncate(4 * 1024**3)  # sparse: no disk used
+    code, _, err, peak = bounded_cli(ws, "plan")
+    assert code == 2, err
+    assert err.startswith("error: config.yaml: is 4,294,967,296 bytes, over the 1,048,576 bytes")
+    assert peak < 100, f"peak resident memory {peak:.0f} MiB"
+    assert aws_calls.calls == []
+
+
+def test_a_config_that_never_ends_is_read_only_to_1_mib(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    code, _, err, peak = bounded_cli(ws, "--config", "/dev/zero", "plan")
+    assert code == 2, err
+    assert err == ("error: zero: is over the 1,048,576 bytes (1 MiB) a config file can be\n")
+    assert peak < 100, f"peak resident memory {peak:.0f} MiB"
+    assert aws_calls.calls == []
+
+
+def test_handlers_dir_without_the_handlers_fails_plan_and_up_before_any_aws_call(  # type: ignore[no-untyped-def]
+    ws, aws_calls
+) -> None:
+    ws.config.write_text("handlers_dir: /\n")
+    for command in ("plan", "up"):
+        r = ws.subprocess(command)
+        assert r.exit_code == 2, r.stderr
+        assert r.stderr == (
+            "error: config.yaml: handlers_dir: / has no store_order.py or notify_order.py "
+            "(the Lambda handlers)\n"
+        )
+    (ws.dir / "empty").mkdir()
+    (ws.dir / "empty" / "store_order.py").write_text("")
+    ws.config.write_text("handlers_dir: empty\n")
+    r = ws.subprocess("up")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "error: config.yaml: handlers_dir: empty (relative to config.yaml's folder) has no "
+        "notify_order.py (the Lambda handlers)\n"
+    )
+    ws.config.write_text("handlers_dir: handlers/store_order.py\n")
+    r = ws.subprocess("plan")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "error: config.yaml: handlers_dir: handlers/store_order.py (relative to config.yaml's "
+        "folder) is not a directory\n"
+    )
+    assert aws_calls.calls == []
+    assert not ws.state.exists()
+
+
+def test_a_config_using_anchors_aliases_and_merge_keys_within_bounds_works(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    ws.write_config(
+        "lambda1: &fn\n  runtime: &rt python3.12\n  timeout: 5\n"
+        "lambda2:\n  <<: *fn\n  batch_size: 50\n"
+        "queue:\n  visibility_timeout: 30\n"
+    )
+    r = ws.cli("plan")
+    assert r.exit_code == 0, r.output
+    assert aws_calls.mutating == []
