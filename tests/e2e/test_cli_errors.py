@@ -4,8 +4,10 @@ call that could change anything."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -164,3 +166,173 @@ def test_help_starts_without_boto3_rich_moto_or_the_resource_modules() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "Usage: " in proc.stdout
     assert proc.stderr.strip() == "[]", proc.stderr
+
+
+# -- files that cannot hurt: links refused, failed writes in one line, the next run converges -----
+
+KNOWN = "a file of the user's that a link points to: pocctl must never change it\n"
+LINK_REFUSAL = "is a symbolic link; pocctl does not write through links"
+
+
+def _outside(ws) -> Path:  # type: ignore[no-untyped-def]
+    target = ws.dir / "elsewhere" / "precious.txt"
+    target.parent.mkdir()
+    target.write_text(KNOWN)
+    return target
+
+
+@pytest.mark.parametrize("command", ["up", "plan"])
+def test_a_symlinked_state_file_is_refused_and_its_target_unchanged(  # type: ignore[no-untyped-def]
+    ws, aws_calls, command: str
+) -> None:
+    target = _outside(ws)
+    ws.state.parent.mkdir()
+    ws.state.symlink_to(target)
+    r = ws.subprocess("--state", str(ws.state), command)
+    assert r.exit_code == 2, r.stderr
+    assert one_error(r.stderr).startswith(f"error: state file {ws.state} {LINK_REFUSAL}")
+    assert target.read_text() == KNOWN
+    assert ws.state.is_symlink()
+    assert aws_calls.mutating == []
+
+
+def test_a_symlinked_lock_file_is_refused_and_its_target_unchanged(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    """The issue's case: a link committed as .pocctl/state.json.lock had its target replaced
+    by a PID."""
+    target = _outside(ws)
+    ws.state.parent.mkdir()
+    lock = ws.state.with_name("state.json.lock")
+    lock.symlink_to(target)
+    r = ws.subprocess("up")  # the default --state, .pocctl/state.json in the working folder
+    assert r.exit_code == 2, r.stderr
+    line = one_error(r.stderr)
+    assert line.startswith(f"error: lock file .pocctl/state.json.lock {LINK_REFUSAL}")
+    assert target.read_text() == KNOWN
+    assert aws_calls.calls == []
+
+
+def test_a_symlinked_state_folder_is_refused_and_nothing_written_into_its_target(  # type: ignore[no-untyped-def]
+    ws, aws_calls
+) -> None:
+    """Decision: the state file's own folder must not be a link either (a committed
+    `.pocctl -> ~/some/app` would otherwise have pocctl replace that app's state.json); folders
+    above it may be links (/tmp on macOS is one)."""
+    real = ws.dir / "another-apps-folder"
+    real.mkdir()
+    (real / "state.json").write_text(KNOWN)
+    (ws.dir / ".pocctl").symlink_to(real, target_is_directory=True)
+    r = ws.subprocess("up")
+    assert r.exit_code == 2, r.stderr
+    assert one_error(r.stderr).startswith(f"error: state folder .pocctl {LINK_REFUSAL}")
+    assert sorted(p.name for p in real.iterdir()) == ["state.json"]
+    assert (real / "state.json").read_text() == KNOWN
+    assert aws_calls.calls == []
+
+
+def _read_only(folder: Path, argv: list[str]) -> list[str]:
+    """``argv`` run with ``folder`` read-only for it. For a user, mode 0555 does it; root writes
+    whatever the mode, so as root the run gets its own mount namespace (a user namespace, no
+    privilege needed) where ``folder`` is a read-only bind mount."""
+    import shutil
+
+    folder.chmod(0o555)
+    if os.geteuid() != 0:
+        return argv
+    assert shutil.which("unshare"), "as root, a read-only folder needs util-linux's unshare"
+    remount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    return [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        remount,
+        str(folder),
+    ] + argv
+
+
+def test_a_read_only_state_folder_is_one_line_before_any_aws_change_then_converges(  # type: ignore[no-untyped-def]
+    ws, aws_calls
+) -> None:
+    ws.state.parent.mkdir()
+    argv = [sys.executable, "-m", "pocctl", "--endpoint-url", ws.endpoint]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            _read_only(ws.state.parent, [*argv, *args]),
+            cwd=ws.dir,
+            env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    up = run("up")
+    assert up.returncode == 2, up.stderr
+    line = one_error(up.stderr)
+    lock = Path(".pocctl/state.json.lock")
+    assert line in (
+        f"error: cannot write the lock file {lock}: Permission denied",
+        f"error: cannot write the lock file {lock}: Read-only file system",
+    )
+    assert aws_calls.mutating == []  # refused before anything was made
+    plan = run("plan")  # reading needs no write
+    assert plan.returncode == 0, plan.stderr
+
+    ws.state.parent.chmod(0o755)
+    again = ws.subprocess("up")
+    assert again.exit_code == 0, again.stderr
+    assert "stack is up: 18 created" in again.stdout
+    assert len(json.loads(ws.state.read_text())["resources"]) == 18
+
+
+# `python -m pocctl ARGS` where no file can grow past 64 bytes: the lock's PID fits, the state
+# file does not, so the first write after AWS made something fails as on a full disk (EFBIG from
+# the kernel here, ENOSPC there: both are the OSError the state write turns into one line).
+FULL_DISK_RUN = """
+import resource, runpy
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+runpy.run_module("pocctl", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_full_disk_during_up_is_one_line_exit_2_and_the_next_up_converges(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_RUN, "--endpoint-url", ws.endpoint, "up"],
+        cwd=ws.dir,
+        env=subprocess_env(PYTHONDONTWRITEBYTECODE="1"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2, proc.stderr
+    line = one_error(proc.stderr)
+    assert line.startswith(f"error: cannot write the state file {Path('.pocctl/state.json')}: ")
+    assert "nothing is lost" in line
+    assert aws_calls.mutating, "the run had made something before the write failed"
+    assert not ws.state.exists()  # no half-written file in its place
+    assert sorted(p.name for p in ws.state.parent.iterdir()) == ["state.json.lock"]  # no temp
+
+    again = ws.subprocess("up")
+    assert again.exit_code == 0, again.stderr
+    assert "stack is up: " in again.stdout
+    assert len(json.loads(ws.state.read_text())["resources"]) == 18
+    last = ws.cli("up")
+    assert "0 created, 0 updated, 18 unchanged" in last.stdout
+
+
+def test_test_order_with_a_100000_deep_body_is_one_line_exit_2_before_any_aws_call(  # type: ignore[no-untyped-def]
+    ws, aws_calls
+) -> None:
+    for body in ("[" * 100_000, "[" * 50_000 + "]" * 50_000, '{"a":' * 20_000):
+        r = ws.subprocess("test-order", "--body", body)
+        assert r.exit_code == 2, r.stderr[-2000:]
+        assert one_error(r.stderr) == (
+            "error: --body is nested too deeply to parse; an order is a JSON object of fields"
+        )
+    assert aws_calls.calls == []

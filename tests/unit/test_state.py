@@ -346,10 +346,28 @@ def test_the_temp_file_is_new_random_0600_and_never_opened_through_a_link(
 
 
 def test_a_fifo_as_state_file_is_refused_without_waiting(path: Path) -> None:
+    import threading
+
     path.parent.mkdir(parents=True)
     os.mkfifo(path)
-    with pytest.raises(StateError, match="is not a regular file"):
-        State.load(path)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            State.load(path)
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # blocked opening the FIFO: release it, then fail
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=10)
+        pytest.fail("State.load waited for a writer on a FIFO")
+    assert isinstance(outcome[0], StateError), outcome
+    assert "is not a regular file" in str(outcome[0])
 
 
 def test_a_full_disk_is_a_state_error_the_old_file_stays_and_the_next_save_converges(
