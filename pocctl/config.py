@@ -261,7 +261,7 @@ class Config:
     def handlers_path(self) -> Path:
         p = Path(self.handlers_dir)
         path = p if p.is_absolute() else self.base_dir / p
-        if not path.is_dir() and self.handlers_dir == "handlers":
+        if self.handlers_dir == "handlers" and not _is(path, stat.S_ISDIR):
             # No handlers/ beside the config: use the ones that ship with pocctl.
             bundled = Path(__file__).resolve().parent.parent / "handlers"
             if bundled.is_dir():

@@ -209,8 +209,6 @@ class StateLocked(StateError):
 @contextlib.contextmanager
 def locked(path: Path, wait: float = 10.0) -> Iterator[None]:
     """Hold ``<state>.lock`` for the duration; wait up to ``wait`` seconds, then refuse."""
-    import fcntl
-
     lock_path = path.with_name(path.name + ".lock")
     with _folder(path, create=True) as dir_fd:
         assert dir_fd is not None
@@ -219,7 +217,17 @@ def locked(path: Path, wait: float = 10.0) -> Iterator[None]:
         except OSError as e:
             raise StateError(f"cannot write the lock file {lock_path}: {e.strerror}") from None
     try:
-        deadline = time.monotonic() + wait
+        _take(fd, lock_path, wait)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _take(fd: int, lock_path: Path, wait: float) -> None:
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    try:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -230,11 +238,8 @@ def locked(path: Path, wait: float = 10.0) -> Iterator[None]:
                         f"another pocctl run holds {lock_path}; wait for it to finish"
                     ) from None
                 time.sleep(0.1)  # polling a lock held by another process: no event to wait on
-        try:  # the PID is for people; a full disk stops the run here, before any AWS call
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-        except OSError as e:
-            raise StateError(f"cannot write the lock file {lock_path}: {e.strerror}") from None
-        yield
-    finally:
-        os.close(fd)  # closing releases the flock
+        # The PID is for people; a full disk stops the run here, before any AWS call.
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as e:  # ENOLCK (a file system without locks), ENOSPC, EIO
+        raise StateError(f"cannot write the lock file {lock_path}: {e.strerror}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,159 @@ def test_load_of_a_missing_required_file_names_the_file(tmp_path: Path) -> None:
         load(missing, required=True)
     assert str(missing) in str(info.value)
     assert "no such file" in str(info.value)
+
+
+# -- bounds: what a message prints, what YAML may cost --------------------------------------------
+
+
+def _nest(dotted: str, value: object) -> dict:  # type: ignore[type-arg]
+    out: object = value
+    for part in reversed(dotted.split(".")):
+        out = {part: out}
+    return out  # type: ignore[return-value]
+
+
+LONG = {
+    "string": "x" * 4000,
+    "list": ["y" * 4000] * 5,
+    "mapping": {"z" * 1000: "w" * 4000},
+    "int": int("9" * 4000),
+}
+RUN_OVER_80 = re.compile(r"([xyzw9])\1{80}")
+
+
+@pytest.mark.parametrize("kind", sorted(LONG))
+@pytest.mark.parametrize("key", [key for key, _, _ in describe()])
+def test_no_error_message_prints_more_than_80_characters_of_a_value(key: str, kind: str) -> None:
+    text = yaml.safe_dump(_nest(key, LONG[kind]), width=10**6)
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert not RUN_OVER_80.search(str(info.value)), str(info.value)
+    assert "\n" not in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "iam:\n  policies:\n    write_dynamodb: " + "P" * 128 + "\n    read_sqs: " + "P" * 128,
+        "queue:\n  name: " + "Q" * 80 + "\n  dead_letter_queue: " + "Q" * 80,
+        "z" * 1000 + ": 1\n",
+        "region: *" + "a" * 1000 + "\n",
+        "region: &" + "a" * 1000 + " [*" + "a" * 1000 + "]\n",
+    ],
+    ids=[
+        "same-long-policy-names",
+        "same-long-queue-names",
+        "long-unknown-key",
+        "long-alias",
+        "long-loop",
+    ],
+)
+def test_no_error_message_prints_more_than_80_characters_of_a_name(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert not re.search(r"([PQza])\1{80}", str(info.value)), str(info.value)
+    assert "…" in str(info.value)
+
+
+def _loaders() -> list[type]:
+    from pocctl import boundedyaml
+
+    return [boundedyaml.PyLoader] + ([boundedyaml.CLoader] if boundedyaml.CParser else [])
+
+
+def _laughs(levels: int = 9) -> str:
+    items = ["&l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    items += [f"&l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "[" + ", ".join(items) + "]"
+
+
+HOSTILE_YAML = [
+    ("alias-bomb", f"region: {_laughs()}\n", "region[", "more than 10000 YAML values"),
+    ("too-many-values", "x: [" + "1," * 20_000 + "1]\n", "x[", "more than 10000 YAML values"),
+    ("loop", "region: &a [*a]\n", "region[0]", "*a is inside what it names"),
+    ("mapping-loop", "queue: &q {name: *q}\n", "queue.name", "*q is inside what it names"),
+    ("deep-block", "".join("  " * n + f"k{n}:\n" for n in range(40)), "k0.k1.", "deeper than 16"),
+    ("long-scalar", "region: " + "r" * 5000 + "\n", "region", "a value of 5000 characters"),
+]
+
+
+@pytest.mark.parametrize("loader", _loaders(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    ("text", "key", "says"), [h[1:] for h in HOSTILE_YAML], ids=[h[0] for h in HOSTILE_YAML]
+)
+def test_hostile_yaml_is_refused_while_composing_by_either_parser(
+    loader: type, text: str, key: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        config._yaml(text, "config.yaml", loader)
+    assert info.value.key.startswith(key), info.value
+    assert says in info.value.problem
+    assert "(line " in info.value.problem
+
+
+@pytest.mark.parametrize("loader", _loaders(), ids=lambda c: c.__name__)
+def test_deep_flow_nesting_is_refused_by_either_parser(loader: type) -> None:
+    text = "region: " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(ConfigError) as info:
+        config._yaml(text, "config.yaml", loader)
+    # libyaml stops at its own 1000 levels, the Python parser at pocctl's 16
+    assert "nesting depth" in str(info.value) or "nested deeper than 16" in str(info.value)
+
+
+VALID_YAML = [
+    SHIPPED.read_text(encoding="utf-8"),
+    "lambda1: &fn\n  runtime: &rt python3.12\n  timeout: 5\n"
+    "lambda2:\n  <<: *fn\n  batch_size: 50\n  name: POC-Lambda-2\ntopic:\n  name: *rt\n",
+    "a: 2001-12-14\nb: !!binary aGVsbG8=\nc: 0x1F\nd: 1:30\ne: [1, 2.5, ~, yes]\n",
+]
+
+
+@pytest.mark.parametrize("loader", _loaders(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("text", VALID_YAML, ids=["shipped", "anchors-and-merge", "yaml-types"])
+def test_the_bounded_loader_reads_valid_yaml_exactly_as_yaml_safe_load(
+    loader: type, text: str
+) -> None:
+    assert config._yaml(text, "config.yaml", loader) == yaml.safe_load(text)
+
+
+def test_a_config_of_exactly_1_mib_is_read_and_one_byte_more_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    (tmp_path / "handlers").mkdir()
+    for name in ("store_order.py", "notify_order.py"):
+        (tmp_path / "handlers" / name).write_text("")
+    tail = "region: eu-west-1\n"
+    path.write_text("#" * (config.MAX_BYTES - len(tail) - 1) + "\n" + tail)
+    assert path.stat().st_size == config.MAX_BYTES
+    assert load(path).region == "eu-west-1"
+    path.write_text("#" * (config.MAX_BYTES - len(tail)) + "\n" + tail)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == (
+        "config.yaml: is 1,048,577 bytes, over the 1,048,576 bytes (1 MiB) a config file can "
+        "be; not read"
+    )
+
+
+def test_a_date_that_does_not_exist_is_a_config_error_not_a_traceback() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("region: 2001-13-45\n")
+    assert str(info.value) == "config.yaml: not valid YAML: month must be in 1..12"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("handlers_dir: /\n", "/ has no store_order.py or notify_order.py (the Lambda handlers)"),
+        ("handlers_dir: /no/such/dir\n", "/no/such/dir is not a directory"),
+        ("handlers_dir: " + "d/" * 2000 + "\n", "is not a directory"),
+        ('handlers_dir: "a\\0b"\n', "must not contain a NUL character"),
+    ],
+    ids=["root", "missing", "longer-than-PATH_MAX", "nul"],
+)
+def test_handlers_dir_must_hold_the_handler_modules(text: str, says: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert info.value.key == "handlers_dir"
+    assert says in info.value.problem
