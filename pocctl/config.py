@@ -389,16 +389,16 @@ def _is(path: Path, kind: Callable[[int], bool]) -> bool:
 def _check_handlers(cfg: Config, source: str) -> None:
     """handlers_dir must hold the handler modules now, not when Task 4 zips them."""
     path = cfg.handlers_path
+    shown = clip(cfg.handlers_dir)
+    if not Path(cfg.handlers_dir).is_absolute():
+        shown += f" (relative to {source}'s folder)"
     if not _is(path, stat.S_ISDIR):
-        raise ConfigError(source, "handlers_dir", f"{clip(str(path))} is not a directory")
-    missing = [
-        f"{m}.py" for m in HANDLER_MODULES.values() if not _is(path / f"{m}.py", stat.S_ISREG)
-    ]
+        raise ConfigError(source, "handlers_dir", f"{shown} is not a directory")
+    modules = [f"{m}.py" for m in HANDLER_MODULES.values()]
+    missing = [m for m in modules if not _is(path / m, stat.S_ISREG)]
     if missing:
         raise ConfigError(
-            source,
-            "handlers_dir",
-            f"{clip(str(path))} has no {' or '.join(missing)} (the Lambda handlers)",
+            source, "handlers_dir", f"{shown} has no {' or '.join(missing)} (the Lambda handlers)"
         )
 
 
