@@ -45,28 +45,6 @@ def install() -> None:
     BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
 
 
-class _TornFile:
-    """A file that dies once some of what is written to it has reached the OS."""
-
-    def __init__(self, f):  # type: ignore[no-untyped-def]
-        self._f = f
-
-    def write(self, data: str) -> int:
-        n = self._f.write(data[: max(1, len(data) // 2)])
-        self._f.flush()
-        os._exit(KILL_EXIT_CODE)
-        return n  # never reached
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self._f, name)
-
-    def __enter__(self) -> _TornFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._f.__exit__(*exc)
-
-
 def install_state_save_kill() -> None:
     """Kill inside the n-th call of pocctl.state.State.save at a point of STATE_SAVE_POINTS.
 
@@ -92,14 +70,16 @@ def install_state_save_kill() -> None:
     def here(where: str) -> bool:
         return saves == n and point == where
 
-    def fdopen(fd, *args, **kwargs):  # type: ignore[no-untyped-def]
-        f = os.fdopen(fd, *args, **kwargs)
-        return _TornFile(f) if here("writing") else f
+    def write(fd, data):  # type: ignore[no-untyped-def]
+        if here("writing"):  # half of it reaches the OS (os.write has no buffer), then death
+            os.write(fd, bytes(data[: max(1, len(data) // 2)]))
+            os._exit(KILL_EXIT_CODE)
+        return os.write(fd, data)
 
-    def replace(src, dst):  # type: ignore[no-untyped-def]
+    def replace(src, dst, **kwargs):  # type: ignore[no-untyped-def]
         if here("before-replace"):
             os._exit(KILL_EXIT_CODE)
-        os.replace(src, dst)
+        os.replace(src, dst, **kwargs)
         if here("after-replace"):
             os._exit(KILL_EXIT_CODE)
 
@@ -110,6 +90,6 @@ def install_state_save_kill() -> None:
             return getattr(os, name)
 
     wrapped = _Os()
-    wrapped.fdopen, wrapped.replace = fdopen, replace  # type: ignore[attr-defined]
+    wrapped.write, wrapped.replace = write, replace  # type: ignore[attr-defined]
     state.os = wrapped  # type: ignore[assignment]
     state.State.save = save  # type: ignore[method-assign]
