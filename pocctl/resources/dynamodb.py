@@ -47,6 +47,7 @@ def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, An
 
 class Table(Resource):
     type = "dynamodb_table"
+    holds_data = True
 
     def __init__(self, cfg: Config) -> None:
         super().__init__("table", cfg.table.name)
