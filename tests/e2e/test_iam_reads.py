@@ -246,10 +246,6 @@ def test_drift_is_seen_through_the_snapshot_and_repaired(stack, aws_calls, name:
 
 def test_a_role_deleted_out_of_band_is_made_again(stack, aws_calls) -> None:  # type: ignore[no-untyped-def]
     c = stack.client("iam")
-    c.detach_role_policy(
-        RoleName="APIGateway-SQS",
-        PolicyArn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-    )
     c.delete_role_policy(RoleName="APIGateway-SQS", PolicyName="pocctl-inline")
     c.delete_role(RoleName="APIGateway-SQS")
 
