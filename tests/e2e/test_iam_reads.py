@@ -366,7 +366,8 @@ def test_a_change_that_fails_half_way_still_drops_the_snapshot(
     faults: Faults,
 ) -> None:
     ctx = _ctx(aws_endpoint)
-    role = next(r for r in iam.resources(ctx.cfg) if r.key == "role.apigateway")
+    # Lambda 1's role: the API role attaches no policy by default (api.cloudwatch_logs_policy).
+    role = next(r for r in iam.resources(ctx.cfg) if r.key == "role.lambda1")
     assert role.find(ctx) is None
     faults.add("AttachRolePolicy", "LimitExceeded", "too many policies", times=1, status=409)
     with pytest.raises(Exception, match="LimitExceeded"):
