@@ -238,10 +238,17 @@ class Engine:
         """Create or converge the resources of ``tasks``: one at a time in the lab's order, or
         (``parallel``) each as soon as what it needs exists (lab.NEEDS), reported in lab order.
         Then what a rename in config.yaml left behind is removed, or said (see _keep_renamed)."""
+        for task in tasks:
+            for resource in task.resources(self.ctx.cfg):
+                self._attempt(resource, partial(self._preflight, task, resource))
         self._keep_renamed(tasks)
         steps = self._up_parallel(tasks) if parallel else self._up_in_order(tasks)
         self._settle_renamed(tasks)
         return steps
+
+    def _preflight(self, task: Task, resource: Resource) -> Step:
+        resource.preflight(self.ctx)
+        return Step(task, resource, "find")
 
     def _up_in_order(self, tasks: list[Task]) -> list[Step]:
         done: list[Step] = []

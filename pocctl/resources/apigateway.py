@@ -288,17 +288,36 @@ class RestApi(Resource):
                 apigw.delete_method(restApiId=api_id, resourceId=root, httpMethod="POST")
             self._put_method(apigw, api_id, root, want, validator_ids[VALIDATOR_NAME])
         if "deployed" in fields or "stage" in fields and not observed.get("stage"):
-            apigw.create_deployment(
-                restApiId=api_id,
-                stageName=want["stage"]["name"],
-                description=want["deployed"],
-            )
+            self._deploy(apigw, api_id, want, to_existing_stage=bool(observed.get("stage")))
         if "stage" in fields:
             self._throttle(apigw, api_id, want["stage"])
         if observed.get("old_stage"):
             apigw.delete_stage(restApiId=api_id, stageName=observed["old_stage"])
         arn = f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api_id}"
         return {**observed, **want, "arn": arn, "validator_ids": validator_ids, "old_stage": None}
+
+    def _deploy(
+        self, apigw: Any, api_id: str, want: dict[str, Any], *, to_existing_stage: bool
+    ) -> None:
+        """A new deployment of the API, made live on the stage.
+
+        A stage that exists is pointed at the new deployment with UpdateStage (its deploymentId),
+        as the API Gateway Developer Guide does it ("Create a deployment for a REST API in API
+        Gateway", AWS CLI: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-deployments.html),
+        so the stage keeps its settings (throttling) whatever CreateDeployment does to a stage it
+        is named: moto 5.2.5 replaces the stage, and its throttling with it.
+        """
+        if not to_existing_stage:
+            apigw.create_deployment(
+                restApiId=api_id, stageName=want["stage"]["name"], description=want["deployed"]
+            )
+            return
+        deployment = apigw.create_deployment(restApiId=api_id, description=want["deployed"])
+        apigw.update_stage(
+            restApiId=api_id,
+            stageName=want["stage"]["name"],
+            patchOperations=[{"op": "replace", "path": "/deploymentId", "value": deployment["id"]}],
+        )
 
     def _put_model(self, apigw: Any, api_id: str, want: dict[str, Any], *, exists: bool) -> None:
         schema = json.dumps(want["model"]["schema"])

@@ -148,6 +148,10 @@ class Resource:
             if _norm(observed.get(k)) != _norm(v)
         ]
 
+    def preflight(self, ctx: Context) -> None:
+        """Raise when config.yaml asks for a change AWS cannot make to the live resource, before
+        `up` changes anything else (read-only)."""
+
     def notes(self, ctx: Context, observed: Observed | None) -> list[str]:
         """What `up` says about a setting it leaves as it is on the live resource, and why."""
         return []

@@ -89,6 +89,13 @@ class Table(Resource):
                 )
         return changes
 
+    def preflight(self, ctx: Context) -> None:
+        # A changed partition_key would otherwise be refused only after Lambda 1 had been told
+        # the new key, and every order would then fail to store.
+        observed = self.find(ctx)
+        if observed is not None:
+            self.diff(ctx, observed)
+
     def create(self, ctx: Context) -> Observed:
         pk = ctx.cfg.table.partition_key
         resp = ctx.client("dynamodb").create_table(
