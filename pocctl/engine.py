@@ -379,10 +379,15 @@ class Engine:
 
     def _settle_renamed(self, tasks: list[Task]) -> None:
         """After a successful run: remove what a rename left behind, unless it holds data
-        (a table, a queue), which is left as it was, said, and removed by `down`."""
+        (a table, a queue), which is left as it was, said, and removed by `down`.
+
+        Only a run of every task removes anything: after `pocctl iam` alone, the functions of
+        Task 4 and 7 still use a renamed role, and would break without it."""
         from pocctl import lab
 
         in_use = {(r.type, r.name) for _, r in lab.all_resources(self.ctx.cfg)}
+        complete = {t.number for t in lab.BUILD_TASKS} <= {t.number for t in tasks}
+        heading = ["Removing what config.yaml now names otherwise"]
         for left in self.left_behind(tasks):
             main = left.main
             if (main.type, main.name) in in_use:  # its name came back, or another key took it
@@ -393,7 +398,15 @@ class Engine:
                 self.state.forget(left.state_key)
             elif main.holds_data:
                 self._say("warn", self._left_note(left, observed))
+            elif not complete:
+                self._say(
+                    "warn",
+                    f"{main.name} was renamed in config.yaml; it stays until `pocctl up` has "
+                    "moved everything that uses it to the new one",
+                )
             else:
+                while heading:
+                    self._say("info", heading.pop())
                 for resource in reversed(left.resources):
                     step = self._step(
                         resource, partial(self._remove, left.task, resource, ctx=left.ctx)

@@ -415,3 +415,26 @@ def test_a_partition_key_change_is_refused_before_anything_changes(
     s.check(cfg)
     s.order()
     assert ws.cli("down", "--yes").exit_code == 0
+
+
+def test_a_renamed_role_stays_until_a_full_up_has_moved_everything_off_it(ws) -> None:  # type: ignore[no-untyped-def]
+    """`pocctl iam` alone makes the renamed role but cannot move Lambda 1 to it (Task 4 does):
+    the old role stays, and is said to; the next `up` moves the function, then deletes it."""
+    assert ws.cli("up").exit_code == 0
+    iam, lam = ws.client("iam"), ws.client("lambda")
+    ws.write_config("iam:\n  roles:\n    lambda1: Orders-Store-Role\n")
+    r = ws.cli("iam")
+    assert r.exit_code == 0, r.output
+    assert "Lambda-SQS-DynamoDB was renamed in config.yaml; it stays until `pocctl up`" in (
+        re.sub(r"\s+", " ", r.stderr)
+    )
+    roles = {x["RoleName"] for x in iam.list_roles()["Roles"]}
+    assert {"Lambda-SQS-DynamoDB", "Orders-Store-Role"} <= roles
+    role = lam.get_function(FunctionName="POC-Lambda-1")["Configuration"]["Role"]
+    assert role == role_arn("Lambda-SQS-DynamoDB")  # still in use: it must stay
+    r = ws.cli("up")
+    assert r.exit_code == 0, r.output
+    assert "- deleted      Lambda-SQS-DynamoDB" in r.stdout
+    role = lam.get_function(FunctionName="POC-Lambda-1")["Configuration"]["Role"]
+    assert role == role_arn("Orders-Store-Role")
+    assert "Lambda-SQS-DynamoDB" not in {x["RoleName"] for x in iam.list_roles()["Roles"]}
