@@ -397,7 +397,7 @@ class Engine:
             if observed is None:
                 self.state.forget(left.state_key)
             elif main.holds_data:
-                self._say("warn", self._left_note(left, observed))
+                self._say("warn", self._left_note(left))
             elif not complete:
                 self._say(
                     "warn",
@@ -414,7 +414,7 @@ class Engine:
                     self.reporter.step_done(step)
                 self.state.forget(left.state_key)
 
-    def _left_note(self, left: LeftBehind, observed: Observed) -> str:
+    def _left_note(self, left: LeftBehind) -> str:
         from pocctl import lab
 
         main = left.main

@@ -239,7 +239,7 @@ class EventSourceMapping(Resource):
         if not found:
             return None
         source = self._source_arn(ctx)
-        # The one on today's source is the trigger; without one, the oldest is re-pointed.
+        # The one on today's source is the trigger; without one, the first listed is re-pointed.
         found.sort(key=lambda m: m.get("EventSourceArn") != source)
         m = found[0]
         observed: Observed = {
@@ -286,10 +286,7 @@ class EventSourceMapping(Resource):
 
     def create(self, ctx: Context) -> Observed:
         want = self.desired(ctx)
-        if want["EventSourceArn"] is None:
-            raise aws.AwsError(
-                f"{self.name}: the table has no stream yet", hint="run `pocctl streams` (Task 5)"
-            )
+        self._need_source(want)
         lam = ctx.client("lambda")
 
         def make() -> dict[str, Any]:
@@ -300,6 +297,12 @@ class EventSourceMapping(Resource):
         )
         return {**want, "arn": m.get("EventSourceMappingArn") or m["UUID"], "uuid": m["UUID"]}
 
+    def _need_source(self, want: dict[str, Any]) -> None:
+        if want["EventSourceArn"] is None:
+            raise aws.AwsError(
+                f"{self.name}: the table has no stream yet", hint="run `pocctl streams` (Task 5)"
+            )
+
     def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
         lam = ctx.client("lambda")
         for uuid in observed.get("others") or {}:
@@ -307,6 +310,7 @@ class EventSourceMapping(Resource):
         want = self.desired(ctx)
         if observed.get("EventSourceArn") != want["EventSourceArn"]:
             # A new source (the stream was replaced, the queue renamed): a new mapping.
+            self._need_source(want)
             _delete_mapping(lam, observed["uuid"])
             return {**self.create(ctx), "others": {}}
         fields = {c.field for c in changes} & set(self._updatable)

@@ -438,3 +438,24 @@ def test_a_renamed_role_stays_until_a_full_up_has_moved_everything_off_it(ws) ->
     role = lam.get_function(FunctionName="POC-Lambda-1")["Configuration"]["Role"]
     assert role == role_arn("Orders-Store-Role")
     assert "Lambda-SQS-DynamoDB" not in {x["RoleName"] for x in iam.list_roles()["Roles"]}
+
+
+def test_a_stream_change_goes_on_when_its_disable_was_already_carried_out(ws) -> None:  # type: ignore[no-untyped-def]
+    """The disable of a stream change was carried out but its answer lost (botocore retries it):
+    AWS refuses to disable a stream a table no longer has (ValidationException), and the change
+    goes on to enable the new stream instead of failing."""
+    from pocctl.aws import Aws
+    from pocctl.resources.base import Context
+    from pocctl.resources.dynamodb import Stream
+
+    assert ws.cli("up").exit_code == 0
+    cfg = config.parse("table:\n  stream_view_type: NEW_AND_OLD_IMAGES\n")
+    ctx = Context(cfg=cfg, aws=Aws(region=REGION, endpoint_url=ws.endpoint))
+    stream = Stream(cfg)
+    observed = stream.find(ctx)
+    assert observed is not None and observed["view_type"] == "NEW_IMAGE"
+    ddb = ws.client("dynamodb")
+    ddb.update_table(TableName="orders", StreamSpecification={"StreamEnabled": False})
+    stream.update(ctx, observed, stream.diff(ctx, observed))
+    spec = ddb.describe_table(TableName="orders")["Table"]["StreamSpecification"]
+    assert spec == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
