@@ -136,6 +136,10 @@ def _region(v: Any) -> str | None:
     return None
 
 
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, not {_type(v)}"
+
+
 def _path(v: Any) -> str | None:
     if not isinstance(v, str) or not v:
         return "must be a non-empty path"
@@ -241,6 +245,11 @@ class Api:
     stage: str = _f("prod", STAGE, "stage name")
     throttling_rate_limit: int = _f(50, _int(1, 10000), "steady requests per second")
     throttling_burst_limit: int = _f(100, _int(1, 5000), "burst requests")
+    cloudwatch_logs_policy: bool = _f(
+        False,
+        _bool,
+        "attach AWS's AmazonAPIGatewayPushToCloudWatchLogs to the API role, as the lab does",
+    )
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,26 @@ class SilentReporter:
         pass
 
 
+# State keys of resources a rename left behind: f"{LEFT}{key}/{old name}".
+LEFT = "left/"
+
+
+@dataclass
+class LeftBehind:
+    """A resource config.yaml named otherwise when it was made (with its trigger, for a
+    function), and a Context whose config still names it so."""
+
+    state_key: str
+    key: str  # the resource's state key, e.g. "queue.orders"
+    task: Task
+    resources: list[Resource]
+    ctx: Context
+
+    @property
+    def main(self) -> Resource:
+        return next(r for r in self.resources if r.key == self.key)
+
+
 class Engine:
     def __init__(self, ctx: Context, state: State, reporter: Reporter | None = None) -> None:
         self.ctx = ctx
@@ -168,6 +188,9 @@ class Engine:
         tried.append(Step(task, resource, "find"))
         step = tried[-1] = self.plan_one(task, resource)
         on_started(step)
+        if len(tried) == 1:  # said once, not again on a retried attempt
+            for note in resource.notes(self.ctx, step.observed):
+                self._say("warn", note)
         if step.action == CREATE:
             observed = resource.create(self.ctx)
             step.identity = resource.identity(self.ctx, observed)
@@ -177,17 +200,21 @@ class Engine:
             step.identity = resource.identity(self.ctx, observed)
         return step
 
-    def _remove(self, task: Task, resource: Resource, tried: list[Step]) -> Step:
-        """One attempt of `down` for one resource; ``tried[-1]`` is the step it got to."""
+    def _remove(
+        self, task: Task, resource: Resource, tried: list[Step], ctx: Context | None = None
+    ) -> Step:
+        """One attempt of `down` for one resource; ``tried[-1]`` is the step it got to.
+        ``ctx``: another config's (a resource left behind by a rename)."""
+        ctx = ctx or self.ctx
         tried.append(Step(task, resource, "find"))
-        observed = resource.find(self.ctx)
+        observed = resource.find(ctx)
         step = tried[-1] = Step(
             task, resource, ABSENT if observed is None else DELETE, [], observed
         )
         self.reporter.step_started(step)
         if observed is not None:
-            step.identity = resource.identity(self.ctx, observed)
-            resource.delete(self.ctx, observed)
+            step.identity = resource.identity(ctx, observed)
+            resource.delete(ctx, observed)
         return step
 
     def _step(self, resource: Resource, once: Callable[[list[Step]], Step]) -> Step:
@@ -209,9 +236,21 @@ class Engine:
 
     def up(self, tasks: list[Task], *, parallel: bool = False) -> list[Step]:
         """Create or converge the resources of ``tasks``: one at a time in the lab's order, or
-        (``parallel``) each as soon as what it needs exists (lab.NEEDS), reported in lab order."""
-        if parallel:
-            return self._up_parallel(tasks)
+        (``parallel``) each as soon as what it needs exists (lab.NEEDS), reported in lab order.
+        Then what a rename in config.yaml left behind is removed, or said (see _keep_renamed)."""
+        for task in tasks:
+            for resource in task.resources(self.ctx.cfg):
+                self._attempt(resource, partial(self._preflight, task, resource))
+        self._keep_renamed(tasks)
+        steps = self._up_parallel(tasks) if parallel else self._up_in_order(tasks)
+        self._settle_renamed(tasks)
+        return steps
+
+    def _preflight(self, task: Task, resource: Resource) -> Step:
+        resource.preflight(self.ctx)
+        return Step(task, resource, "find")
+
+    def _up_in_order(self, tasks: list[Task]) -> list[Step]:
         done: list[Step] = []
         for task in tasks:
             self.reporter.task_started(task)
@@ -287,9 +326,114 @@ class Engine:
                 self.state.forget(resource.key)
                 self.reporter.step_done(step)
                 steps.append(step)
+            for left in self.left_behind([task]):
+                for resource in reversed(left.resources):
+                    step = self._step(resource, partial(self._remove, task, resource, ctx=left.ctx))
+                    self.reporter.step_done(step)
+                    steps.append(step)
+                self.state.forget(left.state_key)
             self.reporter.task_done(task, steps, time.monotonic() - t0)
             done.extend(steps)
         return done
+
+    # -- what a rename in config.yaml left behind --------------------------------------------
+
+    def _keep_renamed(self, tasks: list[Task]) -> None:
+        """Before a run: a resource the state file recorded under another name than config.yaml
+        gives it now is remembered as left behind (``left/<key>/<old name>``), so it is dealt
+        with however this run ends: at its end, by the next `up`, or by `down`. Without the
+        state file the old name is unknown, and the old resource stays."""
+        from pocctl import lab
+
+        numbers = {t.number for t in tasks}
+        current = {r.key: r for t in tasks for r in t.resources(self.ctx.cfg)}
+        for key, entry in list(self.state.resources.items()):
+            name = entry.get("name")
+            if key not in lab.NAMED_BY or entry.get("task") not in numbers or not name:
+                continue
+            now = current.get(key)
+            if now is not None and now.name == name:
+                continue
+            self.state.record(f"{LEFT}{key}/{name}", {**entry, "left": key})
+            if now is None:  # no longer in config at all (an email set to null)
+                self.state.forget(key)
+
+    def left_behind(self, tasks: list[Task]) -> list[LeftBehind]:
+        """Resources left behind by a rename, of ``tasks``."""
+        import dataclasses
+
+        from pocctl import lab
+
+        out = []
+        numbers = {t.number for t in tasks}
+        for state_key, entry in list(self.state.resources.items()):
+            if not state_key.startswith(LEFT) or entry.get("task") not in numbers:
+                continue
+            key = entry["left"]
+            cfg = lab.with_name(self.ctx.cfg, key, entry["name"])
+            # The same cache and locks: IAM's snapshot stays shared, and marked when changed.
+            ctx = dataclasses.replace(self.ctx, cfg=cfg)
+            task = lab.task(entry["task"])
+            out.append(LeftBehind(state_key, key, task, lab.named_resources(cfg, key), ctx))
+        return out
+
+    def _settle_renamed(self, tasks: list[Task]) -> None:
+        """After a successful run: remove what a rename left behind, unless it holds data
+        (a table, a queue), which is left as it was, said, and removed by `down`.
+
+        Only a run of every task removes anything: after `pocctl iam` alone, the functions of
+        Task 4 and 7 still use a renamed role, and would break without it."""
+        from pocctl import lab
+
+        in_use = {(r.type, r.name) for _, r in lab.all_resources(self.ctx.cfg)}
+        complete = {t.number for t in lab.BUILD_TASKS} <= {t.number for t in tasks}
+        heading = ["Removing what config.yaml now names otherwise"]
+        for left in self.left_behind(tasks):
+            main = left.main
+            if (main.type, main.name) in in_use:  # its name came back, or another key took it
+                self.state.forget(left.state_key)
+                continue
+            observed = main.find(left.ctx)
+            if observed is None:
+                self.state.forget(left.state_key)
+            elif main.holds_data:
+                self._say("warn", self._left_note(left))
+            elif not complete:
+                self._say(
+                    "warn",
+                    f"{main.name} was renamed in config.yaml; it stays until `pocctl up` has "
+                    "moved everything that uses it to the new one",
+                )
+            else:
+                while heading:
+                    self._say("info", heading.pop())
+                for resource in reversed(left.resources):
+                    step = self._step(
+                        resource, partial(self._remove, left.task, resource, ctx=left.ctx)
+                    )
+                    self.reporter.step_done(step)
+                self.state.forget(left.state_key)
+
+    def _left_note(self, left: LeftBehind) -> str:
+        from pocctl import lab
+
+        main = left.main
+        what = main.type.split("_", 1)[1].replace("_", " ")
+        holding = "the orders stored in it"
+        if main.type == "sqs_queue":
+            from pocctl.resources import sqs
+
+            holding = f"{sqs.queued_messages(left.ctx, main.name) or 0} messages"
+        key = ".".join(lab.NAMED_BY[left.key])
+        return (
+            f"{key} changed: {what} {main.name}, made before under that name, is left as it was "
+            f"with {holding}; `pocctl down` deletes it with the stack"
+        )
+
+    def _say(self, how: str, text: str) -> None:
+        say = getattr(self.reporter, how, None)
+        if say is not None:
+            say(text)
 
 
 class InLabOrder:

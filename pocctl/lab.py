@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pocctl.config import Config
@@ -189,6 +189,9 @@ def task(number: int) -> Task:
     raise KeyError(number)
 
 
+POLICY_FIELDS = ("write_dynamodb", "read_sqs", "sns_publish", "streams_read")
+ROLE_FIELDS = ("lambda1", "lambda2", "apigateway")
+
 # What each resource needs to exist before it is made (by state key). Only real needs of AWS:
 # a role attaches its policies; a queue policy names the roles (AWS refuses an unknown
 # principal) and the RedrivePolicy its dead-letter queue; a function assumes its role; a mapping
@@ -216,3 +219,42 @@ def needs(resource: Resource, present: set[str]) -> tuple[str, ...]:
 def all_resources(cfg: Config) -> list[tuple[Task, Resource]]:
     """Every resource `up` makes, in creation order."""
     return [(t, r) for t in BUILD_TASKS for r in t.resources(cfg)]
+
+
+# The config key that names each resource (by state key). When a name in config.yaml changes,
+# `up` makes the resource of the new name and the state file still knows the old one: Engine.up
+# removes it when it holds nothing, or leaves it (a table, a queue: orders may be in it) for
+# `down`. A trigger and the stream are not named in config: they follow their function and
+# table.
+NAMED_BY: dict[str, tuple[str, ...]] = {
+    **{f"policy.{p}": ("iam", "policies", p) for p in POLICY_FIELDS},
+    **{f"role.{r}": ("iam", "roles", r) for r in ROLE_FIELDS},
+    "table": ("table", "name"),
+    "queue.dlq": ("queue", "dead_letter_queue"),
+    "queue.orders": ("queue", "name"),
+    "function.lambda1": ("lambda1", "name"),
+    "topic": ("topic", "name"),
+    "subscription.email": ("topic", "notification_email"),
+    "function.lambda2": ("lambda2", "name"),
+    "queue.lambda2_failures": ("lambda2", "on_failure_queue"),
+    "api": ("api", "name"),
+}
+
+
+def with_name(cfg: Config, key: str, name: str) -> Config:
+    """``cfg`` as it was when it named resource ``key`` ``name``."""
+    import dataclasses
+
+    def put(obj: Any, path: tuple[str, ...]) -> Any:
+        value = name if len(path) == 1 else put(getattr(obj, path[0]), path[1:])
+        return dataclasses.replace(obj, **{path[0]: value})
+
+    return put(cfg, NAMED_BY[key])  # type: ignore[no-any-return]
+
+
+def named_resources(cfg: Config, key: str) -> list[Resource]:
+    """Resource ``key`` of ``cfg`` with what goes with it, in creation order: a function's
+    trigger is not deleted with it (AWS keeps a deleted function's mappings)."""
+    made = [r for _, r in all_resources(cfg)]
+    follows = {"function.lambda1": "mapping.lambda1", "function.lambda2": "mapping.lambda2"}
+    return [r for r in made if r.key in (key, follows.get(key))]

@@ -91,3 +91,60 @@ def test_a_disabled_stream_describes_as_disabled(aws_endpoint: str) -> None:
     ddb.update_table(TableName="t", StreamSpecification={"StreamEnabled": False})
     desc = streams.describe_stream(StreamArn=arn)["StreamDescription"]
     assert (desc["StreamStatus"], desc["Shards"]) == ("DISABLED", [])
+
+
+def test_a_disabled_stream_is_replaced_by_a_new_one_as_on_aws(aws_endpoint: str) -> None:
+    # pocctl.local.moto_hooks.replace_disabled_streams: moto 5.2.5 refuses the second enable
+    # ("Cannot enable stream"), which left a table whose view type changed without a stream.
+    from botocore.exceptions import ClientError
+
+    kw = {"region_name": "us-east-1", "endpoint_url": aws_endpoint}
+    ddb, streams = boto3.client("dynamodb", **kw), boto3.client("dynamodbstreams", **kw)
+    old = ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=old)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=old, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    ddb.put_item(TableName="t", Item={"k": {"S": "before"}})
+
+    def refused(spec: dict) -> str:
+        try:
+            ddb.update_table(TableName="t", StreamSpecification=spec)
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+        return ""
+
+    # AWS: enabling a stream on a table that has one, or disabling where there is none, fails.
+    assert (
+        refused({"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}) == "ResourceInUseException"
+    )
+    ddb.update_table(TableName="t", StreamSpecification={"StreamEnabled": False})
+    assert refused({"StreamEnabled": False}) == "ValidationException"
+    ddb.put_item(TableName="t", Item={"k": {"S": "while-disabled"}})
+    new = ddb.update_table(
+        TableName="t",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    assert new["LatestStreamArn"] != old  # a new stream, a new label
+    assert new["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    ddb.put_item(TableName="t", Item={"k": {"S": "after"}})
+    # The old stream kept what it had and got nothing more; the new one has only the new write.
+    assert [
+        r["dynamodb"]["Keys"]["k"]["S"] for r in streams.get_records(ShardIterator=it)["Records"]
+    ] == ["before"]
+    desc = streams.describe_stream(StreamArn=new["LatestStreamArn"])["StreamDescription"]
+    assert (desc["StreamStatus"], desc["StreamViewType"]) == ("ENABLED", "NEW_AND_OLD_IMAGES")
+    it2 = streams.get_shard_iterator(
+        StreamArn=new["LatestStreamArn"],
+        ShardId=desc["Shards"][0]["ShardId"],
+        ShardIteratorType="TRIM_HORIZON",
+    )["ShardIterator"]
+    assert [
+        r["dynamodb"]["Keys"]["k"]["S"] for r in streams.get_records(ShardIterator=it2)["Records"]
+    ] == ["after"]

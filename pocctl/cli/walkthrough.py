@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 # Tasks 9 and 10 build nothing; their screens say what they do instead.
 _MORE = {
+    1: "One departure from the lab: the lab also attaches AWS's managed policy "
+    "AmazonAPIGatewayPushToCloudWatchLogs to the API role, which may read and write every log "
+    "group of the account, for API Gateway's own logs. pocctl sets up no API logging, so it "
+    "leaves it off: set api.cloudwatch_logs_policy to true in config.yaml to attach it as the "
+    "lab does.",
     9: "Each hop is timed: accepted by the API, stored in the table by Lambda 1, published to "
     "the topic by Lambda 2. A temporary queue subscribed to the topic sees the notification, so "
     "no inbox is needed, and it is removed afterwards, whatever happens.",

@@ -118,6 +118,48 @@ def describe_disabled_streams() -> None:
         DynamoDBStreamsBackend.describe_stream = describe_stream  # type: ignore[method-assign]
 
 
+def replace_disabled_streams() -> None:
+    """UpdateTable enables a new stream on a table whose stream was disabled, as AWS does
+    (idempotent). This is how a stream's view type changes on AWS: disable, then enable.
+
+    DynamoDB Developer Guide, "Change data capture for DynamoDB Streams", Enabling a stream
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html):
+    "If you disable and then re-enable a stream on the table, a new stream will be created with a
+    different stream descriptor"; enabling a stream on a table that already has one is refused
+    (ResourceInUseException), and so is disabling one on a table that has none
+    (ValidationException); "If you disable a stream, any shards that are open will be closed".
+
+    moto 5.2.5's ``DynamoDBBackend.update_table_streams`` refuses to enable a stream on any
+    table that ever had one (it tests ``latest_stream_label``, which disabling keeps), so a stream
+    could never be replaced; and its disabled stream kept receiving records.
+    """
+    from moto.dynamodb.exceptions import MockValidationException, StreamAlreadyEnabledException
+    from moto.dynamodb.models import DynamoDBBackend
+
+    with _install_lock:
+        original = DynamoDBBackend.update_table_streams
+        if getattr(original, "_pocctl_hook", False):
+            return
+
+        def update_table_streams(self: Any, table: Any, spec: dict[str, Any]) -> None:
+            enabled = bool((table.stream_specification or {}).get("StreamEnabled"))
+            # moto's own reading of the request: a view type alone also asks for a stream.
+            enable = bool(spec.get("StreamEnabled") or spec.get("StreamViewType"))
+            if enable and enabled:
+                raise StreamAlreadyEnabledException()
+            if not enable and not enabled:
+                raise MockValidationException(f"Table {table.name} has no stream to disable")
+            if not enable:
+                # Closed: nothing more is written to it. Iterators already handed out keep
+                # their shard, so what it holds stays readable.
+                table.stream_shard = None
+            table.set_stream_specification(spec)
+
+        update_table_streams._pocctl_hook = True  # type: ignore[attr-defined]
+        update_table_streams._pocctl_original = original  # type: ignore[attr-defined]
+        DynamoDBBackend.update_table_streams = update_table_streams  # type: ignore[method-assign]
+
+
 def _now_ms() -> float:
     """moto.sqs's clock (``unix_time_millis()``), read straight from time.time()."""
     return time.time() * 1000.0

@@ -176,6 +176,7 @@ class EmbeddedAWS:
         moto_hooks.speed_up_request_path()
         moto_hooks.expire_stream_iterators()
         moto_hooks.describe_disabled_streams()
+        moto_hooks.replace_disabled_streams()
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,

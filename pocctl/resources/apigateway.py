@@ -150,6 +150,16 @@ class RestApi(Resource):
                 "validateRequestBody": bool(v.get("validateRequestBody")),
                 "validateRequestParameters": bool(v.get("validateRequestParameters")),
             }
+        observed.update(self._read_method(apigw, api_id, root, observed["validator_ids"]))
+        observed.update(self._read_stage(ctx, apigw, api_id))
+        observed["old_stage"] = self._old_stage(ctx, apigw, api_id)
+        return observed
+
+    def _read_method(
+        self, apigw: Any, api_id: str, root: str, validator_ids: dict[str, str]
+    ) -> dict[str, Any]:
+        """POST / as find reports it: method, integration and its responses."""
+        out: dict[str, Any] = {}
         try:
             method = apigw.get_method(restApiId=api_id, resourceId=root, httpMethod="POST")
         except Exception as e:
@@ -157,15 +167,15 @@ class RestApi(Resource):
                 raise
             method = None
         if method:
-            by_id = {i: n for n, i in observed["validator_ids"].items()}
-            observed["method"] = {
+            by_id = {i: n for n, i in validator_ids.items()}
+            out["method"] = {
                 "authorizationType": method.get("authorizationType"),
                 "requestModels": method.get("requestModels") or {},
                 "requestValidator": by_id.get(method.get("requestValidatorId")),
             }
             integ = method.get("methodIntegration")
             if integ:
-                observed["integration"] = {
+                out["integration"] = {
                     "type": integ.get("type"),
                     "httpMethod": integ.get("httpMethod"),
                     "uri": integ.get("uri"),
@@ -174,13 +184,18 @@ class RestApi(Resource):
                     "requestTemplates": integ.get("requestTemplates") or {},
                     "passthroughBehavior": integ.get("passthroughBehavior"),
                 }
-                observed["responses"] = {
+                out["responses"] = {
                     code: {
                         "selectionPattern": r.get("selectionPattern", ""),
                         "template": (r.get("responseTemplates") or {}).get("application/json"),
                     }
                     for code, r in (integ.get("integrationResponses") or {}).items()
                 }
+        return out
+
+    def _read_stage(self, ctx: Context, apigw: Any, api_id: str) -> dict[str, Any]:
+        """The configured stage: its throttling, and the config its deployment was made from."""
+        out: dict[str, Any] = {}
         try:
             stage = apigw.get_stage(restApiId=api_id, stageName=ctx.cfg.api.stage)
         except Exception as e:
@@ -189,14 +204,36 @@ class RestApi(Resource):
             stage = None
         if stage:
             throttle = (stage.get("methodSettings") or {}).get("*/*", {})
-            observed["stage"] = {
+            out["stage"] = {
                 "name": stage["stageName"],
                 "rateLimit": throttle.get("throttlingRateLimit"),
                 "burstLimit": throttle.get("throttlingBurstLimit"),
             }
             deployment = apigw.get_deployment(restApiId=api_id, deploymentId=stage["deploymentId"])
-            observed["deployed"] = deployment.get("description", "")
-        return observed
+            out["deployed"] = deployment.get("description", "")
+        return out
+
+    def _old_stage(self, ctx: Context, apigw: Any, api_id: str) -> str | None:
+        """The stage an earlier `up` made under another api.stage, if it is still there (its
+        invoke URL would still put orders on the queue). Only the state file knows it: a stage
+        made in the console is not pocctl's to delete."""
+        known = ctx.known.get(self.key) or {}
+        old = known.get("stage")
+        if not old or old == ctx.cfg.api.stage or known.get("id") != api_id:
+            return None
+        try:
+            apigw.get_stage(restApiId=api_id, stageName=old)
+        except Exception as e:
+            if not_found(e, "NotFoundException"):
+                return None
+            raise
+        return str(old)
+
+    def diff(self, ctx: Context, observed: Observed) -> list[Change]:
+        changes = super().diff(ctx, observed)
+        if observed.get("old_stage"):
+            changes.append(Change("old stage", observed["old_stage"], None))
+        return changes
 
     def identity(self, ctx: Context, observed: Observed) -> dict[str, Any]:
         out = {"arn": observed.get("arn"), "id": observed.get("id")}
@@ -241,70 +278,101 @@ class RestApi(Resource):
                 ],
             )
         if "model" in fields:
-            schema = json.dumps(want["model"]["schema"])
-            if observed.get("model"):
-                apigw.update_model(
-                    restApiId=api_id,
-                    modelName=MODEL_NAME,
-                    patchOperations=[{"op": "replace", "path": "/schema", "value": schema}],
-                )
-            else:
-                apigw.create_model(
-                    restApiId=api_id,
-                    name=MODEL_NAME,
-                    contentType="application/json",
-                    schema=schema,
-                    description="an order is any non-empty JSON object",
-                )
+            self._put_model(apigw, api_id, want, exists=bool(observed.get("model")))
         validator_ids = dict(observed.get("validator_ids") or {})
         if "validator" in fields:
-            if VALIDATOR_NAME in validator_ids:
-                apigw.update_request_validator(
-                    restApiId=api_id,
-                    requestValidatorId=validator_ids[VALIDATOR_NAME],
-                    patchOperations=[
-                        {"op": "replace", "path": "/validateRequestBody", "value": "true"},
-                        {"op": "replace", "path": "/validateRequestParameters", "value": "false"},
-                    ],
-                )
-            else:
-                validator_ids[VALIDATOR_NAME] = apigw.create_request_validator(
-                    restApiId=api_id,
-                    name=VALIDATOR_NAME,
-                    validateRequestBody=True,
-                    validateRequestParameters=False,
-                )["id"]
+            validator_ids[VALIDATOR_NAME] = self._put_validator(apigw, api_id, validator_ids)
         if fields & {"method", "integration", "responses"}:
             if observed.get("method"):
                 # put_method refuses to overwrite; the method owns its integration and responses.
                 apigw.delete_method(restApiId=api_id, resourceId=root, httpMethod="POST")
             self._put_method(apigw, api_id, root, want, validator_ids[VALIDATOR_NAME])
         if "deployed" in fields or "stage" in fields and not observed.get("stage"):
-            apigw.create_deployment(
-                restApiId=api_id,
-                stageName=want["stage"]["name"],
-                description=want["deployed"],
-            )
+            self._deploy(apigw, api_id, want, to_existing_stage=bool(observed.get("stage")))
         if "stage" in fields:
-            s = want["stage"]
-            apigw.update_stage(
+            self._throttle(apigw, api_id, want["stage"])
+        if observed.get("old_stage"):
+            apigw.delete_stage(restApiId=api_id, stageName=observed["old_stage"])
+        arn = f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api_id}"
+        return {**observed, **want, "arn": arn, "validator_ids": validator_ids, "old_stage": None}
+
+    def _deploy(
+        self, apigw: Any, api_id: str, want: dict[str, Any], *, to_existing_stage: bool
+    ) -> None:
+        """A new deployment of the API, made live on the stage.
+
+        A stage that exists is pointed at the new deployment with UpdateStage (its deploymentId),
+        as the API Gateway Developer Guide does it ("Create a deployment for a REST API in API
+        Gateway", AWS CLI: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-deployments.html),
+        so the stage keeps its settings (throttling) whatever CreateDeployment does to a stage it
+        is named: moto 5.2.5 replaces the stage, and its throttling with it.
+        """
+        if not to_existing_stage:
+            apigw.create_deployment(
+                restApiId=api_id, stageName=want["stage"]["name"], description=want["deployed"]
+            )
+            return
+        deployment = apigw.create_deployment(restApiId=api_id, description=want["deployed"])
+        apigw.update_stage(
+            restApiId=api_id,
+            stageName=want["stage"]["name"],
+            patchOperations=[{"op": "replace", "path": "/deploymentId", "value": deployment["id"]}],
+        )
+
+    def _put_model(self, apigw: Any, api_id: str, want: dict[str, Any], *, exists: bool) -> None:
+        schema = json.dumps(want["model"]["schema"])
+        if exists:
+            apigw.update_model(
                 restApiId=api_id,
-                stageName=s["name"],
+                modelName=MODEL_NAME,
+                patchOperations=[{"op": "replace", "path": "/schema", "value": schema}],
+            )
+        else:
+            apigw.create_model(
+                restApiId=api_id,
+                name=MODEL_NAME,
+                contentType="application/json",
+                schema=schema,
+                description="an order is any non-empty JSON object",
+            )
+
+    def _put_validator(self, apigw: Any, api_id: str, validator_ids: dict[str, str]) -> str:
+        """The body-only validator, made or put back; its ID."""
+        if VALIDATOR_NAME in validator_ids:
+            apigw.update_request_validator(
+                restApiId=api_id,
+                requestValidatorId=validator_ids[VALIDATOR_NAME],
                 patchOperations=[
-                    {
-                        "op": "replace",
-                        "path": "/*/*/throttling/rateLimit",
-                        "value": str(s["rateLimit"]),
-                    },
-                    {
-                        "op": "replace",
-                        "path": "/*/*/throttling/burstLimit",
-                        "value": str(s["burstLimit"]),
-                    },
+                    {"op": "replace", "path": "/validateRequestBody", "value": "true"},
+                    {"op": "replace", "path": "/validateRequestParameters", "value": "false"},
                 ],
             )
-        arn = f"arn:{ctx.aws.partition}:apigateway:{ctx.region}::/restapis/{api_id}"
-        return {**observed, **want, "arn": arn, "validator_ids": validator_ids}
+            return validator_ids[VALIDATOR_NAME]
+        made = apigw.create_request_validator(
+            restApiId=api_id,
+            name=VALIDATOR_NAME,
+            validateRequestBody=True,
+            validateRequestParameters=False,
+        )
+        return str(made["id"])
+
+    def _throttle(self, apigw: Any, api_id: str, s: dict[str, Any]) -> None:
+        apigw.update_stage(
+            restApiId=api_id,
+            stageName=s["name"],
+            patchOperations=[
+                {
+                    "op": "replace",
+                    "path": "/*/*/throttling/rateLimit",
+                    "value": str(s["rateLimit"]),
+                },
+                {
+                    "op": "replace",
+                    "path": "/*/*/throttling/burstLimit",
+                    "value": str(s["burstLimit"]),
+                },
+            ],
+        )
 
     def _put_method(
         self, apigw: Any, api_id: str, root: str, want: dict[str, Any], validator_id: str

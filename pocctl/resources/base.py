@@ -119,6 +119,9 @@ class Resource:
     """Base class; subclasses set ``type`` and implement the methods below."""
 
     type: ClassVar[str] = "resource"
+    # Holds what users put in it (orders): when its name changes, the old one is left as it
+    # was for `down` to remove, never deleted by `up` (see Engine.up).
+    holds_data: ClassVar[bool] = False
 
     def __init__(self, key: str, name: str) -> None:
         self.key = key  # stable id in the state file, e.g. "policy.write_dynamodb"
@@ -144,6 +147,14 @@ class Resource:
             for k, v in want.items()
             if _norm(observed.get(k)) != _norm(v)
         ]
+
+    def preflight(self, ctx: Context) -> None:
+        """Raise when config.yaml asks for a change AWS cannot make to the live resource, before
+        `up` changes anything else (read-only)."""
+
+    def notes(self, ctx: Context, observed: Observed | None) -> list[str]:
+        """What `up` says about a setting it leaves as it is on the live resource, and why."""
+        return []
 
     def identity(self, ctx: Context, observed: Observed) -> dict[str, Any]:
         """What the state file records: at least the ARN, or the ID/URL where there is no ARN."""

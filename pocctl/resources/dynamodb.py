@@ -47,6 +47,7 @@ def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, An
 
 class Table(Resource):
     type = "dynamodb_table"
+    holds_data = True
 
     def __init__(self, cfg: Config) -> None:
         super().__init__("table", cfg.table.name)
@@ -87,6 +88,13 @@ class Table(Resource):
                     hint="a table's key cannot change: delete the table or set table.name",
                 )
         return changes
+
+    def preflight(self, ctx: Context) -> None:
+        # A changed partition_key would otherwise be refused only after Lambda 1 had been told
+        # the new key, and every order would then fail to store.
+        observed = self.find(ctx)
+        if observed is not None:
+            self.diff(ctx, observed)
 
     def create(self, ctx: Context) -> Observed:
         pk = ctx.cfg.table.partition_key
@@ -155,17 +163,36 @@ class Stream(Resource):
         self._set(ctx, {"StreamEnabled": True, "StreamViewType": ctx.cfg.table.stream_view_type})
         return self.find(ctx) or {}
 
-    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
-        # A stream's view type cannot be changed in place: disable, then enable a new stream.
-        self._set(ctx, {"StreamEnabled": False})
-        return self.create(ctx)
-
-    def delete(self, ctx: Context, observed: Observed) -> None:
+    def _disable(self, ctx: Context) -> None:
         try:
             self._set(ctx, {"StreamEnabled": False})
         except Exception as e:
-            if not not_found(e, "ResourceNotFoundException"):
+            if not_found(e, "ResourceNotFoundException"):
+                return
+            # AWS refuses to disable a stream on a table that has none (ValidationException,
+            # UpdateTable's StreamSpecification in the DynamoDB API Reference): an attempt whose
+            # answer was lost, retried by botocore, meets its own work. Done, if so.
+            from pocctl.aws import error_code
+
+            if error_code(e) != "ValidationException":
                 raise
+            table = describe_table(ctx, self.table, fresh=True)
+            if table is None:
+                return
+            if (table.get("StreamSpecification") or {}).get("StreamEnabled"):
+                raise
+            _wait_active(ctx, self.table, table)  # the lost attempt may still be UPDATING it
+
+    def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
+        # A stream's view type cannot be changed in place: disable it, then enable a new
+        # stream ("If you disable and then re-enable a stream on the table, a new stream will
+        # be created with a different stream descriptor": DynamoDB Developer Guide, Streams).
+        # Lambda 2's trigger follows it to the new ARN (lambda_.EventSourceMapping).
+        self._disable(ctx)
+        return self.create(ctx)
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        self._disable(ctx)
 
 
 def stream_arn(ctx: Context) -> str | None:

@@ -4,6 +4,23 @@ Every statement is scoped to the ARN of the resource it serves, computed from ac
 the configured names, so the policies can be made before those resources exist. The only
 ``"Resource": "*"`` statements are for actions that support no resource-level permission
 (listed in ``NO_RESOURCE_LEVEL``).
+
+Each resource form is the one both the Service Authorization Reference (SAR: the ARN IAM
+evaluates a request against) and the service's own reference use:
+
+- DynamoDB table ``arn:…:dynamodb:REGION:ACCOUNT:table/NAME`` (PutItem, DescribeTable) and stream
+  ``…:table/NAME/stream/LABEL`` (DescribeStream, GetShardIterator, GetRecords); ListStreams has no
+  resource type. SAR, "Actions, resources, and condition keys for Amazon DynamoDB",
+  https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html;
+  the stream ARN as DynamoDB shows it (LatestStreamArn), and "If you disable and then re-enable a
+  stream on the table, a new stream will be created with a different stream descriptor", so
+  the label is a wildcard: DynamoDB Developer Guide, "Change data capture for DynamoDB Streams",
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html
+- SQS queue ``arn:…:sqs:REGION:ACCOUNT:NAME`` (every sqs: action here), the QueueArn attribute
+  SQS answers. SAR, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
+- SNS topic ``arn:…:sns:REGION:ACCOUNT:NAME`` (Publish, GetTopicAttributes); ListTopics has no
+  resource type. SAR, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html
+- CloudWatch Logs: see _logs_statements.
 """
 
 from __future__ import annotations
@@ -49,7 +66,7 @@ def policy_arn(ctx: Context, name: str) -> str:
 
 
 def log_group_arn(ctx: Context, function: str) -> str:
-    """The function's log group as IAM names it for CreateLogGroup (no ``:*`` suffix)."""
+    """The function's log group as the SAR names the log-group resource (no ``:*`` suffix)."""
     return ctx.arn("logs", f"log-group:/aws/lambda/{function}")
 
 
@@ -92,13 +109,32 @@ def managed_policy_documents(ctx: Context) -> dict[str, dict[str, Any]]:
 
 
 def _logs_statements(ctx: Context, function: str) -> list[dict[str, Any]]:
-    # IAM checks CreateLogGroup against the group's ARN and the other two against its streams'
-    # (".../group:log-stream:NAME"), which only the ":*" form matches: one ARN cannot serve both.
+    """What Lambda needs to write the function's logs, on its own log group only.
+
+    The two references disagree on CreateLogGroup's resource. The SAR ("Actions, resources, and
+    condition keys for Amazon CloudWatch Logs",
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html)
+    lists it on the log-group resource ``…:log-group:NAME``, and CreateLogStream / PutLogEvents on
+    log-stream ``…:log-group:NAME:log-stream:STREAM``. CloudWatch Logs' own guide ("Overview of
+    managing access permissions to your CloudWatch Logs resources",
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html)
+    and API reference (LogGroup.arn,
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_LogGroup.html) say
+    to use ``…:log-group:NAME:*`` in IAM policies for every action but the three tagging ones.
+    So CreateLogGroup names both forms: each reading grants it on this one group and nothing else
+    (a log group name cannot hold ``:``: CreateLogGroup's logGroupName is
+    ``[\\.\\-_/#A-Za-z0-9]+``, CloudWatch Logs API Reference). The stream actions need only
+    ``:*``, which matches the log-stream form and is the guide's form too.
+    """
     group = log_group_arn(ctx, function)
     return [
         _allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"{group}:*", "WriteOwnLogs"),
-        _allow(["logs:CreateLogGroup"], group, "CreateOwnLogGroup"),
+        _allow(["logs:CreateLogGroup"], [group, f"{group}:*"], "CreateOwnLogGroup"),
     ]
+
+
+def api_gateway_logs_policy_arn(ctx: Context) -> str:
+    return f"arn:{ctx.aws.partition}:iam::aws:policy/{API_GATEWAY_LOGS_POLICY}"
 
 
 def trust_policy(service: str) -> dict[str, Any]:
@@ -365,9 +401,13 @@ class Role(_IamResource):
                     ),
                 ),
             }
+        # The lab attaches AWS's AmazonAPIGatewayPushToCloudWatchLogs here: read and write on
+        # every log group of the account, for API Gateway's execution logs, which pocctl does
+        # not configure. Only when config.yaml asks (api.cloudwatch_logs_policy).
+        logs = cfg.api.cloudwatch_logs_policy
         return {
             "trust": trust_policy("apigateway.amazonaws.com"),
-            "attached": [f"arn:{ctx.aws.partition}:iam::aws:policy/{API_GATEWAY_LOGS_POLICY}"],
+            "attached": [api_gateway_logs_policy_arn(ctx)] if logs else [],
             "inline": policy_document(
                 _allow(["sqs:SendMessage"], queue_arn(ctx, cfg.queue.name), "SendOrders")
             ),

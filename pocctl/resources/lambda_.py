@@ -172,7 +172,19 @@ class Function(Resource):
 
 
 class EventSourceMapping(Resource):
-    """A trigger, found by function and source ARN (AWS gives mappings no name)."""
+    """A function's trigger. AWS gives mappings no name: it is found among every mapping of the
+    function (ListEventSourceMappings with FunctionName), not by today's source ARN, so a
+    mapping left on an old source (a replaced stream, a renamed queue) is found too.
+
+    The function is the stack's: it has exactly this one trigger. Any other mapping of it is
+    deleted by `up` and by `down`. A mapping's EventSourceArn cannot be changed
+    (UpdateEventSourceMapping takes no EventSourceArn: Lambda API Reference,
+    https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html), so a new
+    source means: delete the mapping, create one on the new source. DeleteFunction leaves a
+    function's mappings behind ("To delete Lambda event source mappings that invoke a function,
+    use DeleteEventSourceMapping": https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html),
+    which is why `down` deletes them here, before the function.
+    """
 
     type = "lambda_event_source_mapping"
 
@@ -205,30 +217,34 @@ class EventSourceMapping(Resource):
         )
 
     def _find_all(self, ctx: Context) -> list[dict[str, Any]]:
-        source = self._source_arn(ctx)
-        if source is None:
-            return []
+        """Every mapping of the function, except those already being deleted (a deleted mapping
+        stays listed as Deleting for a few seconds: Lambda API Reference,
+        DeleteEventSourceMapping)."""
         lam = ctx.client("lambda")
         try:
             pages = lam.get_paginator("list_event_source_mappings").paginate(
-                FunctionName=self.function, EventSourceArn=source
+                FunctionName=self.function
             )
-            return [m for page in pages for m in page["EventSourceMappings"]]
+            found = [m for page in pages for m in page["EventSourceMappings"]]
         except Exception as e:
             if not_found(e, "ResourceNotFoundException"):
                 return []
             raise
+        return [m for m in found if m.get("State") != "Deleting"]
 
     def find(self, ctx: Context) -> Observed | None:
         found = self._find_all(ctx)
         if not found:
             return None
+        source = self._source_arn(ctx)
+        # The one on today's source is the trigger; without one, the first listed is re-pointed.
+        found.sort(key=lambda m: m.get("EventSourceArn") != source)
         m = found[0]
         observed: Observed = {
             "arn": m.get("EventSourceMappingArn") or m["UUID"],
             "uuid": m["UUID"],
             "state": m.get("State"),
-            "duplicates": [x["UUID"] for x in found[1:]],
+            "others": {x["UUID"]: x.get("EventSourceArn") for x in found[1:]},
             "Enabled": m.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
             "EventSourceArn": m.get("EventSourceArn"),
         }
@@ -238,21 +254,37 @@ class EventSourceMapping(Resource):
 
     def diff(self, ctx: Context, observed: Observed) -> list[Change]:
         changes = super().diff(ctx, observed)
-        # StartingPosition only applies when the mapping is made: not a drift.
+        # StartingPosition only applies when the mapping is made (see notes): not a drift.
         changes = [c for c in changes if c.field != "StartingPosition"]
-        if observed.get("duplicates"):
-            changes.append(Change("duplicates", observed["duplicates"], []))
+        others = observed.get("others") or {}
+        if others:
+            changes.append(Change("other triggers", sorted(str(v) for v in others.values()), []))
         return changes
+
+    def notes(self, ctx: Context, observed: Observed | None) -> list[str]:
+        want = self.desired(ctx).get("StartingPosition")
+        have = (observed or {}).get("StartingPosition")
+        if observed is None or want is None or have in (None, want):
+            return []
+        if observed.get("EventSourceArn") != self.desired(ctx)["EventSourceArn"]:
+            return []  # made anew on the new source, at the new position
+        cost = (
+            "notify every order still in the stream again"
+            if want == "TRIM_HORIZON"
+            else "skip the orders not notified yet"
+        )
+        return [
+            f"{self.name}: the trigger keeps reading from {have}, not {want}: a starting "
+            f"position only applies when a trigger is made (AWS cannot change it) and making "
+            f"this one again would {cost}; it applies when the stream or the trigger is next made"
+        ]
 
     def identity(self, ctx: Context, observed: Observed) -> dict[str, Any]:
         return {"arn": observed.get("arn"), "id": observed.get("uuid")}
 
     def create(self, ctx: Context) -> Observed:
         want = self.desired(ctx)
-        if want["EventSourceArn"] is None:
-            raise aws.AwsError(
-                f"{self.name}: the table has no stream yet", hint="run `pocctl streams` (Task 5)"
-            )
+        self._need_source(want)
         lam = ctx.client("lambda")
 
         def make() -> dict[str, Any]:
@@ -263,11 +295,22 @@ class EventSourceMapping(Resource):
         )
         return {**want, "arn": m.get("EventSourceMappingArn") or m["UUID"], "uuid": m["UUID"]}
 
+    def _need_source(self, want: dict[str, Any]) -> None:
+        if want["EventSourceArn"] is None:
+            raise aws.AwsError(
+                f"{self.name}: the table has no stream yet", hint="run `pocctl streams` (Task 5)"
+            )
+
     def update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
         lam = ctx.client("lambda")
-        for uuid in observed.get("duplicates") or []:
-            lam.delete_event_source_mapping(UUID=uuid)
+        for uuid in observed.get("others") or {}:
+            _delete_mapping(lam, uuid)
         want = self.desired(ctx)
+        if observed.get("EventSourceArn") != want["EventSourceArn"]:
+            # A new source (the stream was replaced, the queue renamed): a new mapping.
+            self._need_source(want)
+            _delete_mapping(lam, observed["uuid"])
+            return {**self.create(ctx), "others": {}}
         fields = {c.field for c in changes} & set(self._updatable)
         if fields:
             aws.retry_while(
@@ -278,16 +321,20 @@ class EventSourceMapping(Resource):
                 timeout=aws.IAM_PROPAGATION_TIMEOUT,
                 on_wait=ctx.on_retry,
             )
-        return {**observed, **want, "duplicates": []}
+        return {**observed, **want, "others": {}}
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         lam = ctx.client("lambda")
-        for uuid in [observed["uuid"], *(observed.get("duplicates") or [])]:
-            try:
-                lam.delete_event_source_mapping(UUID=uuid)
-            except Exception as e:
-                if not not_found(e, "ResourceNotFoundException"):
-                    raise
+        for uuid in [observed["uuid"], *(observed.get("others") or {})]:
+            _delete_mapping(lam, uuid)
+
+
+def _delete_mapping(lam: Any, uuid: str) -> None:
+    try:
+        lam.delete_event_source_mapping(UUID=uuid)
+    except Exception as e:
+        if not not_found(e, "ResourceNotFoundException"):
+            raise
 
 
 def _sqs_trigger(ctx: Context) -> dict[str, Any]:

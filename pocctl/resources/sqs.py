@@ -33,8 +33,34 @@ def queue_url(ctx: Context, name: str) -> str | None:
         raise
 
 
+# Every message a queue holds: waiting, received but not yet deleted (in flight), and delayed.
+# SQS gives each count as an approximation (GetQueueAttributes, SQS API Reference).
+MESSAGE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def queued_messages(ctx: Context, name: str) -> int | None:
+    """How many messages queue ``name`` holds; None when there is no such queue."""
+    url = queue_url(ctx, name)
+    if url is None:
+        return None
+    try:
+        attrs = ctx.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=list(MESSAGE_COUNTS)
+        )["Attributes"]
+    except Exception as e:
+        if not_found(e, "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            return None
+        raise
+    return sum(int(attrs.get(k, 0)) for k in MESSAGE_COUNTS)
+
+
 class Queue(Resource):
     type = "sqs_queue"
+    holds_data = True
 
     def __init__(
         self, key: str, name: str, attributes: Callable[[Context], dict[str, Any]]

@@ -80,7 +80,7 @@ def test_up_builds_every_resource_with_the_lab_settings(ws, aws_calls) -> None: 
         "Lambda-SNS-Publish",
         "Lambda-DynamoDBStreams-Read",
     }
-    assert attached("APIGateway-SQS") == {"AmazonAPIGatewayPushToCloudWatchLogs"}
+    assert attached("APIGateway-SQS") == set()  # api.cloudwatch_logs_policy is off by default
     assert trusted("Lambda-SQS-DynamoDB") == "lambda.amazonaws.com"
     assert trusted("APIGateway-SQS") == "apigateway.amazonaws.com"
     logs = iam.get_role_policy(RoleName="Lambda-SQS-DynamoDB", PolicyName="pocctl-inline")

@@ -12,6 +12,7 @@ import moto
 import pytest
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.sqs.models import Queue, SQSBackend
 
@@ -44,6 +45,11 @@ def test_moto_is_the_pinned_version() -> None:
         # the Invoke API reaches LambdaFunction.invoke, which we wrap
         (LambdaResponse.invoke, ["self.backend.invoke("]),
         (LambdaBackend.invoke, ["fn.invoke(body, headers, response_headers)"]),
+        # moto refuses a new stream on a table that ever had one; replace_disabled_streams
+        (
+            DynamoDBBackend.update_table_streams,
+            ["and table.latest_stream_label", "raise StreamAlreadyEnabledException"],
+        ),
         # moto's SQS applies the RedrivePolicy on receive; the pollers rely on it
         (
             SQSBackend.receive_message,
