@@ -552,7 +552,7 @@ class Pipeline:
         path = str(environ.get("PATH_INFO", ""))
         limit = INVOKE_BODY_LIMIT if INVOKE_URL.match(path) else API_BODY_LIMIT
         try:
-            body = read_body(environ, limit)
+            body = read_body(environ, limit, deadline=BODY_DEADLINE)
         except BodyError as exc:
             cut_off = environ.get(CUT_OFF)
             if cut_off is not None:
