@@ -440,20 +440,23 @@ def _split_host(host: str) -> tuple[str, str]:
     """("name", "port") of a Host header value; an IPv6 literal keeps its brackets."""
     if host.startswith("["):
         name, _, rest = host.partition("]")
-        return name + "]", rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            return "", ""  # not a host at all
+        return name + "]", rest[1:]
     name, _, port = host.partition(":")
     return name, port
 
 
 def host_check(port: Callable[[], int]) -> Step:
     """The Host header must name this server: 127.0.0.1, localhost or [::1], with its port
-    (SDKs and browsers send host:port for a non-default port). A page whose own name resolves
-    to 127.0.0.1 (DNS rebinding) sends its own name, and is refused."""
+    (SDKs and browsers send host:port, leaving the port out only when it is HTTP's default, 80:
+    RFC 9110, section 7.2). A page whose own name resolves to 127.0.0.1 (DNS rebinding) sends
+    its own name, and is refused."""
 
     def check(req: Request) -> Answer | None:
         host = str(req.environ.get("HTTP_HOST", ""))
         name, given = _split_host(host.lower())
-        if name in LOOPBACK_NAMES and given == str(port()):
+        if name in LOOPBACK_NAMES and (given or "80") == str(port()):
             return None
         return refuse(
             403,

@@ -92,6 +92,22 @@ def test_this_machines_names_with_the_servers_port_are_served(local_aws: LocalAW
         assert status == 200, (host, text)
 
 
+def test_the_port_may_be_left_out_only_when_it_is_80() -> None:
+    """Clients leave out HTTP's default port (80), and only that one."""
+    from pocctl.local.operation import Operation
+    from pocctl.local.server import Request, host_check
+
+    op = Operation("sqs", "ListQueues", "json")
+
+    def refused(port: int, host: str) -> bool:
+        return host_check(lambda: port)(Request({"HTTP_HOST": host}, b"", op)) is not None
+
+    assert not refused(80, "127.0.0.1") and not refused(80, "localhost:80")
+    assert not refused(80, "[::1]") and not refused(4566, "[::1]:4566")
+    assert refused(4566, "127.0.0.1") and refused(4566, "127.0.0.1:80")
+    assert refused(4566, "127.0.0.1:4566,evil.example") and refused(80, "[::1]x")
+
+
 # -- web pages -------------------------------------------------------------------------------
 
 
