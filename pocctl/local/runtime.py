@@ -119,10 +119,19 @@ class LocalAWS:
         if not self._started:
             return
         self._started = False
+        # The pollers wind down while the executor stops: a poller waiting on a function that
+        # still runs is freed when its worker is killed, instead of holding the stop (and
+        # `pocctl local`'s exit) until its join times out.
+        stopping = None
         if self.mappings is not None:
-            self.mappings.stop()
+            stopping = threading.Thread(
+                target=self.mappings.stop, name="pocctl-stop-pollers", daemon=True
+            )
+            stopping.start()
         if self.executor is not None:
             self.executor.stop()
+        if stopping is not None:
+            stopping.join(timeout=10)
         for t in self._async:
             t.join(timeout=5)
         if self._shipper is not None:

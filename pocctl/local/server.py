@@ -138,7 +138,9 @@ class ServerLock:
 
     It is released while moto itself calls out over HTTP (SNS delivering to an HTTP endpoint,
     the recorder replaying requests, ...): such a call may reach this very server, whose other
-    threads would wait for ever for the lock its caller holds. Like the GIL around I/O.
+    threads would wait for ever for the lock its caller holds. Like the GIL around I/O. The
+    moto code that calls out has built the lists it walks before it does (SNS's subscribers,
+    the recorder's entries), so another request changing a backend meanwhile disturbs nothing.
     """
 
     def __init__(self) -> None:

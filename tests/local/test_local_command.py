@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from support import subprocess_env
 
-from .localkit import SIGNED, request, signed
+from .localkit import SIGNED, request, signed, zipped
 
 
 class LocalProcess:
@@ -152,3 +152,53 @@ def test_with_admin_reset_works_and_the_banner_says_so() -> None:
         p.stop_by(signal.SIGTERM, within=5)
     finally:
         p.kill()
+
+
+SLOW = """
+import boto3, time
+
+def handler(event, context):
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="started")["QueueUrl"], MessageBody="")
+    time.sleep(60)
+"""
+
+
+def test_it_stops_within_5_s_while_functions_run(local: LocalProcess) -> None:
+    """A client waiting on Invoke, and a poller waiting on the function its mapping invoked:
+    both functions run for a minute; SIGTERM still ends `pocctl local` within 5 s."""
+    iam, lam = signed(local.endpoint, "iam"), signed(local.endpoint, "lambda")
+    sqs = signed(local.endpoint, "sqs")
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="slow",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": zipped({"app.py": SLOW})},
+        Timeout=120,
+    )
+    started = sqs.create_queue(QueueName="started")["QueueUrl"]
+    source = sqs.create_queue(QueueName="in", Attributes={"VisibilityTimeout": "720"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]
+    lam.create_event_source_mapping(
+        EventSourceArn=arn["QueueArn"], FunctionName="slow", BatchSize=1
+    )
+    sqs.send_message(QueueUrl=source, MessageBody="go")
+
+    def invoke() -> None:
+        try:
+            lam.invoke(FunctionName="slow")
+        except Exception:  # noqa: BLE001 - the server goes away under the call: expected
+            pass
+
+    threading.Thread(target=invoke, daemon=True).start()
+    seen = 0
+    deadline = time.monotonic() + 30
+    while seen < 2:  # both runs have started
+        assert time.monotonic() < deadline, "the functions did not start"
+        msgs = sqs.receive_message(QueueUrl=started, WaitTimeSeconds=1, MaxNumberOfMessages=2)
+        for m in msgs.get("Messages", []):
+            sqs.delete_message(QueueUrl=started, ReceiptHandle=m["ReceiptHandle"])
+            seen += 1
+    assert local.stop_by(signal.SIGTERM, within=5) < 5
