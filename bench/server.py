@@ -82,21 +82,32 @@ def _rest_op(method: str, path: str) -> str:
 
 
 class Recorder:
-    """WSGI middleware: records each AWS API request with its HTTP status; serves /__bench/."""
+    """WSGI middleware: records each AWS API request with its HTTP status. ``control_step``
+    answers /__bench/ (a step of the embedded AWS's request pipeline, before its signature
+    check: the bench's control requests are not AWS API calls)."""
 
     def __init__(self, control: Callable[[str, str], Any]) -> None:
         self.calls: list[tuple[str, str, str, bool, int]] = []
         self._lock = threading.Lock()
         self._control = control
 
+    def control_step(self, request: Any) -> Any:
+        from pocctl.local.server import Answer
+
+        environ = request.environ
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/__bench/"):
+            return None
+        try:
+            out, status = json.dumps(self._control(request.op.method, path)).encode(), 200
+        except Exception as exc:  # the bench process shows it
+            out, status = json.dumps({"error": repr(exc)}).encode(), 500
+        return Answer(status, out, [("Content-Type", "application/json")])
+
     def wrap(self, app: App) -> App:
         def middleware(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
             path = environ.get("PATH_INFO", "")
             method = environ.get("REQUEST_METHOD", "GET")
-            if path.startswith("/__bench/"):
-                return self._answer(method, path, start_response)
-            if path.startswith("/moto-api"):
-                return app(environ, start_response)
             if "/_user_request_" in path:  # the REST API's data plane: an order, not an API call
                 key: tuple[str, str, str, bool] = ("dataplane", "execute-api", method, True)
             else:
@@ -133,16 +144,6 @@ class Recorder:
             op,
             mutating,
         )
-
-    def _answer(self, method: str, path: str, start_response: StartResponse) -> list[bytes]:
-        try:
-            out, status = json.dumps(self._control(method, path)).encode(), "200 OK"
-        except Exception as exc:  # the bench process shows it
-            out, status = json.dumps({"error": repr(exc)}).encode(), "500 Internal Server Error"
-        start_response(
-            status, [("Content-Type", "application/json"), ("Content-Length", str(len(out)))]
-        )
-        return [out]
 
     def snapshot(self, clear: bool = False) -> list[tuple[str, str, str, bool, int]]:
         with self._lock:
@@ -267,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     # The recorder goes outermost, so it sees every request; EmbeddedAWS applies the list in order
     # at start() and LocalAWS has no public hook for one more middleware.
     aws.server._middleware.append(recorder.wrap)
+    aws.server.pipeline.insert("bench-control", recorder.control_step, before="signature")
     holder["aws"] = aws
     aws.start()
     print(json.dumps({"endpoint": aws.endpoint_url}), flush=True)

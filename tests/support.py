@@ -55,8 +55,6 @@ class CallRecorder:
 
         def middleware(environ, start_response):  # type: ignore[no-untyped-def]
             path = environ.get("PATH_INFO", "")
-            if path.startswith("/moto-api"):
-                return app(environ, start_response)
             method = environ.get("REQUEST_METHOD", "GET")
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             op = target.split(".")[-1] if target else ""

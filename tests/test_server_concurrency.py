@@ -5,8 +5,11 @@ beside a flood of orders — never see the HTTP 500 "dictionary changed size dur
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -83,3 +86,106 @@ def test_a_long_poll_does_not_hold_up_other_requests(server: EmbeddedAWS) -> Non
     sqs.send_message(QueueUrl=url, MessageBody="hello")
     assert done.wait(5), "the long poll never saw the message"
     th.join(5)
+
+
+class Trickler:
+    """A client that sends a request's headers, then its body one byte every ``every`` seconds,
+    never finishing it (it announced more bytes than it sends)."""
+
+    def __init__(self, endpoint: str, path: str, headers: dict[str, str], every: float = 2.0):
+        parts = urlsplit(endpoint)
+        lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}", "Content-Length: 100000"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self.sock = socket.create_connection((str(parts.hostname), int(parts.port or 80)))
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b"{")
+        self.sent = 1
+        self._stop = threading.Event()
+        self._every = every
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.sock.sendall(b" ")
+                self.sent += 1
+            except OSError:
+                return
+
+    def answered(self) -> bool:
+        """Whether the server has answered (or closed) yet."""
+        self.sock.setblocking(False)
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) is not None
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        finally:
+            self.sock.setblocking(True)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+SIGNED = (
+    "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{}/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+)
+
+
+def test_a_trickling_client_delays_no_other_request(server: EmbeddedAWS) -> None:
+    """Bodies trickling in, one byte every 2 s, on every protocol's path (issue 9: they held
+    the lock moto runs under, and an order POST and a ListQueues waited 29 s). 100 requests
+    beside them each answer within 1 s."""
+    sqs, ddb = _client(server, "sqs"), _client(server, "dynamodb")
+    url = sqs.create_queue(QueueName="beside-a-trickler")["QueueUrl"]
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    tricklers = [
+        Trickler(
+            server.endpoint_url,
+            "/",
+            {
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": "AmazonSQS.CreateQueue",
+                "Authorization": SIGNED.format("sqs"),
+            },
+        ),
+        Trickler(
+            server.endpoint_url,
+            "/",
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": SIGNED.format("iam"),
+            },
+        ),
+        Trickler(
+            server.endpoint_url,
+            "/2015-03-31/functions",
+            {"Content-Type": "application/json", "Authorization": SIGNED.format("lambda")},
+        ),
+    ]
+    try:
+        latencies = []
+        for i in range(100):
+            started = time.monotonic()
+            if i % 3 == 0:
+                sqs.list_queues()
+            elif i % 3 == 1:
+                sqs.send_message(QueueUrl=url, MessageBody=str(i))
+            else:
+                ddb.put_item(TableName="t", Item={"k": {"S": str(i)}})
+            latencies.append(time.monotonic() - started)
+        assert not any(t.answered() for t in tricklers), "the tricklers were cut off early"
+    finally:
+        for t in tricklers:
+            t.close()
+    assert max(latencies) < 1.0, sorted(latencies)[-5:]
+    assert ddb.scan(TableName="t")["Count"] == 33

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import click
 
 from pocctl.cli.app import App
@@ -15,12 +17,25 @@ from pocctl.cli.app import App
     show_default=True,
     help="port on 127.0.0.1 (0 picks a free one)",
 )
+@click.option(
+    "--admin",
+    is_flag=True,
+    help="also serve moto's admin API (/moto-api: reset, recorder, data.json, seed, config)",
+)
 @click.pass_obj
-def local_command(app: App, port: int) -> None:
+def local_command(app: App, port: int, admin: bool) -> None:
     """Run an embedded AWS on 127.0.0.1 until Ctrl-C.
 
     moto's server plus pocctl's Lambda pollers, function executor and API
     Gateway data plane, so orders flow through the whole pipeline offline.
+
+    It serves this machine's own tools only: requests must name 127.0.0.1 (or
+    localhost) and its port, no web page may call it, and AWS API requests
+    must be signed, as on AWS (any SDK or the AWS CLI signs; the credentials
+    are not checked). A deployed REST API's invoke URL is open, as on AWS.
+
+    Deployed Lambda functions run on this machine as the current user,
+    without a sandbox: deploy only code you trust.
 
     \b
     Example (then, in another terminal):
@@ -31,7 +46,7 @@ def local_command(app: App, port: int) -> None:
 
     term = app.terminal
     try:
-        aws = LocalAWS(port=port, log=term.info)
+        aws = LocalAWS(port=port, log=term.info, admin=admin)
         aws.start()
     except OSError as e:
         term.abort(
@@ -39,7 +54,18 @@ def local_command(app: App, port: int) -> None:
             hint="pick another --port (0 picks a free one)",
             code=2,
         )
-    url = aws.endpoint_url
+    _banner(app, aws.endpoint_url, admin)
+    try:
+        aws.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        aws.stop()
+    term.line("embedded AWS stopped")
+
+
+def _banner(app: App, url: str, admin: bool) -> None:
+    term = app.terminal
     term.line(f"[bold]Embedded AWS[/] listening on {url}")
     term.line("Use it from another terminal:")
     flag = "--local" if url.endswith(":4566") else f"--endpoint-url {url}"
@@ -51,14 +77,26 @@ def local_command(app: App, port: int) -> None:
     )
     term.line(f"  aws --endpoint-url {url} sqs list-queues")
     term.line(f"REST APIs answer at {url}/restapis/<api-id>/<stage>/_user_request_/")
+    term.line(
+        f"Deployed Lambda functions run on this machine as {_user()}, without a sandbox: "
+        "deploy only code you trust."
+    )
+    term.line("Only this machine's tools may use it: no other Host, no web page, signed API calls.")
+    if admin:
+        term.line(
+            f"moto's admin API is ON (--admin): {url}/moto-api/ "
+            "(reset, recorder, data.json, seed, config)"
+        )
+    else:
+        term.line("moto's admin API (/moto-api) is off; --admin turns it on.")
     term.line("Ctrl-C stops it.")
+
+
+def _user() -> str:
     try:
-        aws.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        aws.stop()
-    term.line("embedded AWS stopped")
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "the current user"
 
 
 COMMANDS = [local_command]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pocctl.local.operation import operation_of
 from pocctl.local.vtl import Input, TemplateError, Util, render
 
 logger = logging.getLogger("pocctl.local")
@@ -29,7 +30,6 @@ logger = logging.getLogger("pocctl.local")
 LogFn = Callable[[str], None]
 ClientFactory = Callable[..., Any]
 
-_ROUTE = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
 _SQS_URI = re.compile(r"^arn:aws[\w-]*:apigateway:([\w-]+):sqs:path/(\d{12})/([\w-]+)$")
 _STATUS = {
     200: "OK",
@@ -156,10 +156,9 @@ class ApiGateway:
 
     def wrap(self, app: Any) -> Any:
         def middleware(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO", "")
-            m = _ROUTE.match(path)
-            if not m:
-                if path.startswith("/restapis") and environ.get("REQUEST_METHOD") != "GET":
+            op = operation_of(environ)
+            if op.route is None:
+                if op.service == "apigateway" and op.mutating:
                     # A control-plane change (deployment, stage, method...): the next data-plane
                     # request re-checks the stage. Marked before and after moto applies it, so
                     # no request can settle on the old state in between; in steady state the
@@ -171,7 +170,7 @@ class ApiGateway:
                         self.mark_stale()
                 return app(environ, start_response)
             try:
-                resp = self.handle(m.group(1), m.group(2), m.group(3) or "/", environ)
+                resp = self.handle(*op.route, environ)
             except Exception as exc:
                 logger.exception("API Gateway data plane failed")
                 self._log(f"[API Gateway] internal error: {exc}")

@@ -383,11 +383,24 @@ def invoke_middleware(runner: InvokeRunner) -> Callable[[Any], Any]:
     thread-local set around the call reaches the patched ``LambdaFunction.invoke``.
     """
 
+    def in_background(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        headers = dict(request_headers or {})
+        headers["x-amz-invocation-type"] = "Event"
+        return runner(fn, body, headers, response_headers)
+
     def wrap(app: Any) -> Any:
         def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+            from pocctl.local.operation import operation_of
+
             # Restored, not cleared: the embedded AWS's own in-process calls nest requests.
             previous = getattr(_request, "runner", None)
-            _request.runner = runner
+            # Only Lambda's Invoke API runs a function while the request waits. moto invokes
+            # for other services too (SNS to a lambda subscriber, InvokeAsync), inside a
+            # request that holds the server's lock: the function, calling back into the
+            # server, would wait for that lock for ever. AWS runs those asynchronously ("Several
+            # AWS services, such as Amazon S3 and Amazon SNS, invoke functions asynchronously",
+            # https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html): so does this.
+            _request.runner = runner if operation_of(environ).is_lambda_invoke else in_background
             try:
                 # moto builds the whole response body inside this call (a list), so the
                 # thread-local is still set while Invoke runs.

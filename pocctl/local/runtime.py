@@ -23,10 +23,17 @@ from pocctl.local import moto_hooks
 from pocctl.local.cwlogs import LogShipper
 from pocctl.local.executor import Executor, FunctionSpec
 from pocctl.local.gateway import ApiGateway
+from pocctl.local.operation import operation_of
 from pocctl.local.pollers import MappingManager, lambda_invoker
 from pocctl.local.server import LOCAL_REGION, EmbeddedAWS, call_app, local_client
 
 logger = logging.getLogger("pocctl.local")
+
+_MAPPING_CHANGES = (
+    "CreateEventSourceMapping",
+    "UpdateEventSourceMapping",
+    "DeleteEventSourceMapping",
+)
 
 LogFn = Callable[[str], None]
 
@@ -47,6 +54,7 @@ class LocalAWS:
         region: str = LOCAL_REGION,
         refresh_interval: float = 1.0,
         workers_per_function: int = 2,
+        admin: bool = False,
     ) -> None:
         self._user_log = log
         self.region = region
@@ -59,6 +67,7 @@ class LocalAWS:
                 self._watch_mappings,
                 self._gateway.wrap,
             ],
+            admin=admin,
         )
         self._refresh_interval = refresh_interval
         self._workers_per_function = workers_per_function
@@ -110,10 +119,19 @@ class LocalAWS:
         if not self._started:
             return
         self._started = False
+        # The pollers wind down while the executor stops: a poller waiting on a function that
+        # still runs is freed when its worker is killed, instead of holding the stop (and
+        # `pocctl local`'s exit) until its join times out.
+        stopping = None
         if self.mappings is not None:
-            self.mappings.stop()
+            stopping = threading.Thread(
+                target=self.mappings.stop, name="pocctl-stop-pollers", daemon=True
+            )
+            stopping.start()
         if self.executor is not None:
             self.executor.stop()
+        if stopping is not None:
+            stopping.join(timeout=10)
         for t in self._async:
             t.join(timeout=5)
         if self._shipper is not None:
@@ -195,10 +213,8 @@ class LocalAWS:
         before the API call returns (the periodic re-read stays as the safety net)."""
 
         def middleware(environ: dict[str, Any], start_response: Any) -> Any:
-            if not (
-                environ.get("PATH_INFO", "").startswith("/2015-03-31/event-source-mappings")
-                and environ.get("REQUEST_METHOD") != "GET"
-            ):
+            op = operation_of(environ)
+            if not (op.service == "lambda" and op.name in _MAPPING_CHANGES):
                 return app(environ, start_response)
             body = list(app(environ, start_response))
             if self.mappings is not None:

@@ -3,6 +3,7 @@ terminal: `up`, a plain HTTP POST, `test-order`, `lambda1 --test`; and `pocctl d
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import signal
@@ -23,9 +24,13 @@ from workspace import Workspace, make_workspace
 
 
 class LocalServer:
-    def __init__(self) -> None:
+    """`pocctl local --port 0` in a subprocess; ``admin`` adds --admin (moto's /moto-api, for
+    reset() between tests)."""
+
+    def __init__(self, *extra: str, admin: bool = True) -> None:
+        argv = ["local", "--port", "0", *(["--admin"] if admin else []), *extra]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pocctl", "local", "--port", "0"],
+            [sys.executable, "-m", "pocctl", *argv],
             env=subprocess_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -58,6 +63,7 @@ class LocalServer:
                 self._seen.wait(left)
 
     def reset(self) -> None:
+        """moto's reset over HTTP: the admin API `pocctl local --admin` serves."""
         req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
@@ -117,6 +123,9 @@ def test_local_says_how_to_use_it(local_server: LocalServer) -> None:
     text = "\n".join(local_server.lines)
     assert f"export AWS_ENDPOINT_URL={local_server.endpoint}" in text
     assert "/restapis/<api-id>/<stage>/_user_request_/" in text
+    user = getpass.getuser()
+    assert f"Deployed Lambda functions run on this machine as {user}, without a sandbox" in text
+    assert "moto's admin API is ON (--admin)" in text
 
 
 def test_a_plain_http_post_is_stored_and_notified(lws: Workspace) -> None:

@@ -3,6 +3,7 @@ or its pollers would act on other tests' stacks), reset before each test."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 
@@ -34,9 +35,17 @@ class LogLines:
 @pytest.fixture(scope="module", autouse=True)
 def _no_managed_policies() -> Iterator[None]:
     # Loading AWS-managed IAM policies costs ~1 s per reset; these tests never use them.
+    # Restored afterwards to what every EmbeddedAWS sets (not to "unset").
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
         yield
+    # moto rebuilds an account's IAM backend when it resets it, reading the setting then: an
+    # account last reset here would lack the AWS-managed policies in the next module, which
+    # may use it without a reset of its own (an empty account needs none).
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
 
 
 @pytest.fixture(scope="module")

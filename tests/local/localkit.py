@@ -379,3 +379,57 @@ def post(
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode("utf-8", "replace")
+
+
+# -- crafted HTTP requests -------------------------------------------------------------------
+
+# The shape of a SigV4 Authorization header; the embedded AWS checks only the shape.
+SIGNED = (
+    "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/sqs/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+)
+
+
+def request(
+    endpoint: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    host: str | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request with exactly these headers (Host: the endpoint's unless ``host``; "" sends
+    none): status, headers (lower-case names), body."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    assert parts.hostname == "127.0.0.1", endpoint
+    conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=20)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if host != "":
+            conn.putheader("Host", host if host is not None else str(parts.netloc))
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        if body or method in ("POST", "PUT"):
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def signed(endpoint: str, service: str) -> Any:
+    """A plain boto3 client (it signs, as every SDK does), no retries."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
