@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
 from pocctl.cli.app import App
+
+if TYPE_CHECKING:
+    from pocctl.local.runtime import LocalAWS
 
 
 @click.command("local")
@@ -15,8 +22,15 @@ from pocctl.cli.app import App
     show_default=True,
     help="port on 127.0.0.1 (0 picks a free one)",
 )
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="keep the embedded AWS's state in DIR across restarts (default: in memory only)",
+    metavar="DIR",
+)
 @click.pass_obj
-def local_command(app: App, port: int) -> None:
+def local_command(app: App, port: int, data: Path | None) -> None:
     """Run an embedded AWS on 127.0.0.1 until Ctrl-C.
 
     moto's server plus pocctl's Lambda pollers, function executor and API
@@ -26,13 +40,19 @@ def local_command(app: App, port: int) -> None:
     Example (then, in another terminal):
       pocctl local
       pocctl --local up && pocctl --local test-order --count 5
+
+    With --data DIR, resources, queued messages, table rows and stream
+    positions survive a restart (see README: "The embedded AWS").
     """
+    from pocctl.local.persist import DataDirError
     from pocctl.local.runtime import LocalAWS
 
     term = app.terminal
     try:
-        aws = LocalAWS(port=port, log=term.info)
+        aws = LocalAWS(port=port, log=term.info, data_dir=data)
         aws.start()
+    except DataDirError as e:
+        term.abort(str(e), code=2)
     except OSError as e:
         term.abort(
             f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}",
@@ -51,6 +71,7 @@ def local_command(app: App, port: int) -> None:
     )
     term.line(f"  aws --endpoint-url {url} sqs list-queues")
     term.line(f"REST APIs answer at {url}/restapis/<api-id>/<stage>/_user_request_/")
+    term.info(_state_line(aws))
     term.line("Ctrl-C stops it.")
     try:
         aws.serve_forever()
@@ -58,7 +79,34 @@ def local_command(app: App, port: int) -> None:
         pass
     finally:
         aws.stop()
-    term.line("embedded AWS stopped")
+    term.info("embedded AWS stopped" + _stop_note(aws))
+
+
+def _state_line(aws: LocalAWS) -> str:
+    p = aws.persistence
+    if p is None:
+        return (
+            "State: in memory only; a stop loses every resource and order (--data DIR keeps them)."
+        )
+    if aws.restored is None:
+        return f"State: kept in {p.directory} (no snapshot yet: starting empty)."
+    h = aws.restored.header
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(h.get("taken_at", 0))))
+    return (
+        f"State: kept in {p.directory}; restored the snapshot of {when} "
+        f"({h.get('bytes', 0) / 1e6:.1f} MB) in {aws.restored.seconds:.2f} s."
+    )
+
+
+def _stop_note(aws: LocalAWS) -> str:
+    p = aws.persistence
+    if p is not None and p.saved_at_close:
+        return f"; state saved in {p.directory}"
+    if p is not None:
+        return f"; could not save the last changes: {p.directory} keeps its previous snapshot"
+    if aws.unfinished:
+        return f"; dropped {aws.unfinished.describe()} (in memory only: --data DIR keeps them)"
+    return ""
 
 
 COMMANDS = [local_command]

@@ -138,6 +138,7 @@ def one_at_a_time(app: Any) -> Any:
         with lock:
             return list(app(environ, start_response))
 
+    middleware.lock = lock  # type: ignore[attr-defined]  # for snapshots (persist.py)
     return middleware
 
 
@@ -219,6 +220,7 @@ class EmbeddedAWS:
                     return backend
 
         app: Any = one_at_a_time(Dispatcher(create_backend_app))
+        self.request_lock = app.lock  # held, no request reaches moto (persist.py)
         for wrap in self._middleware:
             app = wrap(app)
         self.app = app
