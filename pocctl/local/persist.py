@@ -673,6 +673,7 @@ class Persistence:
         self._failures = 0
         self._dir_lock: DirLock | None = None
         self._closed = False
+        self._one_at_a_time = threading.Lock()  # the thread's snapshots and direct calls
         self.saved_at_close = False  # the final snapshot was written
 
     # -- lifecycle
@@ -796,14 +797,20 @@ class Persistence:
         """Take one snapshot and write it; False if it could not be taken now."""
         if self.request_lock is None:  # never started serving: nothing to keep
             return False
+        with self._one_at_a_time:
+            return self._snapshot(final)
+
+    def _snapshot(self, final: bool) -> bool:
+        # At a stop the pollers have stopped: the waits are short, and bounded so that a
+        # stuck request cannot keep the process from exiting.
         self._last_start = time.monotonic()
         started = time.perf_counter()
-        exact = self.gate.acquire_exclusive(GATE_WAIT if not final else 30.0)
+        exact = self.gate.acquire_exclusive(GATE_WAIT if not final else 2.0)
         try:
             if not exact and not final and time.monotonic() - self._last_ok < FORCE_AFTER:
                 logger.debug("snapshot postponed: a poller's batch is still in progress")
                 return False
-            if not self.request_lock.acquire(timeout=LOCK_WAIT if not final else 10.0):
+            if not self.request_lock.acquire(timeout=LOCK_WAIT if not final else 2.0):
                 logger.debug("snapshot postponed: a request holds the server")
                 return False
             try:
