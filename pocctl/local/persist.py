@@ -78,8 +78,9 @@ _MAX_HEADER = 4096
 
 # A snapshot starts at most this often (seconds), counted from the previous start.
 INTERVAL = 0.5
-# How long a snapshot waits for the pollers' batches in progress before trying again later.
-GATE_WAIT = 0.5
+# How long a snapshot waits for the pollers' batches in progress before trying again later
+# (new batches wait meanwhile: a pipeline of normal functions is held up for one batch).
+GATE_WAIT = 1.0
 # How long it waits for the request lock (a request being applied) before trying again later.
 LOCK_WAIT = 2.0
 # Without a snapshot for this long, one is taken without waiting for batches in progress.
@@ -643,6 +644,16 @@ def install_receive_hook() -> None:
         SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+def uninstall_receive_hook() -> None:
+    """moto's own receive_message again (a LocalAWS without --data may follow in-process)."""
+    from moto.sqs.models import SQSBackend
+
+    with _hook_lock:
+        original = getattr(SQSBackend.receive_message, "_pocctl_original", None)
+        if original is not None:
+            SQSBackend.receive_message = original  # type: ignore[method-assign]
+
+
 # -- the snapshots --------------------------------------------------------------------------
 
 
@@ -728,6 +739,7 @@ class Persistence:
         ok = self.saved_at_close = self.snapshot(final=True)
         if _active is self:
             _active = None
+            uninstall_receive_hook()
         if self._dir_lock is not None:
             self._dir_lock.release()
         return ok

@@ -226,7 +226,7 @@ def test_a_clean_stop_keeps_the_stack_queued_orders_and_stream_positions(
     sqs = client(ws, "sqs")  # a message in flight: received, not deleted, not yet visible again
     side = sqs.create_queue(QueueName="side")["QueueUrl"]
     sent = sqs.send_message(QueueUrl=side, MessageBody="in flight")["MessageId"]
-    taken = sqs.receive_message(QueueUrl=side, VisibilityTimeout=5)["Messages"]
+    taken = sqs.receive_message(QueueUrl=side, VisibilityTimeout=600)["Messages"]
 
     assert first.stop(signal.SIGTERM) == 0, first.output
     assert f"embedded AWS stopped; state saved in {data}" in first.output
@@ -292,7 +292,9 @@ def test_after_a_kill_9_every_order_in_the_last_snapshot_goes_through_once(
         what="a snapshot covering the orders",
     )
     assert header["exact"] is True
-    assert time.time() - accepted < 2.0, "the snapshot came later than the design says"
+    # INTERVAL (0.5 s) + a snapshot's time: well under a second on an idle machine; the bound
+    # is loose for a loaded test machine.
+    assert header["taken_at"] - accepted < 3.0, "the snapshot came later than the design says"
     first.proc.kill()  # SIGKILL: no final snapshot
     first.proc.wait(timeout=10)
     assert "state saved" not in first.output

@@ -540,3 +540,26 @@ def test_lambda_code_is_kept_byte_for_byte(tmp_path: Path, running: list[LocalAW
     assert fn.code_bytes == code
     out = local_client(aws.endpoint_url, "lambda").invoke(FunctionName="f", Payload=b'{"a": 1}')
     assert json.loads(out["Payload"].read()) == {"echo": {"a": 1}}
+
+
+def test_the_receive_hook_relies_on_moto_code_that_is_still_there(
+    tmp_path: Path, running: list[LocalAWS]
+) -> None:
+    """moto 5.2.5's receive_message makes one pass when told not to wait, moves messages to the
+    dead-letter queue in it, and waits on the queue's condition between passes."""
+    import inspect
+
+    from moto.sqs.models import SQSBackend
+
+    aws = start(tmp_path / "data")
+    running.append(aws)
+    hooked = SQSBackend.receive_message
+    source = inspect.getsource(hooked._pocctl_original)  # type: ignore[attr-defined]
+    for needle in (
+        "if wait_seconds_timeout == 0:",
+        "dead_letter_queue.add_message(message)",
+        "queue.wait_for_messages(1)",
+    ):
+        assert needle in source
+    aws.stop()
+    assert SQSBackend.receive_message is hooked._pocctl_original  # type: ignore[attr-defined]
