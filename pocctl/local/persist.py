@@ -5,7 +5,9 @@ backends: IAM, DynamoDB tables with their streams' records, SQS queues with thei
 (visible, in flight with their visibility deadlines, delayed), Lambda functions with their code
 and event source mappings, SNS, API Gateway, CloudWatch Logs — and the positions of pocctl's own
 stream pollers (pollers.py), so that after a restart a stream is read on after the last record
-delivered.
+delivered. Not kept: DynamoDB shard iterators other than those positions (short-lived handles,
+see _streams_backend), asynchronous invocations (InvocationType Event) still running, and log
+lines not yet shipped to CloudWatch Logs at a kill -9.
 
 Design. moto keeps everything in plain Python objects under per-service ``BackendDict``s
 (moto/core/base_backend.py), so one pickle of them, taken while no request is being applied, is a
@@ -46,6 +48,7 @@ import collections
 import contextlib
 import copyreg
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -309,10 +312,39 @@ _DISPATCH.update(
 )
 
 
-def dumps(obj: Any) -> bytes:
+def _blank(cls: type) -> Any:
+    return cls.__new__(cls)
+
+
+def _streams_backend(obj: Any, keep: set[str]) -> tuple[Any, ...]:
+    """A DynamoDBStreamsBackend with only the shard iterators a poller position names.
+
+    moto 5.2.5 keeps every iterator it returned (each GetRecords makes one, ~0.8 KB; a stream
+    poller reads ten times a second, and moto_hooks expires them only after 15 minutes: up to
+    ~7 MB). Iterators are short-lived handles on AWS too; a client holding one gets
+    ExpiredIteratorException after a restart and asks for a new one.
+    """
+    state = dict(obj.__dict__)
+    state["shard_iterators"] = {k: v for k, v in obj.shard_iterators.items() if k in keep}
+    for name in ("_pocctl_born", "_pocctl_pruned"):  # time.monotonic() of this process
+        state.pop(name, None)
+    return _blank, (type(obj),), state
+
+
+def dumps(obj: Any, *, keep_iterators: set[str] | None = None) -> bytes:
+    """Pickle with the reducers above; with ``keep_iterators``, moto's stream backends keep
+    only those shard iterators."""
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH
+    table = _DISPATCH
+    if keep_iterators is not None:
+        from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+        table = {
+            **_DISPATCH,
+            DynamoDBStreamsBackend: functools.partial(_streams_backend, keep=keep_iterators),
+        }
+    pickler.dispatch_table = table
     pickler.dump(obj)
     return buf.getvalue()
 
@@ -844,8 +876,10 @@ class Persistence:
     def _pickle(self) -> bytes:
         from moto.core.base_backend import backend_lock
 
+        checkpoints = dict(self.checkpoints)
+        keep = {str(cp["iterator"]) for cp in checkpoints.values() if "iterator" in cp}
         with backend_lock:
-            return dumps({"moto": moto_state(), "checkpoints": dict(self.checkpoints)})
+            return dumps({"moto": moto_state(), "checkpoints": checkpoints}, keep_iterators=keep)
 
     def _write(
         self, payload: bytes, taken_at: float, exact: bool, frozen: float, started: float

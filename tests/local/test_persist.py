@@ -175,6 +175,41 @@ def test_stream_positions_come_back_and_nothing_is_notified_twice(
     assert sorted(json.loads(n)["orderID"] for n in later) == ["b0", "b1"]
 
 
+def test_a_latest_position_with_nothing_read_yet_survives_and_only_its_iterator_is_kept(
+    tmp_path: Path, running: list[LocalAWS]
+) -> None:
+    """A LATEST trigger that has read nothing yet is positioned by a shard iterator: that one
+    is kept (a record written while the trigger was off is still delivered after a restart);
+    the other iterators moto remembers are not."""
+    data = tmp_path / "data"
+    aws = start(data)
+    running.append(aws)
+    stack = build_stack(aws.endpoint_url, mappings=False, api=False)
+    lam = stack.client("lambda")
+    uuid = lam.create_event_source_mapping(
+        EventSourceArn=stack.stream_arn, FunctionName="POC-Lambda-2", StartingPosition="LATEST"
+    )["UUID"]
+    p = aws.persistence
+    assert p is not None
+    position = wait_for(lambda: [v for k, v in p.checkpoints.items() if k[0] == uuid], what="pos")
+    assert set(position[0]) == {"iterator"}
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    stack.client("dynamodb").put_item(TableName="orders", Item={"orderID": {"S": "while-off"}})
+
+    aws = restart(aws, data)
+    running.append(aws)
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    kept = dynamodbstreams_backends["123456789012"]["us-east-1"].shard_iterators
+    assert list(kept) == [position[0]["iterator"]]
+    stack.clients.clear()
+    stack.endpoint = aws.endpoint_url
+    stack.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=True)
+    notes: list[str] = []
+    wait_for(lambda: stack.drain(stack.probe_url, notes) or notes, what="the notification")
+    assert [json.loads(n)["orderID"] for n in notes] == ["while-off"]
+
+
 def _last_sequence_number(stack: Any) -> str:
     streams = stack.client("dynamodbstreams")
     shard = streams.describe_stream(StreamArn=stack.stream_arn)["StreamDescription"]["Shards"][0]
