@@ -834,7 +834,11 @@ class Persistence:
             delay = self._last_start + self.interval - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 return
-            if not self.snapshot():
+            try:
+                ok = self.snapshot()
+            except Exception:  # the thread must live on: the next change tries again
+                ok = self._failed()
+            if not ok:
                 self._stop.wait(self.interval)  # could not: try again a little later
 
     def snapshot(self, *, final: bool = False) -> bool:
@@ -898,6 +902,8 @@ class Persistence:
             return self._failed(f"cannot write {self.directory / SNAPSHOT_NAME}: {e.strerror}")
         self.generation += 1
         self._last_ok = time.monotonic()
+        if self._failures:
+            self._log(f"[data] snapshots are written to {self.directory} again")
         self._failures = 0
         self.last = {
             **header,
@@ -909,7 +915,7 @@ class Persistence:
 
     def _failed(self, reason: str = "") -> bool:
         self._failures += 1
-        if reason or self._failures in (1, 10):
+        if self._failures % 20 == 1:  # once, then now and then: not twice a second
             logger.debug("snapshot failed", exc_info=not reason)
             self._log(
                 f"[data] {reason or 'could not take a snapshot of the embedded AWS'}; "

@@ -598,3 +598,24 @@ def test_the_receive_hook_relies_on_moto_code_that_is_still_there(
         assert needle in source
     aws.stop()
     assert SQSBackend.receive_message is hooked._pocctl_original  # type: ignore[attr-defined]
+
+
+def test_a_snapshot_that_cannot_be_written_is_reported_once_and_retried(
+    tmp_path: Path, running: list[LocalAWS]
+) -> None:
+    log = LogLines()
+    aws = LocalAWS(port=0, log=log, data_dir=tmp_path / "data").start()
+    running.append(aws)
+    p = aws.persistence
+    assert p is not None and p.snapshot()
+    path = p.directory / SNAPSHOT_NAME
+    path.unlink()
+    path.mkdir()  # rename(2) cannot replace a non-empty directory: the write fails like ENOSPC
+    (path / "x").write_text("")
+    assert not p.snapshot() and not p.snapshot()
+    assert len(log.having("[data] cannot write")) == 1, log.lines
+    assert sorted(q.name for q in p.directory.iterdir()) == [persist.LOCK_NAME, SNAPSHOT_NAME]
+    (path / "x").unlink()
+    path.rmdir()
+    assert p.snapshot() and read_header(path)["generation"] == p.generation
+    assert log.having("snapshots are written to")
