@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import getpass
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pocctl.cli.app import App
+
+if TYPE_CHECKING:
+    from pocctl.local.runtime import LocalAWS
 
 
 @click.command("local")
@@ -22,8 +28,15 @@ from pocctl.cli.app import App
     is_flag=True,
     help="also serve moto's admin API (/moto-api: reset, recorder, data.json, seed, config)",
 )
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="keep the embedded AWS's state in DIR across restarts (default: in memory only)",
+    metavar="DIR",
+)
 @click.pass_obj
-def local_command(app: App, port: int, admin: bool) -> None:
+def local_command(app: App, port: int, admin: bool, data: Path | None) -> None:
     """Run an embedded AWS on 127.0.0.1 until Ctrl-C.
 
     moto's server plus pocctl's Lambda pollers, function executor and API
@@ -41,31 +54,38 @@ def local_command(app: App, port: int, admin: bool) -> None:
     Example (then, in another terminal):
       pocctl local
       pocctl --local up && pocctl --local test-order --count 5
+
+    With --data DIR, resources, queued messages, table rows and stream
+    positions survive a restart (see README: "The embedded AWS").
     """
+    from pocctl.local.persist import DataDirError
     from pocctl.local.runtime import LocalAWS
 
     term = app.terminal
     try:
-        aws = LocalAWS(port=port, log=term.info, admin=admin)
+        aws = LocalAWS(port=port, log=term.info, admin=admin, data_dir=data)
         aws.start()
+    except DataDirError as e:
+        term.abort(str(e), code=2)
     except OSError as e:
         term.abort(
             f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}",
             hint="pick another --port (0 picks a free one)",
             code=2,
         )
-    _banner(app, aws.endpoint_url, admin)
+    _banner(app, aws, admin)
     try:
         aws.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         aws.stop()
-    term.line("embedded AWS stopped")
+    term.info("embedded AWS stopped" + _stop_note(aws))
 
 
-def _banner(app: App, url: str, admin: bool) -> None:
+def _banner(app: App, aws: LocalAWS, admin: bool) -> None:
     term = app.terminal
+    url = aws.endpoint_url
     term.line(f"[bold]Embedded AWS[/] listening on {url}")
     term.line("Use it from another terminal:")
     flag = "--local" if url.endswith(":4566") else f"--endpoint-url {url}"
@@ -89,6 +109,7 @@ def _banner(app: App, url: str, admin: bool) -> None:
         )
     else:
         term.line("moto's admin API (/moto-api) is off; --admin turns it on.")
+    term.info(_state_line(aws))
     term.line("Ctrl-C stops it.")
 
 
@@ -97,6 +118,33 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container)
         return "the current user"
+
+
+def _state_line(aws: LocalAWS) -> str:
+    p = aws.persistence
+    if p is None:
+        return (
+            "State: in memory only; a stop loses every resource and order (--data DIR keeps them)."
+        )
+    if aws.restored is None:
+        return f"State: kept in {p.directory} (no snapshot yet: starting empty)."
+    h = aws.restored.header
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(h.get("taken_at", 0))))
+    return (
+        f"State: kept in {p.directory}; restored the snapshot of {when} "
+        f"({h.get('bytes', 0) / 1e6:.1f} MB) in {aws.restored.seconds:.2f} s."
+    )
+
+
+def _stop_note(aws: LocalAWS) -> str:
+    p = aws.persistence
+    if p is not None and p.saved_at_close:
+        return f"; state saved in {p.directory}"
+    if p is not None:
+        return f"; could not save the last changes: {p.directory} keeps its previous snapshot"
+    if aws.unfinished:
+        return f"; dropped {aws.unfinished.describe()} (in memory only: --data DIR keeps them)"
+    return ""
 
 
 COMMANDS = [local_command]

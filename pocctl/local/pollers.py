@@ -10,6 +10,7 @@ AWS, so moto stays the single source of truth.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -18,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger("pocctl.local")
 
@@ -31,6 +32,24 @@ SQS_WAIT_SECONDS = 1
 STREAM_IDLE_WAIT = 0.1
 SHARD_REFRESH = 1.0
 ERROR_BACKOFF = 1.0
+# Poller threads' names start with this (persist.py tells their ReceiveMessage calls apart).
+POLLER_THREAD_PREFIX = "pocctl-poller-"
+
+
+class Gate(Protocol):
+    """Held while a batch is between taken and settled (persist.SnapshotGate with --data)."""
+
+    def batch(self) -> contextlib.AbstractContextManager[Any]: ...
+
+    def release(self) -> None: ...
+
+
+class _NoGate:
+    def batch(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def release(self) -> None:
+        pass
 
 
 @dataclass
@@ -103,6 +122,7 @@ class Poller:
         invoke: Invoker,
         log: LogFn,
         checkpoints: dict[tuple[str, str], dict[str, Any]],
+        gate: Gate | None = None,
     ) -> None:
         self.config = config
         self.uuid: str = config["UUID"]
@@ -110,6 +130,7 @@ class Poller:
         self._invoke = invoke
         self._log = log
         self._checkpoints = checkpoints
+        self._gate: Gate = gate or _NoGate()
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -120,7 +141,9 @@ class Poller:
     def start(self) -> None:
         for i in range(self.threads_per_mapping):
             t = threading.Thread(
-                target=self._guarded, name=f"pocctl-poller-{self.uuid[:8]}-{i}", daemon=True
+                target=self._guarded,
+                name=f"{POLLER_THREAD_PREFIX}{self.uuid[:8]}-{i}",
+                daemon=True,
             )
             self._threads.append(t)
             t.start()
@@ -184,20 +207,28 @@ class SqsPoller(Poller):
             "QueueUrl"
         ]
         while not self.stop_event.is_set():
-            messages = self._receive(sqs, queue_url)
-            if not messages:
-                continue
-            if self.stop_event.is_set():
-                # Disabled or stopping between receive and invoke: hand the batch back at once.
-                sqs.change_message_visibility_batch(
-                    QueueUrl=queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                        for i, m in enumerate(messages)
-                    ],
-                )
-                return
-            self._process(sqs, queue_url, arn, region, messages)
+            try:
+                messages = self._receive(sqs, queue_url)
+                if not messages:
+                    continue
+                if self.stop_event.is_set():
+                    # Disabled or stopping between receive and invoke: hand the batch back.
+                    sqs.change_message_visibility_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {
+                                "Id": str(i),
+                                "ReceiptHandle": m["ReceiptHandle"],
+                                "VisibilityTimeout": 0,
+                            }
+                            for i, m in enumerate(messages)
+                        ],
+                    )
+                    return
+                self._process(sqs, queue_url, arn, region, messages)
+            finally:
+                # With --data the receive took the snapshot gate (persist.py): settled now.
+                self._gate.release()
 
     def _receive(self, sqs: Any, queue_url: str) -> list[dict[str, Any]]:
         cfg = self.config
@@ -303,7 +334,8 @@ class StreamPoller(Poller):
             for shard in shards:
                 shard_id = shard["ShardId"]
                 if shard_id not in iterators:
-                    iterators[shard_id] = self._resume(streams, arn, shard_id)
+                    with self._gate.batch():  # the iterator and its checkpoint, together
+                        iterators[shard_id] = self._resume(streams, arn, shard_id)
                 resp = self._get_records(streams, shard_id, iterators[shard_id])
                 records = resp.get("Records", [])
                 if resp.get("_stale"):
@@ -378,21 +410,25 @@ class StreamPoller(Poller):
             if self.stop_event.is_set():
                 return False
             attempts += 1
-            outcome = self._invoke(str(cfg["FunctionArn"]), {"Records": records})
-            seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+            # With --data, a snapshot sees this batch before its invoke or checkpointed after.
+            with self._gate.batch():
+                outcome = self._invoke(str(cfg["FunctionArn"]), {"Records": records})
+                seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+                failed: list[str] | None = None
+                if outcome.ok:
+                    failed = batch_item_failures(outcome.payload, seqs) if rbif else []
+                    if failed == []:
+                        self._done(shard_id, records[-1])
+                        return True
+                    if failed is not None:
+                        # Everything before the first reported failure is done; retry from it.
+                        first = min(seqs.index(s) for s in failed)
+                        if first > 0:
+                            self._done(shard_id, records[first - 1])
+                            records = records[first:]
+            error: dict[str, Any] | None = None
             if outcome.ok:
-                failed = batch_item_failures(outcome.payload, seqs) if rbif else []
-                if failed == []:
-                    self._done(shard_id, records[-1])
-                    return True
-                if failed is not None:
-                    # Everything before the first reported failure is done; retry from it.
-                    first = min(seqs.index(s) for s in failed)
-                    if first > 0:
-                        self._done(shard_id, records[first - 1])
-                        records = records[first:]
-                    error = None
-                else:
+                if failed is None:
                     error = {"errorMessage": "invalid batchItemFailures response"}
             else:
                 error = outcome.error
@@ -411,8 +447,9 @@ class StreamPoller(Poller):
                     f"{error.get('errorType', '')} {error.get('errorMessage', '')}".rstrip()
                 )
             if max_retries >= 0 and attempts > max_retries:
-                self._give_up(arn, shard_id, records, attempts, error)
-                self._done(shard_id, records[-1])
+                with self._gate.batch():  # the failure record and the checkpoint, together
+                    self._give_up(arn, shard_id, records, attempts, error)
+                    self._done(shard_id, records[-1])
                 return True
             self.stop_event.wait(min(1.0, 0.05 * 2 ** min(attempts, 5)))
         return True
@@ -501,6 +538,8 @@ class MappingManager:
         invoke: Invoker,
         log: LogFn,
         refresh_interval: float = 1.0,
+        checkpoints: dict[tuple[str, str], dict[str, Any]] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._clients = clients
         self._invoke = invoke
@@ -508,7 +547,9 @@ class MappingManager:
         self.refresh_interval = refresh_interval
         self._pollers: dict[str, Poller] = {}
         self._stopping: list[Poller] = []
-        self._checkpoints: dict[tuple[str, str], dict[str, Any]] = {}
+        # Stream positions by (mapping UUID, shard id); with --data, restored and kept (persist.py).
+        self._checkpoints = checkpoints if checkpoints is not None else {}
+        self._gate = gate
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by stop(): end the refresh wait at once
         self._lock = threading.RLock()
@@ -610,6 +651,7 @@ class MappingManager:
                     invoke=self._invoke,
                     log=self._log,
                     checkpoints=self._checkpoints,
+                    gate=self._gate,
                 )
                 self._pollers[uid] = poller
                 poller.start()

@@ -17,6 +17,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pocctl.local import moto_hooks
@@ -24,6 +25,7 @@ from pocctl.local.cwlogs import LogShipper
 from pocctl.local.executor import Executor, FunctionSpec
 from pocctl.local.gateway import ApiGateway
 from pocctl.local.operation import operation_of
+from pocctl.local.persist import Persistence, Restored, Unfinished, unfinished_work
 from pocctl.local.pollers import MappingManager, lambda_invoker
 from pocctl.local.server import LOCAL_REGION, EmbeddedAWS, call_app, local_client
 
@@ -55,14 +57,23 @@ class LocalAWS:
         refresh_interval: float = 1.0,
         workers_per_function: int = 2,
         admin: bool = False,
+        data_dir: Path | None = None,
     ) -> None:
         self._user_log = log
         self.region = region
         self._gateway = ApiGateway(self._client, log=self._emit, region=region)
+        # --data DIR: snapshots of the whole state (persist.py); None keeps it in memory only.
+        self.persistence = Persistence(data_dir, log=self._emit) if data_dir else None
+        self.restored: Restored | None = None
+        self.unfinished: Unfinished | None = None  # what a stop without --data dropped
+        self._checkpoints: dict[tuple[str, str], dict[str, Any]] = (
+            self.persistence.checkpoints if self.persistence else {}
+        )
         self.server = EmbeddedAWS(
             port,
             host=host,
             middleware=[
+                *([self.persistence.middleware] if self.persistence else []),
                 moto_hooks.invoke_middleware(self._run_invoke),
                 self._watch_mappings,
                 self._gateway.wrap,
@@ -91,7 +102,10 @@ class LocalAWS:
         return f"{self.endpoint_url}/restapis/{api_id}/{stage}/_user_request_/"
 
     def start(self) -> LocalAWS:
+        """Serve; with --data, first restore DIR's snapshot (persist.DataDirError if unusable)."""
         moto_hooks.install_invoke_hook()
+        if self.persistence is not None:
+            self.restored = self.persistence.open()
         self.server.start()
         self._gateway.endpoint_url = self.endpoint_url
         app = self.server.app
@@ -109,8 +123,12 @@ class LocalAWS:
             invoke=lambda_invoker(self._client("lambda", read_timeout=910)),
             log=self._emit,
             refresh_interval=self._refresh_interval,
+            checkpoints=self._checkpoints,
+            gate=self.persistence.gate if self.persistence else None,
         )
         self.mappings.start()
+        if self.persistence is not None:
+            self.persistence.start(self.server.request_lock)
         self._started = True
         return self
 
@@ -137,6 +155,11 @@ class LocalAWS:
         if self._shipper is not None:
             self._shipper.stop()
         self.server.stop()
+        if self.persistence is not None:
+            self.persistence.close()  # the last snapshot, with every poller settled
+        else:
+            with self.server.request_lock:
+                self.unfinished = unfinished_work(self._checkpoints)
         self._clients.clear()
         self._stopped.set()
 

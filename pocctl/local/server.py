@@ -158,6 +158,16 @@ class ServerLock:
         self._depth.n -= 1
         self._lock.release()
 
+    def acquire(self, timeout: float = -1) -> bool:
+        """Take the lock as ``with`` does, waiting at most ``timeout`` seconds (persist.py)."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._depth.n = getattr(self._depth, "n", 0) + 1
+        return True
+
+    def release(self) -> None:
+        self.__exit__()
+
     def held(self) -> bool:
         """Whether the calling thread holds the lock."""
         return getattr(self._depth, "n", 0) > 0
@@ -221,6 +231,7 @@ def one_at_a_time(app: Any, lock: ServerLock | None = None) -> Any:
         with lock:
             return list(app(environ, start_response))
 
+    middleware.lock = lock  # type: ignore[attr-defined]  # for snapshots (persist.py)
     return middleware
 
 
@@ -709,6 +720,7 @@ class EmbeddedAWS:
         from werkzeug.serving import make_server
 
         app: Any = one_at_a_time(_dispatcher(), self.lock)
+        self.request_lock = self.lock  # held, no request reaches moto (persist.py)
         for wrap in self._middleware:
             app = wrap(app)
         self.pipeline.app = app
