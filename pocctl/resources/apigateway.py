@@ -38,6 +38,7 @@ def invoke_url(ctx: Context, api_id: str, stage: str) -> str:
 
 class RestApi(Resource):
     type = "apigateway_rest_api"
+    kind = "api"  # the word status, plan and the walkthrough show
 
     def __init__(self, cfg: Any) -> None:
         super().__init__("api", cfg.api.name)

@@ -119,6 +119,7 @@ class Resource:
     """Base class; subclasses set ``type`` and implement the methods below."""
 
     type: ClassVar[str] = "resource"
+    kind: ClassVar[str] = "resource"  # one word for people: "queue", "trigger", "email"
     # Holds what users put in it (orders): when its name changes, the old one is left as it
     # was for `down` to remove, never deleted by `up` (see Engine.up).
     holds_data: ClassVar[bool] = False

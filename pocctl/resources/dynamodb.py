@@ -47,6 +47,7 @@ def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, An
 
 class Table(Resource):
     type = "dynamodb_table"
+    kind = "table"  # the word status, plan and the walkthrough show
     holds_data = True
 
     def __init__(self, cfg: Config) -> None:
@@ -134,6 +135,7 @@ class Stream(Resource):
     """DynamoDB Streams on the table, with the view type Lambda 2 needs."""
 
     type = "dynamodb_stream"
+    kind = "stream"  # the word status, plan and the walkthrough show
 
     def __init__(self, cfg: Config) -> None:
         super().__init__("stream", f"{cfg.table.name} stream")

@@ -264,6 +264,7 @@ class _IamResource(Resource):
 
 class ManagedPolicy(_IamResource):
     type = "iam_policy"
+    kind = "policy"  # the word status, plan and the walkthrough show
 
     def __init__(self, field_name: str, name: str) -> None:
         super().__init__(f"policy.{field_name}", name)
@@ -369,6 +370,7 @@ class Role(_IamResource):
     """A role with its trust policy, attached managed policies and one inline policy."""
 
     type = "iam_role"
+    kind = "role"  # the word status, plan and the walkthrough show
 
     def __init__(self, field_name: str, name: str) -> None:
         super().__init__(f"role.{field_name}", name)

@@ -21,6 +21,7 @@ def handler_file(ctx: Context, which: str) -> Path:
 
 class Function(Resource):
     type = "lambda_function"
+    kind = "function"  # the word status, plan and the walkthrough show
 
     def __init__(self, which: str, name: str) -> None:
         super().__init__(f"function.{which}", name)
@@ -187,6 +188,7 @@ class EventSourceMapping(Resource):
     """
 
     type = "lambda_event_source_mapping"
+    kind = "trigger"  # the word status, plan and the walkthrough show
 
     def __init__(
         self,

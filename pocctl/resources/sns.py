@@ -13,6 +13,7 @@ PENDING = ("pending confirmation", "PendingConfirmation")
 
 class Topic(Resource):
     type = "sns_topic"
+    kind = "topic"  # the word status, plan and the walkthrough show
 
     def __init__(self, cfg: Any) -> None:
         super().__init__("topic", cfg.topic.name)
@@ -64,6 +65,7 @@ class EmailSubscription(Resource):
     """Made once per address: a second run finds it (pending or confirmed) and does nothing."""
 
     type = "sns_subscription"
+    kind = "email"  # the word status, plan and the walkthrough show
 
     def __init__(self, cfg: Any) -> None:
         super().__init__("subscription.email", cfg.topic.notification_email or "")

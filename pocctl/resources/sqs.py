@@ -60,6 +60,7 @@ def queued_messages(ctx: Context, name: str) -> int | None:
 
 class Queue(Resource):
     type = "sqs_queue"
+    kind = "queue"  # the word status, plan and the walkthrough show
     holds_data = True
 
     def __init__(
