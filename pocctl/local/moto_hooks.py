@@ -19,6 +19,9 @@ upgrade moves any of these:
   ``unix_time`` / ``unix_time_millis`` (same values). Behaviour is unchanged.
 - moto/dynamodbstreams/models.py ``DynamoDBStreamsBackend.get_records``: moto never forgets a
   shard iterator; ``expire_stream_iterators`` expires them after 15 minutes as AWS does.
+- moto/dynamodb/models/__init__.py ``DynamoDBBackend.update_table_streams`` refuses a new stream
+  on any table that ever had one; ``replace_disabled_streams`` lets a disabled stream be
+  replaced by a new one, as AWS does (how a stream's view type changes).
 - moto/moto_server/werkzeug_app.py ``DomainDispatcherApplication.get_backend_for_host`` is
   memoised by pocctl.local.server (it lists moto's package folder on every request).
 - moto/core: every request converts its action name with ``camelcase_to_underscores`` (a
