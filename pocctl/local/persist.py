@@ -25,7 +25,13 @@ would not reproduce message ids, receive counts or visibility deadlines.
   from a state it really was in — no message handled twice, no stream record notified twice or
   skipped. If a batch holds the gate longer than GATE_WAIT (a slow function) the snapshot is
   retried later; after FORCE_AFTER without one it is taken anyway, and the batches in progress in
-  it are delivered again after a restart (at least once, as Lambda itself promises).
+  it are delivered again after a restart: at least once, which is what Lambda promises ("Lambda
+  event source mappings process each event at least once, and duplicate processing of records
+  can occur", https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html).
+- Messages in flight keep their visibility deadline (wall-clock): received before a stop, they
+  come back when it passes, as on SQS ("If you don't delete it before the timeout expires, the
+  message becomes visible again", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/
+  SQSDeveloperGuide/sqs-visibility-timeout.html).
 - A snapshot starts at most every INTERVAL seconds and only after a request that can change state
   went through or a poller position moved; and once more at a clean stop, after the pollers have
   stopped. It is written atomically: a new temp file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600),
@@ -326,7 +332,9 @@ def _streams_backend(obj: Any, keep: set[str]) -> tuple[Any, ...]:
 
     moto 5.2.5 keeps every iterator it returned (each GetRecords makes one, ~0.8 KB; a stream
     poller reads ten times a second, and moto_hooks expires them only after 15 minutes: up to
-    ~7 MB). Iterators are short-lived handles on AWS too; a client holding one gets
+    ~7 MB). Iterators are short-lived handles on AWS too ("A shard iterator expires 15 minutes
+    after it is returned to the requester", https://docs.aws.amazon.com/amazondynamodb/latest/
+    APIReference/API_streams_GetShardIterator.html): a client holding one gets
     ExpiredIteratorException after a restart and asks for a new one.
     """
     state = dict(obj.__dict__)
@@ -435,7 +443,12 @@ class Unfinished:
 
 def unfinished_work(checkpoints: dict[tuple[str, str], dict[str, Any]]) -> Unfinished:
     """Messages in every SQS queue (visible, in flight, delayed) and stream records after each
-    stream mapping's position. Call with the pollers stopped."""
+    stream mapping's position. Call with the pollers stopped.
+
+    In flight as SQS counts it: "received from a queue by a consumer, but not yet deleted"
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/
+    API_ChangeMessageVisibility.html); such a message is still the queue's, and lost with it.
+    """
     import moto.sqs.models as sqs_models
 
     found = Unfinished()
