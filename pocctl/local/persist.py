@@ -29,9 +29,10 @@ would not reproduce message ids, receive counts or visibility deadlines.
   event source mappings process each event at least once, and duplicate processing of records
   can occur", https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html).
 - Messages in flight keep their visibility deadline (wall-clock): received before a stop, they
-  come back when it passes, as on SQS ("If you don't delete it before the timeout expires, the
-  message becomes visible again", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/
-  SQSDeveloperGuide/sqs-visibility-timeout.html).
+  come back when it passes, as on SQS (SQS Developer Guide, "Amazon SQS visibility timeout": a
+  message not deleted before its timeout expires becomes visible again,
+  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
+  sqs-visibility-timeout.html).
 - A snapshot starts at most every INTERVAL seconds and only after a request that can change state
   went through or a poller position moved; and once more at a clean stop, after the pollers have
   stopped. It is written atomically: a new temp file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600),
