@@ -107,6 +107,9 @@ class LocalAWS:
         if self.persistence is not None:
             self.restored = self.persistence.open()
         self.server.start()
+        if self.persistence is not None:
+            # Before the pollers start: their first batch already holds the snapshot gate.
+            self.persistence.start(self.server.request_lock)
         self._gateway.endpoint_url = self.endpoint_url
         app = self.server.app
         self._gateway.send = lambda request: call_app(app, request)
@@ -127,8 +130,6 @@ class LocalAWS:
             gate=self.persistence.gate if self.persistence else None,
         )
         self.mappings.start()
-        if self.persistence is not None:
-            self.persistence.start(self.server.request_lock)
         self._started = True
         return self
 

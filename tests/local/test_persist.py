@@ -619,3 +619,50 @@ def test_a_snapshot_that_cannot_be_written_is_reported_once_and_retried(
     path.rmdir()
     assert p.snapshot() and read_header(path)["generation"] == p.generation
     assert log.having("snapshots are written to")
+
+
+def _messages_on_disk(directory: Path, queue: str) -> int:
+    """Messages in ``queue`` in DIR's snapshot (unpickled aside: the live state is untouched)."""
+    import pickle
+
+    from moto.sqs.models import SQSBackend
+
+    found = read_snapshot(directory)
+    if found is None:
+        return -1
+    state = pickle.loads(found[1])
+    return sum(
+        len(backend.queues[queue]._messages)
+        for accounts in state["moto"].values()
+        for regions in accounts.values()
+        for backend in regions.values()
+        if isinstance(backend, SQSBackend) and queue in backend.queues
+    )
+
+
+def test_a_change_is_on_disk_within_the_interval_and_snapshots_are_spaced_by_it(
+    tmp_path: Path, running: list[LocalAWS]
+) -> None:
+    """The kill -9 guarantee's timing, with no poller batch to wait for: changes every 0.1 s
+    for over a second make a snapshot at most every INTERVAL, and the last change is on disk
+    INTERVAL + one snapshot's time after it."""
+    aws = start(tmp_path / "data")
+    running.append(aws)
+    p = aws.persistence
+    assert p is not None
+    from pocctl.local.server import local_client
+
+    sqs = local_client(aws.endpoint_url, "sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    first = p.generation
+    began = time.time()
+    pace = threading.Event()
+    for i in range(12):
+        sqs.send_message(QueueUrl=url, MessageBody=f"order {i}")
+        pace.wait(0.1)
+    changed = time.time()
+    wait_for(lambda: _messages_on_disk(p.directory, "q") == 12, what="the last change on disk")
+    on_disk = time.time() - changed
+    assert p.generation - first <= (time.time() - began) / persist.INTERVAL + 1
+    # Generous for a loaded machine: the design says INTERVAL + a few tens of ms here.
+    assert on_disk < persist.INTERVAL + 1.0
