@@ -55,8 +55,9 @@ def run_down(app: App, *, yes: bool) -> None:
     elif counts:
         app.terminal.warn(f"deleting the queues: {_lost(counts)}")
     start = time.monotonic()
-    app.terminal.removing = True
-    with app.engine() as engine:
+    from pocctl.cli.progress import ProgressReporter
+
+    with app.engine(reporter=ProgressReporter(app.terminal, removing=True)) as engine:
         steps = engine.down(list(BUILD_TASKS))
         # Keys of resources no longer in config (e.g. a removed email) went with their parents.
         engine.state.resources.clear()
