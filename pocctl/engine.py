@@ -62,10 +62,17 @@ class StepFailed(Exception):
 
 
 class Reporter(Protocol):
+    """What the engine says while it works (cli/progress.py shows it on the terminal)."""
+
     def task_started(self, task: Task) -> None: ...
     def step_started(self, step: Step) -> None: ...
     def step_done(self, step: Step) -> None: ...
     def task_done(self, task: Task, steps: list[Step], seconds: float) -> None: ...
+    def in_flight(self, names: list[str]) -> None:
+        """A parallel `up`: the names of what is being made right now ([] when nothing)."""
+
+    def warn(self, text: str) -> None: ...
+    def info(self, text: str) -> None: ...
 
 
 class SilentReporter:
@@ -79,6 +86,15 @@ class SilentReporter:
         pass
 
     def task_done(self, task: Task, steps: list[Step], seconds: float) -> None:
+        pass
+
+    def in_flight(self, names: list[str]) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
+        pass
+
+    def info(self, text: str) -> None:
         pass
 
 
@@ -431,9 +447,7 @@ class Engine:
         )
 
     def _say(self, how: str, text: str) -> None:
-        say = getattr(self.reporter, how, None)
-        if say is not None:
-            say(text)
+        (self.reporter.warn if how == "warn" else self.reporter.info)(text)
 
 
 class InLabOrder:
@@ -490,6 +504,4 @@ class InLabOrder:
             self.next += 1
 
     def _spin(self) -> None:
-        in_flight = getattr(self.inner, "in_flight", None)
-        if in_flight is not None:
-            in_flight([r.name for r in self.flying])
+        self.inner.in_flight([r.name for r in self.flying])

@@ -10,12 +10,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pocctl.cli.terminal import Abort, Terminal, route_logging
+from pocctl.cli.log import route_logging
+from pocctl.cli.terminal import Abort, Terminal
 
 if TYPE_CHECKING:
     from pocctl.aws import Aws
     from pocctl.config import Config
-    from pocctl.engine import Engine
+    from pocctl.engine import Engine, Reporter
     from pocctl.resources.base import Context
 
 LOCAL_ENDPOINT = "http://127.0.0.1:4566"
@@ -104,8 +105,10 @@ class App:
     # -- running ----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def engine(self, *, lock: bool = True) -> Iterator[Engine]:
-        """The engine with the state file loaded (and locked when this run may write it)."""
+    def engine(self, *, lock: bool = True, reporter: Reporter | None = None) -> Iterator[Engine]:
+        """The engine with the state file loaded (and locked when this run may write it);
+        ``reporter``: how it shows progress (by default, task by task on the terminal)."""
+        from pocctl.cli.progress import ProgressReporter
         from pocctl.engine import Engine
         from pocctl.state import State, StateError, locked
 
@@ -117,7 +120,7 @@ class App:
                 with lock_cm:
                     state = State.load(self.options.state)
                     state.check_target(ctx.account, ctx.region, self.endpoint_url)
-                    yield Engine(ctx, state, reporter=self.terminal)
+                    yield Engine(ctx, state, reporter=reporter or ProgressReporter(self.terminal))
             except StateError as e:
                 self.terminal.abort(str(e), code=EXIT_USAGE)
 

@@ -8,6 +8,7 @@ import time
 import click
 
 from pocctl.cli.app import EXIT_USAGE, App
+from pocctl.cli.progress import ProgressReporter
 from pocctl.lab import BUILD_TASKS
 
 
@@ -55,8 +56,7 @@ def run_down(app: App, *, yes: bool) -> None:
     elif counts:
         app.terminal.warn(f"deleting the queues: {_lost(counts)}")
     start = time.monotonic()
-    app.terminal.removing = True
-    with app.engine() as engine:
+    with app.engine(reporter=ProgressReporter(app.terminal, removing=True)) as engine:
         steps = engine.down(list(BUILD_TASKS))
         # Keys of resources no longer in config (e.g. a removed email) went with their parents.
         engine.state.resources.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pocctl.cli import views
 from pocctl.cli.app import App
 from pocctl.lab import BUILD_TASKS
 
@@ -19,7 +20,7 @@ def plan_command(app: App) -> None:
     """
     with app.engine(lock=False) as engine:
         steps = engine.plan(list(BUILD_TASKS))
-    app.terminal.plan_table(steps)
+    app.terminal.table(*views.plan_table(steps), boxed=True, answer=True)
     counts = {a: sum(s.action == a for s in steps) for a in ("create", "update", "unchanged")}
     app.terminal.line(
         f"{counts['create']} to create, {counts['update']} to update, "

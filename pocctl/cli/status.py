@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from pocctl.cli import views
 from pocctl.cli.app import App
 from pocctl.lab import BUILD_TASKS
 
@@ -21,7 +22,7 @@ def collect(app: App) -> dict[str, Any]:
     for s in steps:
         row = {
             "task": s.task.number,
-            "kind": s.resource.type.split("_", 1)[1],
+            "kind": s.resource.kind,
             "type": s.resource.type,
             "key": s.resource.key,
             "name": s.resource.name,
@@ -51,7 +52,7 @@ def run_status(app: App, as_json: bool = False) -> dict[str, Any]:
     if as_json:
         app.terminal.json(report)
         return report
-    app.terminal.status_table(report["resources"])
+    app.terminal.table(*views.status_table(report["resources"]), answer=True)
     if report["invoke_url"]:
         app.terminal.line(f"invoke URL: {report['invoke_url']}")
     return report

@@ -1,20 +1,20 @@
-"""The only owner of rich's Console: every line, spinner, table and error goes through here."""
+"""The only owner of rich's Console: every line, spinner, table and error goes through here.
+
+It knows no domain: messages, a spinner of given text, tables of given columns and rows, text
+widgets, key input. What pocctl's steps, orders and resources look like as rows is in
+``pocctl.cli.views``; the engine's progress, in ``pocctl.cli.progress``.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn
 
 import click
-
-from pocctl.engine import ABSENT, CREATE, DELETE, UNCHANGED, UPDATE
-
-if TYPE_CHECKING:
-    from pocctl.engine import Step
-    from pocctl.lab import Task
 
 
 # rich is imported when something is shown, not at start-up (`pocctl --help` needs none of it).
@@ -24,52 +24,13 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
-_MARK = {
-    CREATE: ("+", "green", "created"),
-    UPDATE: ("~", "yellow", "updated"),
-    UNCHANGED: ("=", "dim", "unchanged"),
-    DELETE: ("-", "red", "deleted"),
-    ABSENT: ("·", "dim", "already gone"),
-}
-_KIND = {
-    "iam_policy": "policy",
-    "iam_role": "role",
-    "dynamodb_table": "table",
-    "dynamodb_stream": "stream",
-    "sqs_queue": "queue",
-    "lambda_function": "function",
-    "lambda_event_source_mapping": "trigger",
-    "sns_topic": "topic",
-    "sns_subscription": "email",
-    "apigateway_rest_api": "api",
-}
-_PLAN_WORD = {CREATE: "create", UPDATE: "update", UNCHANGED: "unchanged"}
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, how cells line up, and whether long cells fold (ARNs)."""
 
-
-class LogHandler(logging.Handler):
-    """pocctl's own log records (the embedded AWS's pollers, executor, gateway) as terminal lines:
-    one line each, with the traceback only under --verbose."""
-
-    def __init__(self, terminal: Terminal) -> None:
-        super().__init__()
-        self.terminal = terminal
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None:
-            message = f"{message}: {type(exc).__name__}: {exc}"
-        style = "yellow" if record.levelno >= logging.WARNING else "dim"
-        self.terminal.err.print(f"[{style}]{escape(message)}[/]")
-        if exc is not None and self.terminal.verbose:
-            self.terminal.err.print_exception()
-
-
-def route_logging(terminal: Terminal) -> None:
-    logger = logging.getLogger("pocctl")
-    logger.handlers = [LogHandler(terminal)]
-    logger.setLevel(logging.DEBUG if terminal.verbose else logging.WARNING)
-    logger.propagate = False
+    header: str
+    justify: Literal["left", "right"] = "left"
+    fold: bool = False
 
 
 class Abort(click.exceptions.Exit):
@@ -77,18 +38,28 @@ class Abort(click.exceptions.Exit):
 
 
 class Terminal:
-    def __init__(self, *, verbose: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        verbose: bool = False,
+        quiet: bool = False,
+        out: Any = None,
+        err: Any = None,
+        getchar: Callable[[], str] | None = None,
+    ) -> None:
+        """``out``/``err``: rich Consoles to write to (a test's recording); ``getchar``: where
+        keys come from (click's, reading the terminal, by default)."""
         self.verbose = verbose
         self.quiet = quiet
         from rich.console import Console
 
         # Long lines (commands, URLs) are not hard-wrapped, so they can be copied whole.
-        self.out = Console(highlight=False, soft_wrap=True)
+        self.out = out or Console(highlight=False, soft_wrap=True)
         # Errors are never hard-wrapped: one line a user can copy (and a test can match).
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
+        self._getchar = getchar or click.getchar
         self._status: Any = None
         self._last_wait: dict[str, float] = {}
-        self.removing = False  # set by `down`: task headings say what is removed
 
     @property
     def interactive(self) -> bool:
@@ -125,71 +96,18 @@ class Terminal:
         # Plain print: JSON must not be wrapped or coloured.
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
-    # -- progress (engine Reporter) ---------------------------------------------------------------
+    # -- spinner --------------------------------------------------------------------------------
 
-    def task_started(self, task: Task) -> None:
-        # `down` walks the build tasks backwards: their titles ("Creating ...") would read wrong.
-        heading = f"removing {task.summary}" if self.removing else task.title
-        self.line(f"[bold]Task {task.number}[/] · {escape(heading)}")
-        self._task_start = time.monotonic()
-
-    def step_started(self, step: Step) -> None:
-        verb = {CREATE: "creating", UPDATE: "updating", DELETE: "deleting"}.get(step.action)
-        if verb and self.interactive and not self.quiet:
-            self.stop_spinner()
-            self._status = self.out.status(f"{verb} {escape(step.resource.name)}…")
-            self._status.start()
-
-    def step_done(self, step: Step) -> None:
-        self.stop_spinner()
-        mark, style, word = _MARK[step.action]
-        arn = step.identity.get("arn") or step.identity.get("url") or ""
-        took = f"{step.seconds:.1f} s" if step.action not in (UNCHANGED, ABSENT) else ""
-        self.line(
-            f"  [{style}]{mark} {word:<12}[/] {escape(step.resource.name)} [dim]{escape(took)}[/]"
-        )
-        if self.verbose and arn:
-            self.line(f"      [dim]{escape(arn)}[/]")
-        for change in step.changes:
-            self.line(f"      [yellow]{escape(str(change))}[/]")
-
-    def in_flight(self, names: list[str]) -> None:
-        """A parallel `up`: one spinner naming what is being made right now."""
-        if not names:
-            self.stop_spinner()
-            return
+    def spin(self, text: str) -> None:
+        """Show ``text`` (markup) on the spinner, starting one if none runs; only on a terminal,
+        and not with --quiet."""
         if not self.interactive or self.quiet:
             return
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         if self._status is None:
-            self._status = self.out.status(f"making {escape(shown)}…")
+            self._status = self.out.status(text)
             self._status.start()
         else:
-            self._status.update(f"making {escape(shown)}…")
-
-    def task_done(self, task: Task, steps: list[Step], seconds: float) -> None:
-        counts: dict[str, int] = {}
-        for step in steps:
-            word = _MARK[step.action][2]
-            counts[word] = counts.get(word, 0) + 1
-        summary = ", ".join(f"{n} {word}" for word, n in counts.items()) or "nothing to do"
-        self.line(f"  [dim]Task {task.number}: {summary} in {seconds:.1f} s[/]")
-
-    def resource_table(self, steps: list[Step]) -> None:
-        """The closing table of `up`: every resource with its ARN (or URL / ID)."""
-        from rich.table import Table
-
-        table = Table(pad_edge=False, box=None, show_edge=False)
-        table.add_column("kind")
-        table.add_column("resource / ARN", overflow="fold")
-        for s in steps:
-            ident = s.identity.get("arn") or s.identity.get("url") or s.identity.get("id") or ""
-            table.add_row(
-                _KIND.get(s.resource.type, s.resource.type),
-                escape(s.resource.name) + (f"\n[dim]{escape(ident)}[/]" if ident else ""),
-            )
-        if not self.quiet:
-            self.out.print(table)
+            self._status.update(text)
 
     def waiting(self, reason: str, elapsed: float) -> None:
         """A routine wait: on the spinner, with how long so far (a line with --verbose)."""
@@ -215,80 +133,31 @@ class Terminal:
 
     # -- tables -----------------------------------------------------------------------------------
 
-    def plan_table(self, steps: list[Step]) -> None:
+    def table(
+        self,
+        columns: Sequence[Column],
+        rows: Iterable[Sequence[str]],
+        *,
+        boxed: bool = False,
+        answer: bool = False,
+    ) -> None:
+        """A table of ``rows`` (cells in markup) under ``columns``. ``boxed``: ruled lines
+        around and under the header; ``answer``: it is what the command was asked for, so
+        --quiet shows it too."""
+        if self.quiet and not answer:
+            return
         from rich.table import Table
 
-        table = Table(title=None, show_lines=False, pad_edge=False, expand=False)
-        table.add_column("task", justify="right")
-        table.add_column("resource")
-        table.add_column("action")
-        table.add_column("what differs", overflow="fold")
-        for s in steps:
-            _, style, _ = _MARK[s.action]
-            table.add_row(
-                str(s.task.number),
-                f"{_KIND.get(s.resource.type, s.resource.type)} {escape(s.resource.name)}",
-                f"[{style}]{_PLAN_WORD.get(s.action, s.action)}[/]",
-                "\n".join(escape(str(c)) for c in s.changes),
-            )
+        # Unboxed fits 80 columns: no rules around the cells.
+        box: dict[str, Any] = {} if boxed else {"box": None, "show_edge": False}
+        table = Table(pad_edge=False, **box)
+        for c in columns:
+            table.add_column(c.header, justify=c.justify, overflow="fold" if c.fold else "ellipsis")
+        for row in rows:
+            table.add_row(*row)
         self.out.print(table)
 
-    def status_table(self, rows: list[dict[str, Any]]) -> None:
-        # Fits 80 columns: the ARN goes on its own line under the resource.
-        from rich.table import Table
-
-        table = Table(pad_edge=False, box=None, show_edge=False)
-        table.add_column("#", justify="right")
-        table.add_column("kind")
-        table.add_column("resource / ARN", overflow="fold")
-        table.add_column("status", overflow="fold")
-        colour = {"exists": "green", "missing": "red", "drifted": "yellow"}
-        for r in rows:
-            note = f"\n{r['note']}" if r.get("note") else ""
-            ident = r.get("arn") or r.get("id") or ""
-            table.add_row(
-                str(r["task"]),
-                _KIND.get(r["type"], r["kind"]),
-                escape(r["name"]) + (f"\n[dim]{escape(ident)}[/]" if ident else ""),
-                f"[{colour.get(r['status'], '')}]{r['status']}[/][dim]{escape(note)}[/]",
-            )
-        self.out.print(table)
-
-    def order_table(self, report: Any) -> None:
-        """One row per order: its ID and its time for each hop; p50/p95 when there are several."""
-        from rich.table import Table
-
-        table = Table(pad_edge=False, box=None, show_edge=False)
-        table.add_column("#", justify="right")
-        table.add_column("order ID", overflow="fold")
-        for hop in ("accepted", "stored", "notified"):
-            table.add_column(hop, justify="right")
-
-        def ms(v: float | None) -> str:
-            return "[red]—[/]" if v is None else f"{v * 1000:.0f} ms"
-
-        shown = report.orders if len(report.orders) <= 50 else report.orders[:20]
-        for o in shown:
-            table.add_row(
-                str(o.number),
-                escape(o.order_id or f"(HTTP {o.status})"),
-                ms(o.accepted),
-                ms(o.stored),
-                ms(o.notified),
-            )
-        if len(report.orders) > len(shown):
-            table.add_row("…", f"{len(report.orders) - len(shown)} more", "", "", "")
-        if len(report.orders) > 1:
-            for label, i in (("p50", 0), ("p95", 1)):
-                cells = []
-                for hop in ("accepted", "stored", "notified"):
-                    p = report.percentiles(hop)
-                    cells.append(ms(p[i]) if p else "—")
-                table.add_row("", f"[bold]{label}[/]", *cells)
-        if not self.quiet:
-            self.out.print(table)
-
-    # -- walkthrough screens ----------------------------------------------------------------------
+    # -- text widgets -----------------------------------------------------------------------------
     # These fit the width (soft_wrap=False): prose wraps, ARNs and URLs fold, commands are
     # pre-split into `\`-continued lines.
 
@@ -368,7 +237,7 @@ class Terminal:
         answer = "quit"
         while True:
             try:
-                ch = click.getchar()
+                ch = self._getchar()
             except (KeyboardInterrupt, EOFError):
                 break
             if not ch:  # end of input

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from pocctl.cli import views
 from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
+
+if TYPE_CHECKING:
+    from pocctl.testorder import Report
 
 # = pocctl.testorder.DEFAULT_RATE, which is not imported here: it pulls in urllib, ssl and
 # more, and the CLI loads it only when an order is sent (startup time).
@@ -29,12 +34,7 @@ def run_test_order(
     with app.guard():
         ctx = app.ctx
         url = testorder.find_invoke_url(ctx)
-        if count == 1:
-            pace = ""
-        elif rate:
-            pace = f" at {rate:g} orders/s"
-        else:
-            pace = f", {min(concurrency, count)} at a time, as fast as they are answered"
+        pace = _pace(count, rate, concurrency)
         term.line(f"POST {count} order{'s' if count > 1 else ''} to {url}{pace}")
         report = testorder.run(
             ctx,
@@ -49,23 +49,8 @@ def run_test_order(
         email = None
         if app.cfg.topic.notification_email:
             email = EmailSubscription(app.cfg).find(ctx)
-    term.order_table(report)
-    throttled = sum(o.throttled > 0 for o in report.orders)
-    if throttled:
-        term.warn(
-            f"{throttled} of {count} POSTs were throttled (429) by the stage and sent again: "
-            "lower --rate, or raise api.throttling_rate_limit / throttling_burst_limit"
-        )
-    if app.cfg.topic.notification_email:
-        if email is None:
-            term.warn(f"{app.cfg.topic.notification_email} is not subscribed: run `pocctl topic`")
-        elif not email.get("confirmed"):
-            term.warn(
-                f"the subscription of {email['endpoint']} is still pending: click the link in "
-                "the confirmation email, or no notification reaches it"
-            )
-        else:
-            term.info(f"check the inbox of {email['endpoint']} for the notification")
+    term.table(*views.order_table(report))
+    _say_what_followed(app, report, count, email)
     if not report.ok:
         for problem in report.problems:
             term.err.print(f"[red]✗[/] {problem}")
@@ -76,6 +61,36 @@ def run_test_order(
         )
     term.success(f"{count} of {count} orders stored once and notified once")
     return True
+
+
+def _pace(count: int, rate: float, concurrency: int) -> str:
+    if count == 1:
+        return ""
+    if rate:
+        return f" at {rate:g} orders/s"
+    return f", {min(concurrency, count)} at a time, as fast as they are answered"
+
+
+def _say_what_followed(app: App, report: Report, count: int, email: dict[str, Any] | None) -> None:
+    """Throttled POSTs, and whether the notification email can arrive."""
+    term = app.terminal
+    throttled = sum(o.throttled > 0 for o in report.orders)
+    if throttled:
+        term.warn(
+            f"{throttled} of {count} POSTs were throttled (429) by the stage and sent again: "
+            "lower --rate, or raise api.throttling_rate_limit / throttling_burst_limit"
+        )
+    if not app.cfg.topic.notification_email:
+        return
+    if email is None:
+        term.warn(f"{app.cfg.topic.notification_email} is not subscribed: run `pocctl topic`")
+    elif not email.get("confirmed"):
+        term.warn(
+            f"the subscription of {email['endpoint']} is still pending: click the link in "
+            "the confirmation email, or no notification reaches it"
+        )
+    else:
+        term.info(f"check the inbox of {email['endpoint']} for the notification")
 
 
 @click.command("test-order")

@@ -6,6 +6,7 @@ import time
 
 import click
 
+from pocctl.cli import views
 from pocctl.cli.app import App
 from pocctl.lab import BUILD_TASKS
 
@@ -16,7 +17,7 @@ def run_up(app: App, *, sequential: bool = False) -> None:
         steps = engine.up(list(BUILD_TASKS), parallel=not sequential)
         state = engine.state
     app.terminal.line()
-    app.terminal.resource_table(steps)
+    app.terminal.table(*views.resource_table(steps))
     made = sum(s.action == "create" for s in steps)
     changed = sum(s.action == "update" for s in steps)
     app.terminal.success(

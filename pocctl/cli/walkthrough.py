@@ -18,9 +18,10 @@ from urllib.parse import quote
 
 import click
 
+from pocctl.cli import views
 from pocctl.cli.app import EXIT_AWS, App
-from pocctl.cli.terminal import _KIND, Abort, Terminal, escape
-from pocctl.engine import CREATE, UNCHANGED, UPDATE, Step
+from pocctl.cli.terminal import Abort, Terminal, escape
+from pocctl.engine import UNCHANGED, Step
 from pocctl.lab import BUILD_TASKS, TASKS, Task
 
 if TYPE_CHECKING:
@@ -38,11 +39,6 @@ _MORE = {
     "no inbox is needed, and it is removed afterwards, whatever happens.",
 }
 _RUN, _SKIP, _QUIT = "run", "skip", "quit"
-_PLAN_MARK = {
-    CREATE: ("+", "green", "create"),
-    UPDATE: ("~", "yellow", "update"),
-    UNCHANGED: ("=", "dim", "unchanged"),
-}
 
 
 # -- where to look at a resource ------------------------------------------------------------------
@@ -135,10 +131,6 @@ def shell_lines(units: list[str], width: int) -> list[str]:
 # -- screens --------------------------------------------------------------------------------------
 
 
-def _kind(resource: Resource) -> str:
-    return _KIND.get(resource.type, resource.type)
-
-
 def _value(v: Any) -> str:
     if v is None:
         return "— (made by an earlier task)"
@@ -151,7 +143,7 @@ def show_desired(app: App, resource: Resource) -> None:
 
     term, ctx = app.terminal, app.ctx
     want = resource.desired(ctx)
-    term.line(f"  [bold]{_kind(resource)} {escape(resource.name)}[/]")
+    term.line(f"  [bold]{views.titled(resource)}[/]")
     rows = [(k, _value(v)) for k, v in want.items() if not isinstance(v, (dict, list))]
     if isinstance(resource, lambda_.Function):
         rows.append(("code", f"zip of {_relative(lambda_.handler_file(ctx, resource.which))}"))
@@ -173,8 +165,7 @@ def _relative(path: Path) -> str:
 
 def show_plan(term: Terminal, steps: list[Step]) -> None:
     for s in steps:
-        mark, style, word = _PLAN_MARK[s.action]
-        term.line(f"  [{style}]{mark} {word:<10}[/] {_kind(s.resource)} {escape(s.resource.name)}")
+        term.line(views.plan_line(s))
         for change in s.changes:
             term.folded(str(change), indent=6, style="yellow")
 
@@ -236,10 +227,7 @@ def _show_teardown(app: App) -> None:
     with app.guard(), app.engine(lock=False) as engine:
         steps = [engine.plan_one(t, r) for t in BUILD_TASKS for r in t.resources(app.cfg)]
     for s in reversed(steps):
-        if s.action == CREATE:
-            term.line(f"  [dim]· gone      {_kind(s.resource)} {escape(s.resource.name)}[/]")
-        else:
-            term.line(f"  [red]- delete[/]    {_kind(s.resource)} {escape(s.resource.name)}")
+        term.line(views.teardown_line(s))
 
 
 def show_made(app: App, steps: list[Step]) -> None:
@@ -250,7 +238,7 @@ def show_made(app: App, steps: list[Step]) -> None:
     term.heading("What it made")
     for s in steps:
         r, ident = s.resource, s.identity
-        term.line(f"  [bold]{_kind(r)} {escape(r.name)}[/]")
+        term.line(f"  [bold]{views.titled(r)}[/]")
         if ident.get("arn"):
             term.folded(str(ident["arn"]), indent=4)
         if r.type == "sqs_queue" and ident.get("url"):  # what the SQS API calls it by
@@ -273,32 +261,14 @@ def show_made(app: App, steps: list[Step]) -> None:
 # -- running --------------------------------------------------------------------------------------
 
 
-class _RunReporter:
-    """The Terminal's live progress, minus the task heading the screen already shows."""
-
-    def __init__(self, term: Terminal) -> None:
-        self.term = term
-
-    def task_started(self, task: Task) -> None:
-        pass
-
-    def step_started(self, step: Step) -> None:
-        self.term.step_started(step)
-
-    def step_done(self, step: Step) -> None:
-        self.term.step_done(step)
-
-    def task_done(self, task: Task, steps: list[Step], seconds: float) -> None:
-        self.term.task_done(task, steps, seconds)
-
-
 def run_build_task(app: App, task: Task) -> list[Step]:
     from pocctl.cli.app import _hint
+    from pocctl.cli.progress import ProgressReporter
     from pocctl.engine import StepFailed
 
     app.ctx.cache.clear()
-    with app.engine() as engine:
-        engine.reporter = _RunReporter(app.terminal)
+    # No task headings: the screen shows the task.
+    with app.engine(reporter=ProgressReporter(app.terminal, headings=False)) as engine:
         try:
             steps = engine.up([task])
         except StepFailed as e:

@@ -82,6 +82,15 @@ class Recorder:
     def task_done(self, task: Task, steps: list[Any], seconds: float) -> None:
         self.lines.append(f"done {task.number} ({len(steps)})")
 
+    def in_flight(self, names: list[str]) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
+        pass
+
+    def info(self, text: str) -> None:
+        pass
+
 
 def make_task(number: int, resources: list[Resource]) -> Task:
     return Task(number, f"t{number}", "title", "summary", "why", lambda cfg: resources)

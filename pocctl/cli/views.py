@@ -1,0 +1,149 @@
+"""What pocctl's steps, orders, resources and status rows look like on the Terminal: cells and
+lines in rich markup, which the Terminal prints without knowing what they are."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pocctl.cli.terminal import Column, escape
+from pocctl.engine import ABSENT, CREATE, DELETE, UNCHANGED, UPDATE
+
+if TYPE_CHECKING:
+    from pocctl.engine import Step
+    from pocctl.resources.base import Resource
+    from pocctl.testorder import Report
+
+# action → (mark, style, what it did)
+MARK = {
+    CREATE: ("+", "green", "created"),
+    UPDATE: ("~", "yellow", "updated"),
+    UNCHANGED: ("=", "dim", "unchanged"),
+    DELETE: ("-", "red", "deleted"),
+    ABSENT: ("·", "dim", "already gone"),
+}
+# action → what it will do (plan)
+PLAN_WORD = {CREATE: "create", UPDATE: "update", UNCHANGED: "unchanged"}
+
+Table = tuple[list[Column], list[list[str]]]
+
+
+def titled(resource: Resource) -> str:
+    """ "function POC-Lambda-1": its kind, then its name."""
+    return f"{resource.kind} {escape(resource.name)}"
+
+
+def _with_identity(name: str, ident: str) -> str:
+    # The ARN goes on its own line under the name: the table fits 80 columns.
+    return escape(name) + (f"\n[dim]{escape(ident)}[/]" if ident else "")
+
+
+def resource_table(steps: list[Step]) -> Table:
+    """The closing table of `up`: every resource with its ARN (or URL / ID)."""
+    columns = [Column("kind"), Column("resource / ARN", fold=True)]
+    rows = []
+    for s in steps:
+        ident = s.identity.get("arn") or s.identity.get("url") or s.identity.get("id") or ""
+        rows.append([s.resource.kind, _with_identity(s.resource.name, ident)])
+    return columns, rows
+
+
+def plan_table(steps: list[Step]) -> Table:
+    """`pocctl plan`: per resource, what `up` would do and what differs."""
+    columns = [
+        Column("task", justify="right"),
+        Column("resource"),
+        Column("action"),
+        Column("what differs", fold=True),
+    ]
+    rows = []
+    for s in steps:
+        _, style, _ = MARK[s.action]
+        rows.append(
+            [
+                str(s.task.number),
+                titled(s.resource),
+                f"[{style}]{PLAN_WORD.get(s.action, s.action)}[/]",
+                "\n".join(escape(str(c)) for c in s.changes),
+            ]
+        )
+    return columns, rows
+
+
+_STATUS_STYLE = {"exists": "green", "missing": "red", "drifted": "yellow"}
+
+
+def status_table(rows: list[dict[str, Any]]) -> Table:
+    """`pocctl status`: its rows (see cli/status.py) with the ARN under each resource."""
+    columns = [
+        Column("#", justify="right"),
+        Column("kind"),
+        Column("resource / ARN", fold=True),
+        Column("status", fold=True),
+    ]
+    cells = []
+    for r in rows:
+        note = f"\n{r['note']}" if r.get("note") else ""
+        status = f"[{_STATUS_STYLE.get(r['status'], '')}]{r['status']}[/][dim]{escape(note)}[/]"
+        ident = r.get("arn") or r.get("id") or ""
+        cells.append([str(r["task"]), r["kind"], _with_identity(r["name"], ident), status])
+    return columns, cells
+
+
+_HOPS = ("accepted", "stored", "notified")
+
+
+def _ms(seconds: float | None) -> str:
+    return "[red]—[/]" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def order_table(report: Report) -> Table:
+    """One row per order: its ID and its time for each hop (the first 20 of more than 50);
+    p50/p95 when there are several."""
+    columns = [Column("#", justify="right"), Column("order ID", fold=True)]
+    columns += [Column(hop, justify="right") for hop in _HOPS]
+    orders = report.orders
+    shown = orders if len(orders) <= 50 else orders[:20]
+    rows = [
+        [str(o.number), escape(o.order_id or f"(HTTP {o.status})")]
+        + [_ms(getattr(o, hop)) for hop in _HOPS]
+        for o in shown
+    ]
+    if len(orders) > len(shown):
+        rows.append(["…", f"{len(orders) - len(shown)} more", "", "", ""])
+    if len(orders) > 1:
+        percentiles = [report.percentiles(hop) for hop in _HOPS]
+        for label, i in (("p50", 0), ("p95", 1)):
+            rows.append(["", f"[bold]{label}[/]"] + [_ms(p[i]) if p else "—" for p in percentiles])
+    return columns, rows
+
+
+# -- lines ----------------------------------------------------------------------------------------
+
+
+def step_line(step: Step) -> str:
+    """What a step did, as `up` and `down` show it as it happens."""
+    mark, style, word = MARK[step.action]
+    took = f"{step.seconds:.1f} s" if step.action not in (UNCHANGED, ABSENT) else ""
+    return f"  [{style}]{mark} {word:<12}[/] {escape(step.resource.name)} [dim]{escape(took)}[/]"
+
+
+def task_summary(steps: list[Step]) -> str:
+    """ "2 created, 1 unchanged": how many steps did what, in the order first seen."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        word = MARK[step.action][2]
+        counts[word] = counts.get(word, 0) + 1
+    return ", ".join(f"{n} {word}" for word, n in counts.items()) or "nothing to do"
+
+
+def plan_line(step: Step) -> str:
+    """What a step will do, as a walkthrough screen says it."""
+    mark, style, _ = MARK[step.action]
+    return f"  [{style}]{mark} {PLAN_WORD[step.action]:<10}[/] {titled(step.resource)}"
+
+
+def teardown_line(step: Step) -> str:
+    """What `down` will do to a resource whose `up` plan is ``step``."""
+    if step.action == CREATE:  # it is not there
+        return f"  [dim]· gone      {titled(step.resource)}[/]"
+    return f"  [red]- delete[/]    {titled(step.resource)}"
