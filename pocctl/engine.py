@@ -57,7 +57,7 @@ class StepFailed(Exception):
         verb = {CREATE: "create", UPDATE: "update", DELETE: "delete"}.get(step.action, "look up")
         super().__init__(
             f"Task {step.task.number} ({step.task.command}): could not {verb} "
-            f"{step.resource.type.split('_', 1)[1].replace('_', ' ')} {step.resource.name}: {said}"
+            f"{step.resource.noun} {step.resource.name}: {said}"
         )
 
 
@@ -236,7 +236,7 @@ class Engine:
 
     def up(self, tasks: list[Task], *, parallel: bool = False) -> list[Step]:
         """Create or converge the resources of ``tasks``: one at a time in the lab's order, or
-        (``parallel``) each as soon as what it needs exists (lab.NEEDS), reported in lab order.
+        (``parallel``) each as soon as what it needs exists (Resource.needs), reported in lab order.
         Then what a rename in config.yaml left behind is removed, or said (see _keep_renamed)."""
         for task in tasks:
             for resource in task.resources(self.ctx.cfg):
@@ -418,16 +418,11 @@ class Engine:
         from pocctl import lab
 
         main = left.main
-        what = main.type.split("_", 1)[1].replace("_", " ")
-        holding = "the orders stored in it"
-        if main.type == "sqs_queue":
-            from pocctl.resources import sqs
-
-            holding = f"{sqs.queued_messages(left.ctx, main.name) or 0} messages"
+        holding = main.holding(left.ctx)
         key = ".".join(lab.NAMED_BY[left.key])
         return (
-            f"{key} changed: {what} {main.name}, made before under that name, is left as it was "
-            f"with {holding}; `pocctl down` deletes it with the stack"
+            f"{key} changed: {main.noun} {main.name}, made before under that name, is left as it "
+            f"was with {holding}; `pocctl down` deletes it with the stack"
         )
 
     def _say(self, how: str, text: str) -> None:

@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pocctl import aws
+from pocctl import arns, aws
 from pocctl.aws import AwsError
-from pocctl.resources import iam
 from pocctl.resources.base import Context
 
 # Orders per second by default: steady traffic, below what the embedded AWS gets through (a burst
@@ -129,7 +128,7 @@ class Probe:
 
     def open(self) -> None:
         sqs, sns = self.ctx.client("sqs"), self.ctx.client("sns")
-        arn = iam.queue_arn(self.ctx, self.name)
+        arn = arns.queue(self.ctx, self.name)
         policy = probe_queue_policy(arn, self.topic_arn)
         self.url = sqs.create_queue(
             QueueName=self.name,
@@ -191,7 +190,7 @@ def run(
     if rate is not None and rate < 0:
         raise ValueError(f"rate must be 0 (unpaced) or more orders per second, not {rate}")
     cfg = ctx.cfg
-    topic = iam.topic_arn(ctx)
+    topic = arns.topic(ctx)
     run_id = uuid.uuid4().hex[:8]
     orders = [
         Order(i + 1, body if body is not None else default_body(i, run_id)) for i in range(count)
@@ -401,7 +400,7 @@ def sample_sqs_event(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": iam.queue_arn(ctx, ctx.cfg.queue.name),
+                "eventSourceARN": arns.queue(ctx, ctx.cfg.queue.name),
                 "awsRegion": ctx.region,
             }
         ]

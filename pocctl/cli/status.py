@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pocctl.cli.app import App
 from pocctl.lab import BUILD_TASKS
+
+if TYPE_CHECKING:
+    from pocctl.engine import Step
 
 _STATUS = {"create": "missing", "update": "drifted", "unchanged": "exists"}
 
@@ -16,27 +19,10 @@ def collect(app: App) -> dict[str, Any]:
     with app.engine(lock=False) as engine:
         steps = engine.status(list(BUILD_TASKS))
         ctx = engine.ctx
-    rows = []
-    invoke_url = None
-    for s in steps:
-        row = {
-            "task": s.task.number,
-            "kind": s.resource.type.split("_", 1)[1],
-            "type": s.resource.type,
-            "key": s.resource.key,
-            "name": s.resource.name,
-            "status": _STATUS[s.action],
-            "arn": s.identity.get("arn"),
-            "id": s.identity.get("id"),
-            "url": s.identity.get("url"),
-            "changes": [str(c) for c in s.changes],
-            "note": s.resource.status_note(s.observed) if s.observed else "",
-        }
-        if s.changes:
-            row["note"] = ", ".join(c.field for c in s.changes)
-        if s.resource.key == "api":
-            invoke_url = row["url"]
-        rows.append(row)
+    rows = [_row(s) for s in steps]
+    invoke_url = next(
+        (u for s in steps if (u := s.resource.invoke_url(s.identity)) is not None), None
+    )
     return {
         "account": ctx.account,
         "region": ctx.region,
@@ -44,6 +30,26 @@ def collect(app: App) -> dict[str, Any]:
         "invoke_url": invoke_url,
         "resources": rows,
     }
+
+
+def _row(s: Step) -> dict[str, Any]:
+    """Any resource's status row: what it is, whether it exists or drifted, its identity."""
+    row = {
+        "task": s.task.number,
+        "kind": s.resource.noun.replace(" ", "_"),
+        "type": s.resource.type,
+        "key": s.resource.key,
+        "name": s.resource.name,
+        "status": _STATUS[s.action],
+        "arn": s.identity.get("arn"),
+        "id": s.identity.get("id"),
+        "url": s.identity.get("url"),
+        "changes": [str(c) for c in s.changes],
+        "note": s.resource.status_note(s.observed) if s.observed else "",
+    }
+    if s.changes:
+        row["note"] = ", ".join(c.field for c in s.changes)
+    return row
 
 
 def run_status(app: App, as_json: bool = False) -> dict[str, Any]:

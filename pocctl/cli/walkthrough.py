@@ -14,14 +14,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import click
 
 from pocctl.cli.app import EXIT_AWS, App
-from pocctl.cli.terminal import _KIND, Abort, Terminal, escape
+from pocctl.cli.terminal import Abort, Terminal, escape
 from pocctl.engine import CREATE, UNCHANGED, UPDATE, Step
-from pocctl.lab import BUILD_TASKS, TASKS, Task
+from pocctl.lab import BUILD_TASKS, TASKS, TEARDOWN, TEARDOWN_TASK, TEST, TEST_TASK, Task
 
 if TYPE_CHECKING:
     from pocctl.resources.base import Resource
@@ -49,66 +48,20 @@ _PLAN_MARK = {
 
 
 def console_url(
-    resource_type: str, name: str, identity: dict[str, Any], region: str, partition: str = "aws"
+    resource: Resource, identity: dict[str, Any], region: str, partition: str = "aws"
 ) -> str | None:
     """The AWS console page of a resource; None where there is none (or another partition)."""
     if partition != "aws":
         return None
-    home = f"https://{region}.console.aws.amazon.com"
-    arn = identity.get("arn") or ""
-    if resource_type == "iam_policy":
-        return f"https://console.aws.amazon.com/iam/home#/policies/details/{quote(arn, safe='')}"
-    if resource_type == "iam_role":
-        return f"https://console.aws.amazon.com/iam/home#/roles/details/{quote(name)}"
-    if resource_type in ("dynamodb_table", "dynamodb_stream"):
-        table = name.removesuffix(" stream")
-        tab = "&tab=exports-and-streams" if resource_type == "dynamodb_stream" else ""
-        return f"{home}/dynamodbv2/home?region={region}#table?name={quote(table)}{tab}"
-    if resource_type == "sqs_queue" and identity.get("url"):
-        return f"{home}/sqs/v3/home?region={region}#/queues/{quote(identity['url'], safe='')}"
-    if resource_type == "lambda_function":
-        return f"{home}/lambda/home?region={region}#/functions/{quote(name)}"
-    if resource_type == "lambda_event_source_mapping":
-        function = name.rsplit(" → ", 1)[-1]
-        return f"{home}/lambda/home?region={region}#/functions/{quote(function)}?tab=configure"
-    if resource_type == "sns_topic":
-        return f"{home}/sns/v3/home?region={region}#/topic/{arn}"
-    if resource_type == "sns_subscription":
-        return f"{home}/sns/v3/home?region={region}#/subscription/{arn}" if arn else None
-    if resource_type == "apigateway_rest_api" and identity.get("id"):
-        api = identity["id"]
-        return f"{home}/apigateway/main/apis/{api}/resources?api={api}&region={region}"
-    return None
+    return resource.console_url(identity, region)
 
 
 def cli_command(
-    resource_type: str, name: str, identity: dict[str, Any], endpoint: str, region: str
+    resource: Resource, identity: dict[str, Any], endpoint: str, region: str
 ) -> list[str] | None:
     """The AWS CLI command that shows a resource on another endpoint (the embedded AWS has no
     console), as argument pairs: ["aws", "--endpoint-url URL", …]."""
-    arn = identity.get("arn") or ""
-    args: list[str] | None = {
-        "iam_policy": ["iam get-policy", f"--policy-arn {arn}"],
-        "iam_role": ["iam get-role", f"--role-name {name}"],
-        "dynamodb_table": ["dynamodb describe-table", f"--table-name {name}"],
-        # The stream's ARN ends in a timestamp: too long to type, so list the table's streams.
-        "dynamodb_stream": [
-            "dynamodbstreams list-streams",
-            f"--table-name {name.removesuffix(' stream')}",
-        ],
-        "lambda_function": ["lambda get-function", f"--function-name {name}"],
-        "sns_topic": ["sns get-topic-attributes", f"--topic-arn {arn}"],
-    }.get(resource_type)
-    if resource_type == "sqs_queue" and identity.get("url"):
-        url = identity["url"]
-        args = ["sqs get-queue-attributes", f"--queue-url {url}", "--attribute-names All"]
-    elif resource_type == "lambda_event_source_mapping" and identity.get("id"):
-        args = ["lambda get-event-source-mapping", f"--uuid {identity['id']}"]
-    elif resource_type == "sns_subscription":
-        topic = arn.rsplit(":", 1)[0] if arn else ""
-        args = ["sns list-subscriptions-by-topic", f"--topic-arn {topic}"] if topic else None
-    elif resource_type == "apigateway_rest_api" and identity.get("id"):
-        args = ["apigateway get-rest-api", f"--rest-api-id {identity['id']}"]
+    args = resource.cli_args(identity)
     if args is None:
         return None
     # Quote each value; keep "--option value" together so a wrapped line never splits a pair.
@@ -136,7 +89,7 @@ def shell_lines(units: list[str], width: int) -> list[str]:
 
 
 def _kind(resource: Resource) -> str:
-    return _KIND.get(resource.type, resource.type)
+    return resource.kind
 
 
 def _value(v: Any) -> str:
@@ -190,10 +143,10 @@ def show_screen(app: App, task: Task) -> list[Step]:
     term = app.terminal
     term.rule(f"Task {task.number} of {len(TASKS)} · {task.title}")
     term.paragraph(" ".join(p for p in (task.why, _MORE.get(task.number)) if p))
-    if task.number == 9:
+    if task.action == TEST:
         _show_test_order(app)
         return []
-    if task.number == 10:
+    if task.action == TEARDOWN:
         _show_teardown(app)
         return []
     with app.guard():
@@ -253,21 +206,22 @@ def show_made(app: App, steps: list[Step]) -> None:
         term.line(f"  [bold]{_kind(r)} {escape(r.name)}[/]")
         if ident.get("arn"):
             term.folded(str(ident["arn"]), indent=4)
-        if r.type == "sqs_queue" and ident.get("url"):  # what the SQS API calls it by
-            term.folded(str(ident["url"]), indent=4)
-        if r.type == "sns_subscription" and not ident.get("confirmed"):
-            term.line("    [yellow]pending: click the link in the confirmation email[/]")
+        address, pending, invoke_url = r.address(ident), r.pending(ident), r.invoke_url(ident)
+        if address:
+            term.folded(address, indent=4)
+        if pending:
+            term.line(f"    [yellow]{escape(pending)}[/]")
         if endpoint:
-            units = cli_command(r.type, r.name, ident, endpoint, region)
+            units = cli_command(r, ident, endpoint, region)
             if units:
                 term.shell(shell_lines(units, term.out.width - 4), indent=4)
         else:
-            url = console_url(r.type, r.name, ident, region, app.aws.partition)
+            url = console_url(r, ident, region, app.aws.partition)
             if url:
                 term.folded(url, indent=4, style="cyan", link=url)
-        if r.type == "apigateway_rest_api" and ident.get("url"):
+        if invoke_url:
             term.line("    invoke URL:")
-            term.folded(ident["url"], indent=4)
+            term.folded(invoke_url, indent=4)
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -315,13 +269,13 @@ def run_build_task(app: App, task: Task) -> list[Step]:
 
 def first_not_done(app: App) -> int:
     """The first build task whose resources are not all there and unchanged (AWS is asked, not
-    the state file); 9 when Tasks 1–8 are done (Task 9 can always run again)."""
+    the state file); the test task (9) when Tasks 1–8 are done (Task 9 can always run again)."""
     app.ctx.cache.clear()
     with app.engine(lock=False) as engine:
         for task in BUILD_TASKS:
             if any(engine.plan_one(task, r).action != UNCHANGED for r in task.resources(app.cfg)):
                 return task.number
-    return 9
+    return TEST_TASK.number
 
 
 def _ask(term: Terminal, task: Task, interactive: bool) -> str:
@@ -354,9 +308,9 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
         term.paragraph(f"Running straight through ({why}).")
     skipped: list[int] = []
     failed = False
-    for task in TASKS[first - 1 :]:
+    for task in (t for t in TASKS if t.number >= first):
         show_screen(app, task)
-        if task.number == 10:
+        if task.action == TEARDOWN:
             _teardown(app, interactive=interactive, yes=yes)
             break
         answer = _ask(term, task, interactive)
@@ -372,7 +326,7 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
             continue
         term.line(f"\n[bold]▶ running Task {task.number}[/]")
         with _interruptible(term, task):
-            if task.number == 9:
+            if task.action == TEST:
                 failed = not _run_test_order(app)
             else:
                 run_build_task(app, task)
@@ -418,7 +372,7 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
         term.paragraph("Kept the stack: `pocctl down` removes it when you are done.")
         return
     term.line("\n[bold]▶ running Task 10[/]")
-    with _interruptible(term, TASKS[9]):
+    with _interruptible(term, TEARDOWN_TASK):
         run_down(app, yes=True)
 
 

@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pocctl.aws import Aws
 from pocctl.config import Config
@@ -116,17 +116,28 @@ class Context:
 
 
 class Resource:
-    """Base class; subclasses set ``type`` and implement the methods below."""
+    """Base class; subclasses set ``type`` and implement the methods below.
+
+    A resource type's one home: what it is called (``type``, ``kind``, ``noun``), what must
+    exist before it (``needs``), how to find, make and remove it, and where to look at it (the
+    console, the AWS CLI). Status, plan and the walkthrough show any resource through these.
+    """
 
     type: ClassVar[str] = "resource"
     kind: ClassVar[str] = "resource"  # one word for people: "queue", "trigger", "email"
+    noun: ClassVar[str] = "resource"  # what an error calls it: "event source mapping"
     # Holds what users put in it (orders): when its name changes, the old one is left as it
     # was for `down` to remove, never deleted by `up` (see Engine.up).
     holds_data: ClassVar[bool] = False
 
-    def __init__(self, key: str, name: str) -> None:
+    def __init__(self, key: str, name: str, needs: tuple[str, ...] = ()) -> None:
         self.key = key  # stable id in the state file, e.g. "policy.write_dynamodb"
         self.name = name
+        # The keys of what must exist before it is made. Only real needs of AWS (a role attaches
+        # its policies, a function assumes its role): names and ARNs that are only computed (a
+        # table name in an environment) are not needs. A parallel `up` starts a resource as
+        # soon as its needs are made.
+        self.needs = needs
 
     def __repr__(self) -> str:
         return f"<{self.type} {self.name}>"
@@ -161,6 +172,10 @@ class Resource:
         """What the state file records: at least the ARN, or the ID/URL where there is no ARN."""
         return {"arn": observed.get("arn")}
 
+    def holding(self, ctx: Context) -> str:
+        """What it holds, for a resource that ``holds_data``: said when `up` leaves it."""
+        return "the orders stored in it"
+
     # mutating: the engine is the only caller
     def create(self, ctx: Context) -> Observed:
         raise NotImplementedError
@@ -174,6 +189,27 @@ class Resource:
     def status_note(self, observed: Observed) -> str:
         """A short extra shown by `status` (e.g. subscription pending confirmation)."""
         return ""
+
+    # where to look at it
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        """Its page in the AWS console (partition aws); None where there is none."""
+        return None
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        """The AWS CLI command that shows it, as "--option value" units after `aws`."""
+        return None
+
+    def address(self, identity: dict[str, Any]) -> str | None:
+        """What its API calls it by besides the ARN (a queue's URL)."""
+        return None
+
+    def invoke_url(self, identity: dict[str, Any]) -> str | None:
+        """Where users send requests to it (an API's stage)."""
+        return None
+
+    def pending(self, identity: dict[str, Any]) -> str | None:
+        """What a person still has to do before it works (confirm an email)."""
+        return None
 
 
 def _norm(v: Any) -> Any:
@@ -189,3 +225,16 @@ def not_found(exc: BaseException, *codes: str) -> bool:
     from pocctl.aws import error_code
 
     return error_code(exc) in codes
+
+
+T = TypeVar("T")
+
+
+def call_or_none(fn: Callable[[], T], *codes: str) -> T | None:
+    """``fn()``, or None when AWS answers one of the error ``codes`` (it is not there)."""
+    try:
+        return fn()
+    except Exception as e:
+        if not_found(e, *codes):
+            return None
+        raise

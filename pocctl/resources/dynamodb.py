@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from pocctl.config import Config
-from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+from pocctl.resources.base import Change, Context, Observed, Resource, call_or_none, not_found
 
 _WAIT = {"Delay": 2, "MaxAttempts": 150}
+_NO_TABLE = "ResourceNotFoundException"
+
+
+def _table_page(table: str, region: str) -> str:
+    home = f"https://{region}.console.aws.amazon.com/dynamodbv2/home?region={region}"
+    return f"{home}#table?name={quote(table)}"
 
 
 def describe_table(ctx: Context, name: str, *, fresh: bool = False) -> dict[str, Any] | None:
     """DescribeTable, shared by the table and stream resources within one read pass."""
     key = f"dynamodb.table.{name}"
     if fresh or key not in ctx.cache:
-        try:
-            ctx.cache[key] = ctx.client("dynamodb").describe_table(TableName=name)["Table"]
-        except Exception as e:
-            if not_found(e, "ResourceNotFoundException"):
-                ctx.cache[key] = None
-            else:
-                raise
+        ddb = ctx.client("dynamodb")
+        ctx.cache[key] = call_or_none(
+            lambda: ddb.describe_table(TableName=name)["Table"], "ResourceNotFoundException"
+        )
     return ctx.cache[key]
 
 
@@ -48,10 +52,18 @@ def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, An
 class Table(Resource):
     type = "dynamodb_table"
     kind = "table"  # the word status, plan and the walkthrough show
+    noun = "table"
     holds_data = True
 
     def __init__(self, cfg: Config) -> None:
         super().__init__("table", cfg.table.name)
+        self.table = cfg.table.name
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return _table_page(self.table, region)
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        return ["dynamodb describe-table", f"--table-name {self.table}"]
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {
@@ -118,12 +130,8 @@ class Table(Resource):
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         ddb = ctx.client("dynamodb")
-        try:
-            ddb.delete_table(TableName=self.name)
-        except Exception as e:
-            if not_found(e, "ResourceNotFoundException"):
-                return
-            raise
+        if call_or_none(lambda: ddb.delete_table(TableName=self.name), _NO_TABLE) is None:
+            return  # gone already (DeleteTable answers a description when it deletes)
         ctx.on_wait(f"waiting for table {self.name} to be deleted", 0.0)
         ddb.get_waiter("table_not_exists").wait(TableName=self.name, WaiterConfig=_WAIT)
 
@@ -136,10 +144,18 @@ class Stream(Resource):
 
     type = "dynamodb_stream"
     kind = "stream"  # the word status, plan and the walkthrough show
+    noun = "stream"
 
     def __init__(self, cfg: Config) -> None:
-        super().__init__("stream", f"{cfg.table.name} stream")
+        super().__init__("stream", f"{cfg.table.name} stream", ("table",))
         self.table = cfg.table.name
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return _table_page(self.table, region) + "&tab=exports-and-streams"
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        # The stream's ARN ends in a timestamp: too long to type, so list the table's streams.
+        return ["dynamodbstreams list-streams", f"--table-name {self.table}"]
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {"enabled": True, "view_type": ctx.cfg.table.stream_view_type}

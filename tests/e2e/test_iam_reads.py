@@ -17,6 +17,7 @@ import botocore.session
 import pytest
 from faults import Faults
 
+from pocctl import arns
 from pocctl.aws import Aws
 from pocctl.config import parse
 from pocctl.engine import UNCHANGED, Engine
@@ -534,7 +535,7 @@ def test_deleting_a_policy_makes_every_role_read_again(aws_endpoint: str, ws) ->
     ctx = _ctx(aws_endpoint)
     by_key = {r.key: r for r in iam.resources(ctx.cfg)}
     role, policy = by_key["role.lambda1"], by_key["policy.read_sqs"]
-    arn = iam.policy_arn(ctx, ctx.cfg.iam.policies.read_sqs)
+    arn = arns.policy(ctx, ctx.cfg.iam.policies.read_sqs)
     assert arn in role.find(ctx)["attached"]  # type: ignore[index]
     policy.delete(ctx, policy.find(ctx))  # type: ignore[arg-type]
     assert arn not in role.find(ctx)["attached"]  # type: ignore[index]

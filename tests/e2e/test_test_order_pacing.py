@@ -16,9 +16,8 @@ import pytest
 from faults import FakeClock
 from workspace import Workspace
 
-from pocctl import aws, testorder
+from pocctl import arns, aws, testorder
 from pocctl.config import load
-from pocctl.resources import iam
 from pocctl.resources.base import Context
 
 START = 1000.0  # FakeClock's time at first
@@ -50,7 +49,7 @@ def pipeline(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Context:
         assert r.exit_code == 0, r.output
     ctx = Context(cfg=load(ws.config), aws=aws.Aws(region="us-east-1", endpoint_url=ws.endpoint))
     ddb, sns = ws.client("dynamodb"), ws.client("sns")
-    table, key, topic = ctx.cfg.table.name, ctx.cfg.table.partition_key, iam.topic_arn(ctx)
+    table, key, topic = ctx.cfg.table.name, ctx.cfg.table.partition_key, arns.topic(ctx)
 
     def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, str]:
         oid = str(uuid.uuid4())

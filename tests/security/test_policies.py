@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from support import ROOT
 
+from pocctl import arns
 from pocctl.resources import iam, sqs
 from pocctl.resources.base import Context
 
@@ -98,7 +99,7 @@ def generated(ctx: Context, kind: str, key: str) -> dict[str, Any]:
     if kind == "queue":
         return sqs.order_queue_policy(ctx)
     assert kind == "probe"
-    return probe_queue_policy(iam.queue_arn(ctx, "pocctl-probe-0123456789ab"), iam.topic_arn(ctx))
+    return probe_queue_policy(arns.queue(ctx, "pocctl-probe-0123456789ab"), arns.topic(ctx))
 
 
 DOCUMENTS = (
@@ -279,7 +280,7 @@ def role_documents(ctx: Context, role: str) -> list[dict[str, Any]]:
     """The role's inline policy and every pocctl-managed policy it attaches."""
     want = _role(ctx, role).desired(ctx)
     by_arn = {
-        iam.policy_arn(ctx, getattr(ctx.cfg.iam.policies, f)): doc
+        arns.policy(ctx, getattr(ctx.cfg.iam.policies, f)): doc
         for f, doc in iam.managed_policy_documents(ctx).items()
     }
     attached = [a for a in want["attached"] if a not in AWS_MANAGED_EXTRAS]
@@ -450,7 +451,7 @@ def test_every_parliament_suppression_is_still_needed(ctx: Context) -> None:
 
 def test_the_queue_policy_admits_exactly_the_two_roles(ctx: Context) -> None:
     doc = sqs.order_queue_policy(ctx)
-    queue = iam.queue_arn(ctx, ctx.cfg.queue.name)
+    queue = arns.queue(ctx, ctx.cfg.queue.name)
     by_principal: dict[str, set[str]] = {}
     for st in statements(doc):
         assert st["Effect"] == "Allow" and "Condition" not in st and "NotPrincipal" not in st
@@ -459,7 +460,7 @@ def test_the_queue_policy_admits_exactly_the_two_roles(ctx: Context) -> None:
         for p in _list(st["Principal"]["AWS"]):
             by_principal.setdefault(p, set()).update(_list(st["Action"]))
     roles = ctx.cfg.iam.roles
-    api, lambda1 = iam.role_arn(ctx, roles.apigateway), iam.role_arn(ctx, roles.lambda1)
+    api, lambda1 = arns.role(ctx, roles.apigateway), arns.role(ctx, roles.lambda1)
     assert set(by_principal) == {api, lambda1}
     # ...and each for just what it needs on the queue (the same calls as its identity policy).
     for role, arn in (("apigateway", api), ("lambda1", lambda1)):
@@ -482,7 +483,7 @@ def test_the_probe_queue_admits_only_the_topic(ctx: Context, ws) -> None:  # typ
     from pocctl.testorder import Probe
 
     assert ws.cli("topic").exit_code == 0
-    topic = iam.topic_arn(ctx)
+    topic = arns.topic(ctx)
     probe = Probe(ctx, topic)
     probe.open()
     try:
@@ -495,7 +496,7 @@ def test_the_probe_queue_admits_only_the_topic(ctx: Context, ws) -> None:  # typ
     assert st["Effect"] == "Allow"
     assert st["Principal"] == {"Service": "sns.amazonaws.com"}
     assert _list(st["Action"]) == ["sqs:SendMessage"]
-    assert _list(st["Resource"]) == [iam.queue_arn(ctx, probe.name)]
+    assert _list(st["Resource"]) == [arns.queue(ctx, probe.name)]
     assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": topic}}
 
 
