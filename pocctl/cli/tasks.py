@@ -39,12 +39,12 @@ def lambda1_command(app: App, test: bool) -> None:
       pocctl lambda1
       pocctl lambda1 --test
     """
-    from pocctl import testorder
+    from pocctl import orders
 
     run_tasks(app, [lab.by_command("lambda1")])
     if test:
         with app.guard():
-            result = testorder.test_lambda1(app.ctx)
+            result = orders.invoke_lambda1_with_sample(app.ctx)
         app.terminal.success(
             f"test event stored: {app.cfg.table.name} row "
             f"{app.cfg.table.partition_key}={result['order_id']}"

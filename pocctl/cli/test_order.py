@@ -8,7 +8,7 @@ import click
 
 from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
 
-# = pocctl.testorder.DEFAULT_RATE, which is not imported here: it pulls in urllib, ssl and
+# = pocctl.orders.DEFAULT_RATE, which is not imported here: it pulls in urllib, ssl and
 # more, and the CLI loads it only when an order is sent (startup time).
 DEFAULT_RATE = 20.0
 
@@ -22,13 +22,13 @@ def run_test_order(
     rate: float = DEFAULT_RATE,
     concurrency: int = 10,
 ) -> bool:
-    from pocctl import testorder
+    from pocctl import orders
     from pocctl.resources.sns import EmailSubscription
 
     term = app.terminal
     with app.guard():
         ctx = app.ctx
-        url = testorder.find_invoke_url(ctx)
+        url = orders.find_invoke_url(ctx)
         if count == 1:
             pace = ""
         elif rate:
@@ -36,7 +36,7 @@ def run_test_order(
         else:
             pace = f", {min(concurrency, count)} at a time, as fast as they are answered"
         term.line(f"POST {count} order{'s' if count > 1 else ''} to {url}{pace}")
-        report = testorder.run(
+        report = orders.run(
             ctx,
             url,
             count=count,

@@ -133,7 +133,7 @@ def show_plan(term: Terminal, steps: list[Step]) -> None:
 
 
 def _plan(app: App, task: Task) -> list[Step]:
-    app.ctx.cache.clear()  # the user may have changed things while reading the last screen
+    _look_again(app)
     with app.engine(lock=False) as engine:
         return [engine.plan_one(task, r) for r in task.resources(app.cfg)]
 
@@ -160,21 +160,21 @@ def show_screen(app: App, task: Task) -> list[Step]:
 
 
 def _show_test_order(app: App) -> None:
-    from pocctl import testorder
+    from pocctl import orders
     from pocctl.aws import AwsError
 
     term = app.terminal
     term.heading("What happens next")
     with app.guard():
         try:
-            url: str | None = testorder.find_invoke_url(app.ctx)
+            url: str | None = orders.find_invoke_url(app.ctx)
         except AwsError as e:
             url = None
             term.line(f"  [yellow]{escape(str(e))}[/]: Task 8 makes it; test-order would fail")
     term.line("  POST one order to the API's invoke URL:")
     if url:
         term.folded(url, indent=4)
-    term.json_block(json.loads(testorder.default_body(0, "RUN")), indent=4)
+    term.json_block(json.loads(orders.default_body(0, "RUN")), indent=4)
     term.paragraph(
         f"then watch for it in table {app.cfg.table.name} (stored once) and on topic "
         f"{app.cfg.topic.name} (notified once), for up to 60 s",
@@ -185,7 +185,7 @@ def _show_test_order(app: App) -> None:
 def _show_teardown(app: App) -> None:
     term = app.terminal
     term.heading("What happens next")
-    app.ctx.cache.clear()
+    _look_again(app)
     with app.guard(), app.engine(lock=False) as engine:
         steps = [engine.plan_one(t, r) for t in BUILD_TASKS for r in t.resources(app.cfg)]
     for s in reversed(steps):
@@ -193,6 +193,12 @@ def _show_teardown(app: App) -> None:
             term.line(f"  [dim]· gone      {_kind(s.resource)} {escape(s.resource.name)}[/]")
         else:
             term.line(f"  [red]- delete[/]    {_kind(s.resource)} {escape(s.resource.name)}")
+
+
+def _look_again(app: App) -> None:
+    """Drop the run's shared reads: the user may have changed things (in the console, in
+    another terminal) while reading the last screen."""
+    app.ctx.cache.clear()
 
 
 def show_made(app: App, steps: list[Step]) -> None:
@@ -250,7 +256,7 @@ def run_build_task(app: App, task: Task) -> list[Step]:
     from pocctl.cli.app import _hint
     from pocctl.engine import StepFailed
 
-    app.ctx.cache.clear()
+    _look_again(app)
     with app.engine() as engine:
         engine.reporter = _RunReporter(app.terminal)
         try:
@@ -270,7 +276,7 @@ def run_build_task(app: App, task: Task) -> list[Step]:
 def first_not_done(app: App) -> int:
     """The first build task whose resources are not all there and unchanged (AWS is asked, not
     the state file); the test task (9) when Tasks 1–8 are done (Task 9 can always run again)."""
-    app.ctx.cache.clear()
+    _look_again(app)
     with app.engine(lock=False) as engine:
         for task in BUILD_TASKS:
             if any(engine.plan_one(task, r).action != UNCHANGED for r in task.resources(app.cfg)):

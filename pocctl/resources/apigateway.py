@@ -254,8 +254,9 @@ class RestApi(Resource):
             endpointConfiguration={"types": ["REGIONAL"]},
             tags={"pocctl": "orders-pipeline"},
         )
-        # Record the ID at once: a run killed now must find this API, not make a second one.
-        ctx.record(self.key, {"arn": None, "id": api["id"]})
+        # Have the engine record the ID at once: a run killed now must find this API, not make
+        # a second one.
+        ctx.checkpoint({"arn": None, "id": api["id"]})
         observed = {
             "id": api["id"],
             "root": api.get("rootResourceId") or _root_id(ctx.client("apigateway"), api["id"]),

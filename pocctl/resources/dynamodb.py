@@ -12,6 +12,10 @@ _WAIT = {"Delay": 2, "MaxAttempts": 150}
 _NO_TABLE = "ResourceNotFoundException"
 
 
+def _table_key(name: str) -> str:
+    return f"dynamodb.table.{name}"
+
+
 def _table_page(table: str, region: str) -> str:
     home = f"https://{region}.console.aws.amazon.com/dynamodbv2/home?region={region}"
     return f"{home}#table?name={quote(table)}"
@@ -19,13 +23,14 @@ def _table_page(table: str, region: str) -> str:
 
 def describe_table(ctx: Context, name: str, *, fresh: bool = False) -> dict[str, Any] | None:
     """DescribeTable, shared by the table and stream resources within one read pass."""
-    key = f"dynamodb.table.{name}"
-    if fresh or key not in ctx.cache:
-        ddb = ctx.client("dynamodb")
-        ctx.cache[key] = call_or_none(
-            lambda: ddb.describe_table(TableName=name)["Table"], "ResourceNotFoundException"
-        )
-    return ctx.cache[key]
+    key = _table_key(name)
+    if fresh:
+        ctx.cache.forget(key)
+    ddb = ctx.client("dynamodb")
+    table: dict[str, Any] | None = ctx.cache.shared(
+        key, lambda: call_or_none(lambda: ddb.describe_table(TableName=name)["Table"], _NO_TABLE)
+    )
+    return table
 
 
 def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +50,7 @@ def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, An
         ctx.on_wait(f"waiting for table {name} to become ACTIVE", elapsed)
         aws.sleep(_WAIT["Delay"])
         table = describe_table(ctx, name, fresh=True) or {}
-    ctx.cache[f"dynamodb.table.{name}"] = table
+    ctx.cache.put(_table_key(name), table)
     return table
 
 

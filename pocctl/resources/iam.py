@@ -181,7 +181,7 @@ def _fetch_details(ctx: Context) -> _Details | None:
     except Exception as e:
         if error_code(e) not in _REFUSED_CODES:
             raise
-        ctx.cache[_REFUSED_KEY] = True
+        ctx.cache.put(_REFUSED_KEY, True)
         return None
     return _Details(roles, policies, seq)
 
@@ -189,18 +189,19 @@ def _fetch_details(ctx: Context) -> _Details | None:
 def _details(ctx: Context, key: str) -> _Details | None:
     """The run's shared snapshot of IAM, current for ``key``; None when pocctl may not read it
     that way."""
-    if ctx.cache.get(_REFUSED_KEY):
+    if ctx.cache.peek(_REFUSED_KEY):
         return None
-    details: _Details | None = ctx.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
-    changed = ctx.cache.get(_CHANGED_KEY) or {}
+    details: _Details | None = ctx.cache.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
+    changed: dict[str, int] = ctx.cache.shared(_CHANGED_KEY, dict)
     if details is not None and max(changed.get(key, -1), changed.get(ALL, -1)) >= details.seq:
-        ctx.forget(DETAILS_KEY)
-        details = ctx.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
+        ctx.cache.forget(DETAILS_KEY)
+        details = ctx.cache.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
     return details
 
 
 def _mark_changed(ctx: Context, key: str) -> None:
-    ctx.cache.setdefault(_CHANGED_KEY, {})[key] = next(_SEQ)
+    # One dict per run, shared: setting one of its items is atomic in CPython.
+    ctx.cache.shared(_CHANGED_KEY, dict)[key] = next(_SEQ)
 
 
 class _IamResource(Resource):

@@ -46,15 +46,16 @@ class Function(Resource):
         return getattr(ctx.cfg, self.which)
 
     def _zip(self, ctx: Context) -> bytes:
-        key = f"zip.{self.which}"
-        if key not in ctx.cache:
-            path = handler_file(ctx, self.which)
+        path = handler_file(ctx, self.which)
+
+        def build() -> bytes:
             if not path.is_file():
                 raise aws.AwsError(
                     f"handler {path} not found", hint="set handlers_dir in config.yaml"
                 )
-            ctx.cache[key] = packaging.build_zip(path)
-        return ctx.cache[key]
+            return packaging.build_zip(path)
+
+        return ctx.cache.shared(f"zip.{self.which}", build)
 
     def environment(self, ctx: Context) -> dict[str, str]:
         cfg = ctx.cfg

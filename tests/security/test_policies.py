@@ -23,7 +23,7 @@ from support import ROOT
 
 from pocctl import arns
 from pocctl.resources import iam, sqs
-from pocctl.resources.base import Context
+from pocctl.resources.base import Context, Target
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 # A stream's label is a timestamp chosen by DynamoDB when the stream is enabled.
@@ -77,7 +77,7 @@ def ctx(embedded_server: Any) -> Context:
     from pocctl.aws import Aws
     from pocctl.config import parse
 
-    c = Context(cfg=parse(""), aws=Aws(region=REGION, endpoint_url=embedded_server.endpoint_url))
+    c = Context(Target(parse(""), Aws(region=REGION, endpoint_url=embedded_server.endpoint_url)))
     assert c.account == ACCOUNT  # answered by the embedded AWS
     return c
 
@@ -90,7 +90,7 @@ def _role(ctx: Context, field: str) -> iam.Role:
 
 def generated(ctx: Context, kind: str, key: str) -> dict[str, Any]:
     """One document pocctl generates, by kind (managed, inline, trust, queue, probe)."""
-    from pocctl.testorder import probe_queue_policy
+    from pocctl.orders import probe_queue_policy
 
     if kind == "managed":
         return iam.managed_policy_documents(ctx)[key]
@@ -324,11 +324,9 @@ def test_no_role_attaches_an_aws_managed_policy_by_default(ctx: Context) -> None
 
 
 def test_the_api_role_attaches_the_cloudwatch_policy_only_when_config_asks(ctx: Context) -> None:
-    import dataclasses
-
     from pocctl.config import parse
 
-    on = dataclasses.replace(ctx, cfg=parse("api:\n  cloudwatch_logs_policy: true\n"))
+    on = ctx.with_cfg(parse("api:\n  cloudwatch_logs_policy: true\n"))
     assert _role(on, "apigateway").desired(on)["attached"] == [CLOUDWATCH_POLICY]
     # Nothing else changes with it: the same inline policies, trusts and other roles.
     for role in ROLES:
@@ -480,7 +478,7 @@ def test_the_queue_is_made_with_that_policy(ws, ctx: Context) -> None:  # type: 
 def test_the_probe_queue_admits_only_the_topic(ctx: Context, ws) -> None:  # type: ignore[no-untyped-def]
     """The policy Probe.open really sends: SendMessage from SNS, only when the sender is the
     topic (aws:SourceArn); nothing else, no one else."""
-    from pocctl.testorder import Probe
+    from pocctl.orders import Probe
 
     assert ws.cli("topic").exit_code == 0
     topic = arns.topic(ctx)

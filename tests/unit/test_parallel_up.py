@@ -14,7 +14,7 @@ import pytest
 from pocctl import config, lab
 from pocctl.engine import CREATE, Engine, StepFailed
 from pocctl.lab import Task
-from pocctl.resources.base import Context, Observed, Resource
+from pocctl.resources.base import Context, Observed, Resource, Target
 from pocctl.state import State
 
 BARRIER_TIMEOUT = 10.0
@@ -93,7 +93,7 @@ def make_task(number: int, resources: list[Resource]) -> Task:
 
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    ctx = Context(cfg=config.parse(""), aws=FakeAws())  # type: ignore[arg-type]
+    ctx = Context(Target(config.parse(""), FakeAws()))  # type: ignore[arg-type]
     return Engine(ctx, State(tmp_path / "state.json"), reporter=Recorder())
 
 
