@@ -29,12 +29,7 @@ def run_test_order(
     with app.guard():
         ctx = app.ctx
         url = orders.find_invoke_url(ctx)
-        if count == 1:
-            pace = ""
-        elif rate:
-            pace = f" at {rate:g} orders/s"
-        else:
-            pace = f", {min(concurrency, count)} at a time, as fast as they are answered"
+        pace = _pace(count, rate, concurrency)
         term.line(f"POST {count} order{'s' if count > 1 else ''} to {url}{pace}")
         report = orders.run(
             ctx,
@@ -76,6 +71,14 @@ def run_test_order(
         )
     term.success(f"{count} of {count} orders stored once and notified once")
     return True
+
+
+def _pace(count: int, rate: float, concurrency: int) -> str:
+    if count == 1:
+        return ""
+    if rate:
+        return f" at {rate:g} orders/s"
+    return f", {min(concurrency, count)} at a time, as fast as they are answered"
 
 
 @click.command("test-order")

@@ -38,8 +38,10 @@ def invoke_url(ctx: Context, api_id: str, stage: str) -> str:
 
 
 class RestApi(Resource):
+    """Task 8's REST API, found by name (REST API names are not unique: see _api)."""
+
     type = "apigateway_rest_api"
-    kind = "api"  # the word status, plan and the walkthrough show
+    kind = "api"
     noun = "rest api"
 
     def __init__(self, cfg: Config) -> None:

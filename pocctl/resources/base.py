@@ -64,12 +64,9 @@ def _short(v: Any, limit: int = 60) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where the stack is, fixed for a run: the config, the AWS session (account, region,
-    partition), and the ARNs they make (pocctl/arns.py)."""
+class _InAccount:
+    """Account, region, partition, clients and ARNs, from an AWS session (``self.aws``)."""
 
-    cfg: Config
     aws: Aws
 
     @property
@@ -90,6 +87,15 @@ class Target:
     def arn(self, service: str, resource: str, *, region: bool = True) -> str:
         reg = self.region if region else ""
         return f"arn:{self.partition}:{service}:{reg}:{self.account}:{resource}"
+
+
+@dataclass(frozen=True)
+class Target(_InAccount):
+    """Where the stack is, fixed for a run: the config, the AWS session (account, region,
+    partition), and the ARNs they make (pocctl/arns.py)."""
+
+    cfg: Config
+    aws: Aws
 
 
 class RunCache:
@@ -154,7 +160,7 @@ def _no_wait(reason: str, elapsed: float) -> None:
 
 
 @dataclass(frozen=True)
-class Context:
+class Context(_InAccount):
     """What a resource may use in one run: the target, the run's shared reads, what the state
     file recorded (a hint: AWS is always asked), the engine's checkpoint, and a way to say it
     is waiting. The engine alone writes the state file."""
@@ -176,23 +182,9 @@ class Context:
     def cfg(self) -> Config:
         return self.target.cfg
 
-    @property
+    @property  # type: ignore[override]
     def aws(self) -> Aws:
         return self.target.aws
-
-    @property
-    def region(self) -> str:
-        return self.target.region
-
-    @property
-    def account(self) -> str:
-        return self.target.account
-
-    def client(self, service: str) -> Any:
-        return self.target.client(service)
-
-    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
-        return self.target.arn(service, resource, region=region)
 
 
 class Resource:

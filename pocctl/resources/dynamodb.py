@@ -56,7 +56,7 @@ def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, An
 
 class Table(Resource):
     type = "dynamodb_table"
-    kind = "table"  # the word status, plan and the walkthrough show
+    kind = "table"
     noun = "table"
     holds_data = True
 
@@ -148,7 +148,7 @@ class Stream(Resource):
     """DynamoDB Streams on the table, with the view type Lambda 2 needs."""
 
     type = "dynamodb_stream"
-    kind = "stream"  # the word status, plan and the walkthrough show
+    kind = "stream"
     noun = "stream"
 
     def __init__(self, cfg: Config) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
@@ -232,19 +233,15 @@ class _IamResource(Resource):
         finally:
             _mark_changed(ctx, self._changed_on_delete(ctx))
 
-    def _create(self, ctx: Context) -> Observed:
-        raise NotImplementedError
-
-    def _update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
-        raise NotImplementedError
-
-    def _delete(self, ctx: Context, observed: Observed) -> None:
-        raise NotImplementedError
+    # What each IAM resource implements in place of create, update and delete.
+    _create: Callable[[Context], Observed]
+    _update: Callable[[Context, Observed, list[Change]], Observed]
+    _delete: Callable[[Context, Observed], None]
 
 
 class ManagedPolicy(_IamResource):
     type = "iam_policy"
-    kind = "policy"  # the word status, plan and the walkthrough show
+    kind = "policy"
     noun = "policy"
 
     def __init__(self, cfg: Config, field_name: str) -> None:
@@ -354,7 +351,7 @@ class Role(_IamResource):
     """A role with its trust policy, attached managed policies and one inline policy."""
 
     type = "iam_role"
-    kind = "role"  # the word status, plan and the walkthrough show
+    kind = "role"
     noun = "role"
     # The policies each role attaches (config fields): made before it.
     ATTACHES: ClassVar[dict[str, tuple[str, ...]]] = {

@@ -28,7 +28,7 @@ def handler_file(ctx: Context, which: str) -> Path:
 
 class Function(Resource):
     type = "lambda_function"
-    kind = "function"  # the word status, plan and the walkthrough show
+    kind = "function"
     noun = "function"
 
     def __init__(self, cfg: Config, which: str) -> None:
@@ -195,7 +195,7 @@ class EventSourceMapping(Resource):
     """
 
     type = "lambda_event_source_mapping"
-    kind = "trigger"  # the word status, plan and the walkthrough show
+    kind = "trigger"
     noun = "event source mapping"
 
     def __init__(self, key: str, function: str, source: str, needs: tuple[str, ...]) -> None:

@@ -13,13 +13,11 @@ PENDING = ("pending confirmation", "PendingConfirmation")
 _NO_TOPIC = ("NotFound", "NotFoundException")
 
 
-def _home(region: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/sns/v3/home?region={region}"
-
-
 class Topic(Resource):
+    """Task 6's topic: Lambda 2 publishes each new order to it."""
+
     type = "sns_topic"
-    kind = "topic"  # the word status, plan and the walkthrough show
+    kind = "topic"
     noun = "topic"
 
     def __init__(self, cfg: Config) -> None:
@@ -68,7 +66,7 @@ class EmailSubscription(Resource):
     """Made once per address: a second run finds it (pending or confirmed) and does nothing."""
 
     type = "sns_subscription"
-    kind = "email"  # the word status, plan and the walkthrough show
+    kind = "email"
     noun = "subscription"
 
     def __init__(self, cfg: Config) -> None:
@@ -131,3 +129,7 @@ class EmailSubscription(Resource):
 
     def status_note(self, observed: Observed) -> str:
         return "confirmed" if observed.get("confirmed") else "pending confirmation (check inbox)"
+
+
+def _home(region: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/sns/v3/home?region={region}"

@@ -62,7 +62,7 @@ class Queue(Resource):
     """A queue; each of the lab's three is a subclass that says its name and attributes."""
 
     type = "sqs_queue"
-    kind = "queue"  # the word status, plan and the walkthrough show
+    kind = "queue"
     noun = "queue"
     holds_data = True
 
