@@ -95,7 +95,7 @@ def median(values: Iterable[float]) -> float:
 
 
 def pct(values: Sequence[float], p: int) -> float:
-    """The p-th percentile (inclusive method, as pocctl.testorder computes it)."""
+    """The p-th percentile (inclusive method, as pocctl.orders computes it)."""
     ordered = sorted(values)
     if len(ordered) == 1:
         return float(ordered[0])

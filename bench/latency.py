@@ -1,6 +1,6 @@
 """Benchmark 5: `test-order --count 100`, per hop, on the embedded AWS with its pollers.
 
-The code `pocctl test-order` runs (pocctl.testorder.run: orders paced at DEFAULT_RATE, at most 10
+The code `pocctl test-order` runs (pocctl.orders.run: orders paced at DEFAULT_RATE, at most 10
 POSTs in flight, a probe queue on the topic, the table polled) in the bench process, the
 embedded AWS in its own. One untimed warm-up run first starts the Lambda workers (a cold start is
 not what the hops measure). Each run of the default command is followed by one unpaced burst
@@ -24,13 +24,13 @@ HOPS = ("accepted", "stored", "notified")
 def build_stack(b: Bench, name: str) -> tuple[Any, str]:
     """An empty account, then `pocctl up`; returns the App and the stage's invoke URL."""
     from bench.common import LOAD_TEST_CONFIG, new_app
-    from pocctl import testorder
+    from pocctl import orders as order_probe
     from pocctl.cli.up import run_up
 
     b.server.reset()
     app = new_app(b.server.endpoint, b.workdir / name / "state.json", LOAD_TEST_CONFIG)
     run_up(app)
-    return app, testorder.find_invoke_url(app.ctx)
+    return app, order_probe.find_invoke_url(app.ctx)
 
 
 def _hop_deltas(report: Any) -> dict[str, list[float]]:
@@ -87,23 +87,23 @@ def cell(values: list[float]) -> str:
 
 
 def run(b: Bench) -> list[Section]:
-    from pocctl import testorder
+    from pocctl import orders as order_probe
 
     runs = b.runs(full=5, quick=3)
     singles = b.runs(full=10, quick=5)
     app, url = build_stack(b, "test-order")
     b.log("test-order: warm-up")
-    testorder.run(app.ctx, url, count=5, timeout=TIMEOUT)
+    order_probe.run(app.ctx, url, count=5, timeout=TIMEOUT)
 
-    rate = testorder.DEFAULT_RATE
+    rate = order_probe.DEFAULT_RATE
     paced, burst = Figures(), Figures()
     for i in range(runs):
         # Interleaved, so that both kinds see the same machine (and the same warm workers).
         b.log(f"test-order: --count {COUNT} (at {rate:g}/s), run {i + 1} of {runs}")
-        paced.add(testorder.run(app.ctx, url, count=COUNT, timeout=TIMEOUT))  # as the command
+        paced.add(order_probe.run(app.ctx, url, count=COUNT, timeout=TIMEOUT))  # as the command
         b.log(f"test-order: --count {COUNT} --rate 0, run {i + 1} of {runs}")
         burst.add(
-            testorder.run(
+            order_probe.run(
                 app.ctx, url, count=COUNT, timeout=TIMEOUT, rate=0, concurrency=BURST_CONCURRENCY
             )
         )
@@ -112,7 +112,7 @@ def run(b: Bench) -> list[Section]:
     single: dict[str, list[float]] = {h: [] for h in HOPS}
     problems = 0
     for _ in range(singles):
-        report = testorder.run(app.ctx, url, count=1, timeout=TIMEOUT)
+        report = order_probe.run(app.ctx, url, count=1, timeout=TIMEOUT)
         problems += len(report.problems)
         for hop in HOPS:
             value = getattr(report.orders[0], hop)
@@ -122,7 +122,7 @@ def run(b: Bench) -> list[Section]:
     p50_notified = paced.median_of("notified", "p50")
     s = Section("test-order", f"5. `test-order --count {COUNT}`: latency per hop")
     s.para(
-        f"{runs} runs of {COUNT} orders (pocctl.testorder.run, as `pocctl test-order --count "
+        f"{runs} runs of {COUNT} orders (pocctl.orders.run, as `pocctl test-order --count "
         f"{COUNT}`: paced at its default `--rate {rate:g}` orders/s, at most 10 POSTs in flight), "
         "after an untimed warm-up; each figure is the median over the runs of that run's "
         "percentile. Times are from the start of each order's POST. The last row: "

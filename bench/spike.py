@@ -109,14 +109,14 @@ class Stack:
 
     def __init__(self, b: Bench, server: Server, name: str) -> None:
         from bench.common import LOAD_TEST_CONFIG, new_app
-        from pocctl import testorder
+        from pocctl import orders as order_probe
         from pocctl.cli.up import run_up
         from pocctl.local.server import local_client
 
         server.reset()
         app = new_app(server.endpoint, b.workdir / name / "state.json", LOAD_TEST_CONFIG)
         run_up(app)
-        self.url = testorder.find_invoke_url(app.ctx)
+        self.url = order_probe.find_invoke_url(app.ctx)
         check_loopback(self.url)
         cfg = app.cfg
         self.table, self.key = cfg.table.name, cfg.table.partition_key

@@ -14,7 +14,12 @@ T = TypeVar("T")
 # Operations that only read. Everything else counts as mutating.
 _READ_PREFIXES = ("Get", "List", "Describe", "Head")
 
-# How long pocctl waits out AWS's eventual consistency (AWS-FACTS: Chalice 150 s, Terraform more).
+# How long pocctl waits out AWS's eventual consistency. A new role or policy is not usable at once
+# everywhere: IAM User Guide, "Changes that I make are not always immediately visible",
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+# (no bound is given: 150 s, as AWS's own Chalice deployer waits). SQS: "After you delete a queue,
+# you must wait at least 60 seconds before creating a queue with the same name" (SQS API
+# Reference, DeleteQueue, https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteQueue.html).
 IAM_PROPAGATION_TIMEOUT = 150.0
 QUEUE_DELETED_RECENTLY_TIMEOUT = 70.0
 RETRY_INTERVAL = 2.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,7 +57,7 @@ class StepFailed(Exception):
         verb = {CREATE: "create", UPDATE: "update", DELETE: "delete"}.get(step.action, "look up")
         super().__init__(
             f"Task {step.task.number} ({step.task.command}): could not {verb} "
-            f"{step.resource.type.split('_', 1)[1].replace('_', ' ')} {step.resource.name}: {said}"
+            f"{step.resource.noun} {step.resource.name}: {said}"
         )
 
 
@@ -120,17 +120,21 @@ class LeftBehind:
 
 class Engine:
     def __init__(self, ctx: Context, state: State, reporter: Reporter | None = None) -> None:
-        self.ctx = ctx
+        # What the state file recorded, for resources to use as a hint (AWS is always asked).
+        self.ctx = replace(ctx, known=state.resources)
         self.state = state
         self.reporter: Reporter = reporter or SilentReporter()
-        ctx.known = state.resources
-        ctx.record = self._record_partial
         # A parallel `up` records from several threads: one state write at a time.
         self._state_lock = threading.Lock()
 
-    def _record_partial(self, key: str, entry: dict[str, Any]) -> None:
+    def _checkpoint(self, key: str, entry: dict[str, Any]) -> None:
+        """Record what a create has made so far (Context.checkpoint), before it ends."""
         with self._state_lock:
             self.state.record(key, {**self.state.resources.get(key, {}), **entry})
+
+    def _creating(self, resource: Resource) -> Context:
+        """The run's context, with a checkpoint that records into ``resource``'s entry."""
+        return replace(self.ctx, checkpoint=partial(self._checkpoint, resource.key))
 
     def _record(self, step: Step) -> None:
         r = step.resource
@@ -188,7 +192,7 @@ class Engine:
                 self.ctx.on_retry(
                     f"{reason}; looking at {resource.name} again", time.monotonic() - start
                 )
-                self.ctx.cache.clear()  # reads shared within the run are stale now
+                self.ctx.cache.clear()  # reads shared within the run are stale now (RunCache.clear)
                 if transient:  # botocore has backed off already: wait a little longer each time
                     aws.sleep(aws.RETRY_INTERVAL * attempt)
         raise AssertionError("unreachable")
@@ -208,7 +212,7 @@ class Engine:
             for note in resource.notes(self.ctx, step.observed):
                 self._say("warn", note)
         if step.action == CREATE:
-            observed = resource.create(self.ctx)
+            observed = resource.create(self._creating(resource))
             step.identity = resource.identity(self.ctx, observed)
         elif step.action == UPDATE:
             assert step.observed is not None
@@ -252,7 +256,7 @@ class Engine:
 
     def up(self, tasks: list[Task], *, parallel: bool = False) -> list[Step]:
         """Create or converge the resources of ``tasks``: one at a time in the lab's order, or
-        (``parallel``) each as soon as what it needs exists (lab.NEEDS), reported in lab order.
+        (``parallel``) each as soon as what it needs exists (Resource.needs), reported in lab order.
         Then what a rename in config.yaml left behind is removed, or said (see _keep_renamed)."""
         for task in tasks:
             for resource in task.resources(self.ctx.cfg):
@@ -376,8 +380,6 @@ class Engine:
 
     def left_behind(self, tasks: list[Task]) -> list[LeftBehind]:
         """Resources left behind by a rename, of ``tasks``."""
-        import dataclasses
-
         from pocctl import lab
 
         out = []
@@ -388,7 +390,7 @@ class Engine:
             key = entry["left"]
             cfg = lab.with_name(self.ctx.cfg, key, entry["name"])
             # The same cache and locks: IAM's snapshot stays shared, and marked when changed.
-            ctx = dataclasses.replace(self.ctx, cfg=cfg)
+            ctx = self.ctx.with_cfg(cfg)
             task = lab.task(entry["task"])
             out.append(LeftBehind(state_key, key, task, lab.named_resources(cfg, key), ctx))
         return out
@@ -434,16 +436,11 @@ class Engine:
         from pocctl import lab
 
         main = left.main
-        what = main.type.split("_", 1)[1].replace("_", " ")
-        holding = "the orders stored in it"
-        if main.type == "sqs_queue":
-            from pocctl.resources import sqs
-
-            holding = f"{sqs.queued_messages(left.ctx, main.name) or 0} messages"
+        holding = main.holding(left.ctx)
         key = ".".join(lab.NAMED_BY[left.key])
         return (
-            f"{key} changed: {what} {main.name}, made before under that name, is left as it was "
-            f"with {holding}; `pocctl down` deletes it with the stack"
+            f"{key} changed: {main.noun} {main.name}, made before under that name, is left as it "
+            f"was with {holding}; `pocctl down` deletes it with the stack"
         )
 
     def _say(self, how: str, text: str) -> None:

@@ -1,8 +1,8 @@
 """The lab's Tasks 1–10 in order: the one place that fixes what is built when.
 
-`up` walks TASKS forwards; `down` walks the same resources backwards. NEEDS says which resource
-must exist before which: a parallel `up` starts each resource as soon as its needs are made, and
-the lab's order is one order that honours them (a test checks it).
+`up` walks TASKS forwards; `down` walks the same resources backwards. Each resource says what
+must exist before it (Resource.needs): a parallel `up` starts each resource as soon as its needs
+are made, and the lab's order is one order that honours them (a test checks it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from pocctl.resources.base import Resource
 
 
+# What a task runs: build its resources (`up` runs these), test the whole pipeline with an
+# order, or tear every resource down.
+BUILD, TEST, TEARDOWN = "build", "test", "teardown"
+
+
 @dataclass(frozen=True)
 class Task:
     number: int
@@ -24,6 +29,7 @@ class Task:
     summary: str  # one line, for --help and the progress output
     why: str  # a few sentences for the walkthrough: what it builds and why it matters
     resources: Callable[[Config], list[Resource]]
+    action: str = BUILD
 
 
 # Each task's resources, in creation order. The resource modules (and boto3's world behind them)
@@ -45,13 +51,13 @@ def _table(cfg: Config) -> list[Resource]:
 def _queue(cfg: Config) -> list[Resource]:
     from pocctl.resources import sqs
 
-    return [sqs.dead_letter_queue(cfg), sqs.order_queue(cfg)]
+    return [sqs.DeadLetterQueue(cfg), sqs.OrderQueue(cfg)]
 
 
 def _lambda1(cfg: Config) -> list[Resource]:
     from pocctl.resources import lambda_
 
-    return lambda_.lambda1_resources(cfg)
+    return [lambda_.Function(cfg, "lambda1"), lambda_.QueueTrigger(cfg)]
 
 
 def _streams(cfg: Config) -> list[Resource]:
@@ -72,7 +78,7 @@ def _topic(cfg: Config) -> list[Resource]:
 def _lambda2(cfg: Config) -> list[Resource]:
     from pocctl.resources import lambda_, sqs
 
-    return [sqs.failure_queue(cfg), *lambda_.lambda2_resources(cfg)]
+    return [sqs.FailureQueue(cfg), lambda_.Function(cfg, "lambda2"), lambda_.StreamTrigger(cfg)]
 
 
 def _api(cfg: Config) -> list[Resource]:
@@ -167,6 +173,7 @@ TASKS: tuple[Task, ...] = (
         "POST orders and follow each one to the table and the topic",
         "An order is sent through the whole pipeline and followed hop by hop.",
         _none,
+        TEST,
     ),
     Task(
         10,
@@ -176,10 +183,13 @@ TASKS: tuple[Task, ...] = (
         "Everything is removed in reverse order: triggers before functions, policies detached "
         "before they are deleted, and the log groups Lambda made along the way.",
         _none,
+        TEARDOWN,
     ),
 )
 
-BUILD_TASKS = tuple(t for t in TASKS if t.number <= 8)
+BUILD_TASKS = tuple(t for t in TASKS if t.action == BUILD)
+TEST_TASK = next(t for t in TASKS if t.action == TEST)
+TEARDOWN_TASK = next(t for t in TASKS if t.action == TEARDOWN)
 
 
 def task(number: int) -> Task:
@@ -189,31 +199,19 @@ def task(number: int) -> Task:
     raise KeyError(number)
 
 
+def by_command(command: str) -> Task:
+    """The task whose own command is ``command`` (``pocctl lambda1``)."""
+    return next(t for t in TASKS if t.command == command)
+
+
 POLICY_FIELDS = ("write_dynamodb", "read_sqs", "sns_publish", "streams_read")
 ROLE_FIELDS = ("lambda1", "lambda2", "apigateway")
 
-# What each resource needs to exist before it is made (by state key). Only real needs of AWS:
-# a role attaches its policies; a queue policy names the roles (AWS refuses an unknown
-# principal) and the RedrivePolicy its dead-letter queue; a function assumes its role; a mapping
-# reads its source for its function; the stream is on the table; the API sends to the queue as
-# its role. Names and ARNs that are only computed (a table name in an environment) are not needs.
-NEEDS: dict[str, tuple[str, ...]] = {
-    "role.lambda1": ("policy.write_dynamodb", "policy.read_sqs"),
-    "role.lambda2": ("policy.sns_publish", "policy.streams_read"),
-    "queue.orders": ("queue.dlq", "role.lambda1", "role.apigateway"),
-    "function.lambda1": ("role.lambda1",),
-    "mapping.lambda1": ("function.lambda1", "queue.orders"),
-    "stream": ("table",),
-    "subscription.email": ("topic",),
-    "function.lambda2": ("role.lambda2",),
-    "mapping.lambda2": ("function.lambda2", "stream", "queue.lambda2_failures"),
-    "api": ("role.apigateway", "queue.orders"),
-}
-
 
 def needs(resource: Resource, present: set[str]) -> tuple[str, ...]:
-    """What ``resource`` needs among the resources of this run (``present``, by key)."""
-    return tuple(k for k in NEEDS.get(resource.key, ()) if k in present)
+    """What ``resource`` needs (Resource.needs) among the resources of this run (``present``,
+    by key)."""
+    return tuple(k for k in resource.needs if k in present)
 
 
 def all_resources(cfg: Config) -> list[tuple[Task, Resource]]:

@@ -93,11 +93,10 @@ class App:
 
     @cached_property
     def ctx(self) -> Context:
-        from pocctl.resources.base import Context
+        from pocctl.resources.base import Context, Target
 
         return Context(
-            cfg=self.cfg,
-            aws=self.aws,
+            Target(self.cfg, self.aws),
             on_wait=self.terminal.waiting,
             on_retry=self.terminal.retrying,
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from pocctl import lab
 from pocctl.cli.app import App
-from pocctl.lab import BUILD_TASKS, TASKS, Task
+from pocctl.lab import BUILD_TASKS, TEARDOWN, TEST, Task
 
 
 def run_tasks(app: App, tasks: list[Task]) -> None:
@@ -38,12 +39,12 @@ def lambda1_command(app: App, test: bool) -> None:
       pocctl lambda1
       pocctl lambda1 --test
     """
-    from pocctl import testorder
+    from pocctl import orders
 
-    run_tasks(app, [TASKS[3]])
+    run_tasks(app, [lab.by_command("lambda1")])
     if test:
         with app.guard():
-            result = testorder.test_lambda1(app.ctx)
+            result = orders.invoke_lambda1_with_sample(app.ctx)
         app.terminal.success(
             f"test event stored: {app.cfg.table.name} row "
             f"{app.cfg.table.partition_key}={result['order_id']}"
@@ -62,18 +63,18 @@ def task_command(app: App, number: int, explain: bool) -> None:
       pocctl task 4             # the same as: pocctl lambda1
       pocctl task 4 --explain   # its walkthrough screen, without running it
     """
-    task = TASKS[number - 1]
+    task = lab.task(number)
     if explain:
         from pocctl.cli.walkthrough import explain as explain_task
 
         explain_task(app, task)
         return
-    if task.number == 10:
+    if task.action == TEARDOWN:
         from pocctl.cli.down import run_down
 
         run_down(app, yes=False)
         return
-    if task.number == 9:
+    if task.action == TEST:
         from pocctl.cli.test_order import run_test_order
 
         run_test_order(app)
@@ -82,6 +83,6 @@ def task_command(app: App, number: int, explain: bool) -> None:
 
 
 COMMANDS = [
-    *(lambda1_command if t.number == 4 else _task_command(t) for t in BUILD_TASKS),
+    *(lambda1_command if t.command == "lambda1" else _task_command(t) for t in BUILD_TASKS),
     task_command,
 ]

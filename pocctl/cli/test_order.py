@@ -11,9 +11,9 @@ from pocctl.cli import views
 from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
 
 if TYPE_CHECKING:
-    from pocctl.testorder import Report
+    from pocctl.orders import Report
 
-# = pocctl.testorder.DEFAULT_RATE, which is not imported here: it pulls in urllib, ssl and
+# = pocctl.orders.DEFAULT_RATE, which is not imported here: it pulls in urllib, ssl and
 # more, and the CLI loads it only when an order is sent (startup time).
 DEFAULT_RATE = 20.0
 
@@ -27,16 +27,16 @@ def run_test_order(
     rate: float = DEFAULT_RATE,
     concurrency: int = 10,
 ) -> bool:
-    from pocctl import testorder
+    from pocctl import orders
     from pocctl.resources.sns import EmailSubscription
 
     term = app.terminal
     with app.guard():
         ctx = app.ctx
-        url = testorder.find_invoke_url(ctx)
+        url = orders.find_invoke_url(ctx)
         pace = _pace(count, rate, concurrency)
         term.line(f"POST {count} order{'s' if count > 1 else ''} to {url}{pace}")
-        report = testorder.run(
+        report = orders.run(
             ctx,
             url,
             count=count,

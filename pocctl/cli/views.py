@@ -10,8 +10,8 @@ from pocctl.engine import ABSENT, CREATE, DELETE, UNCHANGED, UPDATE
 
 if TYPE_CHECKING:
     from pocctl.engine import Step
+    from pocctl.orders import Report
     from pocctl.resources.base import Resource
-    from pocctl.testorder import Report
 
 # action → (mark, style, what it did)
 MARK = {

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import click
 
@@ -22,7 +21,7 @@ from pocctl.cli import views
 from pocctl.cli.app import EXIT_AWS, App
 from pocctl.cli.terminal import Abort, Terminal, escape
 from pocctl.engine import UNCHANGED, Step
-from pocctl.lab import BUILD_TASKS, TASKS, Task
+from pocctl.lab import BUILD_TASKS, TASKS, TEARDOWN, TEARDOWN_TASK, TEST, TEST_TASK, Task
 
 if TYPE_CHECKING:
     from pocctl.resources.base import Resource
@@ -45,66 +44,20 @@ _RUN, _SKIP, _QUIT = "run", "skip", "quit"
 
 
 def console_url(
-    resource_type: str, name: str, identity: dict[str, Any], region: str, partition: str = "aws"
+    resource: Resource, identity: dict[str, Any], region: str, partition: str = "aws"
 ) -> str | None:
     """The AWS console page of a resource; None where there is none (or another partition)."""
     if partition != "aws":
         return None
-    home = f"https://{region}.console.aws.amazon.com"
-    arn = identity.get("arn") or ""
-    if resource_type == "iam_policy":
-        return f"https://console.aws.amazon.com/iam/home#/policies/details/{quote(arn, safe='')}"
-    if resource_type == "iam_role":
-        return f"https://console.aws.amazon.com/iam/home#/roles/details/{quote(name)}"
-    if resource_type in ("dynamodb_table", "dynamodb_stream"):
-        table = name.removesuffix(" stream")
-        tab = "&tab=exports-and-streams" if resource_type == "dynamodb_stream" else ""
-        return f"{home}/dynamodbv2/home?region={region}#table?name={quote(table)}{tab}"
-    if resource_type == "sqs_queue" and identity.get("url"):
-        return f"{home}/sqs/v3/home?region={region}#/queues/{quote(identity['url'], safe='')}"
-    if resource_type == "lambda_function":
-        return f"{home}/lambda/home?region={region}#/functions/{quote(name)}"
-    if resource_type == "lambda_event_source_mapping":
-        function = name.rsplit(" → ", 1)[-1]
-        return f"{home}/lambda/home?region={region}#/functions/{quote(function)}?tab=configure"
-    if resource_type == "sns_topic":
-        return f"{home}/sns/v3/home?region={region}#/topic/{arn}"
-    if resource_type == "sns_subscription":
-        return f"{home}/sns/v3/home?region={region}#/subscription/{arn}" if arn else None
-    if resource_type == "apigateway_rest_api" and identity.get("id"):
-        api = identity["id"]
-        return f"{home}/apigateway/main/apis/{api}/resources?api={api}&region={region}"
-    return None
+    return resource.console_url(identity, region)
 
 
 def cli_command(
-    resource_type: str, name: str, identity: dict[str, Any], endpoint: str, region: str
+    resource: Resource, identity: dict[str, Any], endpoint: str, region: str
 ) -> list[str] | None:
     """The AWS CLI command that shows a resource on another endpoint (the embedded AWS has no
     console), as argument pairs: ["aws", "--endpoint-url URL", …]."""
-    arn = identity.get("arn") or ""
-    args: list[str] | None = {
-        "iam_policy": ["iam get-policy", f"--policy-arn {arn}"],
-        "iam_role": ["iam get-role", f"--role-name {name}"],
-        "dynamodb_table": ["dynamodb describe-table", f"--table-name {name}"],
-        # The stream's ARN ends in a timestamp: too long to type, so list the table's streams.
-        "dynamodb_stream": [
-            "dynamodbstreams list-streams",
-            f"--table-name {name.removesuffix(' stream')}",
-        ],
-        "lambda_function": ["lambda get-function", f"--function-name {name}"],
-        "sns_topic": ["sns get-topic-attributes", f"--topic-arn {arn}"],
-    }.get(resource_type)
-    if resource_type == "sqs_queue" and identity.get("url"):
-        url = identity["url"]
-        args = ["sqs get-queue-attributes", f"--queue-url {url}", "--attribute-names All"]
-    elif resource_type == "lambda_event_source_mapping" and identity.get("id"):
-        args = ["lambda get-event-source-mapping", f"--uuid {identity['id']}"]
-    elif resource_type == "sns_subscription":
-        topic = arn.rsplit(":", 1)[0] if arn else ""
-        args = ["sns list-subscriptions-by-topic", f"--topic-arn {topic}"] if topic else None
-    elif resource_type == "apigateway_rest_api" and identity.get("id"):
-        args = ["apigateway get-rest-api", f"--rest-api-id {identity['id']}"]
+    args = resource.cli_args(identity)
     if args is None:
         return None
     # Quote each value; keep "--option value" together so a wrapped line never splits a pair.
@@ -171,7 +124,7 @@ def show_plan(term: Terminal, steps: list[Step]) -> None:
 
 
 def _plan(app: App, task: Task) -> list[Step]:
-    app.ctx.cache.clear()  # the user may have changed things while reading the last screen
+    _look_again(app)
     with app.engine(lock=False) as engine:
         return [engine.plan_one(task, r) for r in task.resources(app.cfg)]
 
@@ -181,10 +134,10 @@ def show_screen(app: App, task: Task) -> list[Step]:
     term = app.terminal
     term.rule(f"Task {task.number} of {len(TASKS)} · {task.title}")
     term.paragraph(" ".join(p for p in (task.why, _MORE.get(task.number)) if p))
-    if task.number == 9:
+    if task.action == TEST:
         _show_test_order(app)
         return []
-    if task.number == 10:
+    if task.action == TEARDOWN:
         _show_teardown(app)
         return []
     with app.guard():
@@ -198,21 +151,21 @@ def show_screen(app: App, task: Task) -> list[Step]:
 
 
 def _show_test_order(app: App) -> None:
-    from pocctl import testorder
+    from pocctl import orders
     from pocctl.aws import AwsError
 
     term = app.terminal
     term.heading("What happens next")
     with app.guard():
         try:
-            url: str | None = testorder.find_invoke_url(app.ctx)
+            url: str | None = orders.find_invoke_url(app.ctx)
         except AwsError as e:
             url = None
             term.line(f"  [yellow]{escape(str(e))}[/]: Task 8 makes it; test-order would fail")
     term.line("  POST one order to the API's invoke URL:")
     if url:
         term.folded(url, indent=4)
-    term.json_block(json.loads(testorder.default_body(0, "RUN")), indent=4)
+    term.json_block(json.loads(orders.default_body(0, "RUN")), indent=4)
     term.paragraph(
         f"then watch for it in table {app.cfg.table.name} (stored once) and on topic "
         f"{app.cfg.topic.name} (notified once), for up to 60 s",
@@ -223,11 +176,17 @@ def _show_test_order(app: App) -> None:
 def _show_teardown(app: App) -> None:
     term = app.terminal
     term.heading("What happens next")
-    app.ctx.cache.clear()
+    _look_again(app)
     with app.guard(), app.engine(lock=False) as engine:
         steps = [engine.plan_one(t, r) for t in BUILD_TASKS for r in t.resources(app.cfg)]
     for s in reversed(steps):
         term.line(views.teardown_line(s))
+
+
+def _look_again(app: App) -> None:
+    """Drop the run's shared reads: the user may have changed things (in the console, in
+    another terminal) while reading the last screen."""
+    app.ctx.cache.clear()
 
 
 def show_made(app: App, steps: list[Step]) -> None:
@@ -241,21 +200,22 @@ def show_made(app: App, steps: list[Step]) -> None:
         term.line(f"  [bold]{views.titled(r)}[/]")
         if ident.get("arn"):
             term.folded(str(ident["arn"]), indent=4)
-        if r.type == "sqs_queue" and ident.get("url"):  # what the SQS API calls it by
-            term.folded(str(ident["url"]), indent=4)
-        if r.type == "sns_subscription" and not ident.get("confirmed"):
-            term.line("    [yellow]pending: click the link in the confirmation email[/]")
+        address, pending, invoke_url = r.address(ident), r.pending(ident), r.invoke_url(ident)
+        if address:
+            term.folded(address, indent=4)
+        if pending:
+            term.line(f"    [yellow]{escape(pending)}[/]")
         if endpoint:
-            units = cli_command(r.type, r.name, ident, endpoint, region)
+            units = cli_command(r, ident, endpoint, region)
             if units:
                 term.shell(shell_lines(units, term.out.width - 4), indent=4)
         else:
-            url = console_url(r.type, r.name, ident, region, app.aws.partition)
+            url = console_url(r, ident, region, app.aws.partition)
             if url:
                 term.folded(url, indent=4, style="cyan", link=url)
-        if r.type == "apigateway_rest_api" and ident.get("url"):
+        if invoke_url:
             term.line("    invoke URL:")
-            term.folded(ident["url"], indent=4)
+            term.folded(invoke_url, indent=4)
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -266,7 +226,7 @@ def run_build_task(app: App, task: Task) -> list[Step]:
     from pocctl.cli.progress import ProgressReporter
     from pocctl.engine import StepFailed
 
-    app.ctx.cache.clear()
+    _look_again(app)
     # No task headings: the screen shows the task.
     with app.engine(reporter=ProgressReporter(app.terminal, headings=False)) as engine:
         try:
@@ -285,13 +245,13 @@ def run_build_task(app: App, task: Task) -> list[Step]:
 
 def first_not_done(app: App) -> int:
     """The first build task whose resources are not all there and unchanged (AWS is asked, not
-    the state file); 9 when Tasks 1–8 are done (Task 9 can always run again)."""
-    app.ctx.cache.clear()
+    the state file); the test task (9) when Tasks 1–8 are done (Task 9 can always run again)."""
+    _look_again(app)
     with app.engine(lock=False) as engine:
         for task in BUILD_TASKS:
             if any(engine.plan_one(task, r).action != UNCHANGED for r in task.resources(app.cfg)):
                 return task.number
-    return 9
+    return TEST_TASK.number
 
 
 def _ask(term: Terminal, task: Task, interactive: bool) -> str:
@@ -324,9 +284,9 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
         term.paragraph(f"Running straight through ({why}).")
     skipped: list[int] = []
     failed = False
-    for task in TASKS[first - 1 :]:
+    for task in (t for t in TASKS if t.number >= first):
         show_screen(app, task)
-        if task.number == 10:
+        if task.action == TEARDOWN:
             _teardown(app, interactive=interactive, yes=yes)
             break
         answer = _ask(term, task, interactive)
@@ -342,7 +302,7 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
             continue
         term.line(f"\n[bold]▶ running Task {task.number}[/]")
         with _interruptible(term, task):
-            if task.number == 9:
+            if task.action == TEST:
                 failed = not _run_test_order(app)
             else:
                 run_build_task(app, task)
@@ -388,7 +348,7 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
         term.paragraph("Kept the stack: `pocctl down` removes it when you are done.")
         return
     term.line("\n[bold]▶ running Task 10[/]")
-    with _interruptible(term, TASKS[9]):
+    with _interruptible(term, TEARDOWN_TASK):
         run_down(app, yes=True)
 
 

@@ -589,7 +589,7 @@ def _integration_parameters(
 
 def _valid_json(body: str, schema: dict[str, Any]) -> bool:
     """Body against a model's JSON schema (draft 4, as API Gateway models are)."""
-    import jsonschema  # shipped with moto[server] (via openapi-spec-validator / cfn-lint)
+    import jsonschema  # declared in pyproject.toml (moto[server] needs it too)
 
     try:
         doc = json.loads(body)

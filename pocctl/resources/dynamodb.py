@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from pocctl.config import Config
-from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+from pocctl.resources.base import Change, Context, Observed, Resource, call_or_none, not_found
 
 _WAIT = {"Delay": 2, "MaxAttempts": 150}
+_NO_TABLE = "ResourceNotFoundException"
+
+
+def _table_key(name: str) -> str:
+    return f"dynamodb.table.{name}"
+
+
+def _table_page(table: str, region: str) -> str:
+    home = f"https://{region}.console.aws.amazon.com/dynamodbv2/home?region={region}"
+    return f"{home}#table?name={quote(table)}"
 
 
 def describe_table(ctx: Context, name: str, *, fresh: bool = False) -> dict[str, Any] | None:
     """DescribeTable, shared by the table and stream resources within one read pass."""
-    key = f"dynamodb.table.{name}"
-    if fresh or key not in ctx.cache:
-        try:
-            ctx.cache[key] = ctx.client("dynamodb").describe_table(TableName=name)["Table"]
-        except Exception as e:
-            if not_found(e, "ResourceNotFoundException"):
-                ctx.cache[key] = None
-            else:
-                raise
-    return ctx.cache[key]
+    key = _table_key(name)
+    if fresh:
+        ctx.cache.forget(key)
+    ddb = ctx.client("dynamodb")
+    table: dict[str, Any] | None = ctx.cache.shared(
+        key, lambda: call_or_none(lambda: ddb.describe_table(TableName=name)["Table"], _NO_TABLE)
+    )
+    return table
 
 
 def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, Any]:
@@ -41,17 +50,25 @@ def _wait_active(ctx: Context, name: str, table: dict[str, Any]) -> dict[str, An
         ctx.on_wait(f"waiting for table {name} to become ACTIVE", elapsed)
         aws.sleep(_WAIT["Delay"])
         table = describe_table(ctx, name, fresh=True) or {}
-    ctx.cache[f"dynamodb.table.{name}"] = table
+    ctx.cache.put(_table_key(name), table)
     return table
 
 
 class Table(Resource):
     type = "dynamodb_table"
-    kind = "table"  # the word status, plan and the walkthrough show
+    kind = "table"
+    noun = "table"
     holds_data = True
 
     def __init__(self, cfg: Config) -> None:
         super().__init__("table", cfg.table.name)
+        self.table = cfg.table.name
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return _table_page(self.table, region)
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        return ["dynamodb describe-table", f"--table-name {self.table}"]
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {
@@ -118,12 +135,8 @@ class Table(Resource):
 
     def delete(self, ctx: Context, observed: Observed) -> None:
         ddb = ctx.client("dynamodb")
-        try:
-            ddb.delete_table(TableName=self.name)
-        except Exception as e:
-            if not_found(e, "ResourceNotFoundException"):
-                return
-            raise
+        if call_or_none(lambda: ddb.delete_table(TableName=self.name), _NO_TABLE) is None:
+            return  # gone already (DeleteTable answers a description when it deletes)
         ctx.on_wait(f"waiting for table {self.name} to be deleted", 0.0)
         ddb.get_waiter("table_not_exists").wait(TableName=self.name, WaiterConfig=_WAIT)
 
@@ -135,11 +148,19 @@ class Stream(Resource):
     """DynamoDB Streams on the table, with the view type Lambda 2 needs."""
 
     type = "dynamodb_stream"
-    kind = "stream"  # the word status, plan and the walkthrough show
+    kind = "stream"
+    noun = "stream"
 
     def __init__(self, cfg: Config) -> None:
-        super().__init__("stream", f"{cfg.table.name} stream")
+        super().__init__("stream", f"{cfg.table.name} stream", ("table",))
         self.table = cfg.table.name
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return _table_page(self.table, region) + "&tab=exports-and-streams"
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        # The stream's ARN ends in a timestamp: too long to type, so list the table's streams.
+        return ["dynamodbstreams list-streams", f"--table-name {self.table}"]
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {"enabled": True, "view_type": ctx.cfg.table.stream_view_type}

@@ -27,12 +27,22 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import unquote
+from typing import Any, ClassVar
+from urllib.parse import quote, unquote
 
+from pocctl import arns
 from pocctl.aws import error_code
-from pocctl.resources.base import Change, Context, Observed, Resource, not_found, policy_document
+from pocctl.config import Config
+from pocctl.resources.base import (
+    Change,
+    Context,
+    Observed,
+    Resource,
+    call_or_none,
+    policy_document,
+)
 
 # Actions IAM only accepts with "Resource": "*" (Service Authorization Reference: no resource
 # type listed). They are in the lab's policies, so they stay, each on its own "*" statement.
@@ -45,41 +55,15 @@ API_GATEWAY_LOGS_POLICY = "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 MAX_POLICY_VERSIONS = 5
 
 
-def table_arn(ctx: Context) -> str:
-    return ctx.arn("dynamodb", f"table/{ctx.cfg.table.name}")
-
-
-def queue_arn(ctx: Context, name: str) -> str:
-    return ctx.arn("sqs", name)
-
-
-def topic_arn(ctx: Context) -> str:
-    return ctx.arn("sns", ctx.cfg.topic.name)
-
-
-def role_arn(ctx: Context, name: str) -> str:
-    return ctx.arn("iam", f"role/{name}", region=False)
-
-
-def policy_arn(ctx: Context, name: str) -> str:
-    return ctx.arn("iam", f"policy/{name}", region=False)
-
-
-def log_group_arn(ctx: Context, function: str) -> str:
-    """The function's log group as the SAR names the log-group resource (no ``:*`` suffix)."""
-    return ctx.arn("logs", f"log-group:/aws/lambda/{function}")
-
-
 def _allow(actions: list[str], resource: str | list[str], sid: str) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
 
 
 def managed_policy_documents(ctx: Context) -> dict[str, dict[str, Any]]:
     """The four policies of the lab's Step 1.1, least-privilege, keyed by config field."""
-    stream_arn = table_arn(ctx) + "/stream/*"  # the stream's label changes when re-enabled
     return {
         "write_dynamodb": policy_document(
-            _allow(["dynamodb:PutItem", "dynamodb:DescribeTable"], table_arn(ctx), "WriteOrders")
+            _allow(["dynamodb:PutItem", "dynamodb:DescribeTable"], arns.table(ctx), "WriteOrders")
         ),
         "read_sqs": policy_document(
             _allow(
@@ -89,18 +73,18 @@ def managed_policy_documents(ctx: Context) -> dict[str, dict[str, Any]]:
                     "sqs:GetQueueAttributes",
                     "sqs:ChangeMessageVisibility",
                 ],
-                queue_arn(ctx, ctx.cfg.queue.name),
+                arns.queue(ctx, ctx.cfg.queue.name),
                 "ConsumeOrderQueue",
             )
         ),
         "sns_publish": policy_document(
-            _allow(["sns:Publish", "sns:GetTopicAttributes"], topic_arn(ctx), "PublishOrders"),
+            _allow(["sns:Publish", "sns:GetTopicAttributes"], arns.topic(ctx), "PublishOrders"),
             _allow(["sns:ListTopics"], "*", "ListTopicsHasNoResourceLevel"),
         ),
         "streams_read": policy_document(
             _allow(
                 ["dynamodb:GetShardIterator", "dynamodb:DescribeStream", "dynamodb:GetRecords"],
-                stream_arn,
+                arns.streams(ctx),
                 "ReadOrderStream",
             ),
             _allow(["dynamodb:ListStreams"], "*", "ListStreamsHasNoResourceLevel"),
@@ -126,15 +110,11 @@ def _logs_statements(ctx: Context, function: str) -> list[dict[str, Any]]:
     ``[\\.\\-_/#A-Za-z0-9]+``, CloudWatch Logs API Reference). The stream actions need only
     ``:*``, which matches the log-stream form and is the guide's form too.
     """
-    group = log_group_arn(ctx, function)
+    group = arns.log_group(ctx, function)
     return [
         _allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"{group}:*", "WriteOwnLogs"),
         _allow(["logs:CreateLogGroup"], [group, f"{group}:*"], "CreateOwnLogGroup"),
     ]
-
-
-def api_gateway_logs_policy_arn(ctx: Context) -> str:
-    return f"arn:{ctx.aws.partition}:iam::aws:policy/{API_GATEWAY_LOGS_POLICY}"
 
 
 def trust_policy(service: str) -> dict[str, Any]:
@@ -202,7 +182,7 @@ def _fetch_details(ctx: Context) -> _Details | None:
     except Exception as e:
         if error_code(e) not in _REFUSED_CODES:
             raise
-        ctx.cache[_REFUSED_KEY] = True
+        ctx.cache.put(_REFUSED_KEY, True)
         return None
     return _Details(roles, policies, seq)
 
@@ -210,18 +190,19 @@ def _fetch_details(ctx: Context) -> _Details | None:
 def _details(ctx: Context, key: str) -> _Details | None:
     """The run's shared snapshot of IAM, current for ``key``; None when pocctl may not read it
     that way."""
-    if ctx.cache.get(_REFUSED_KEY):
+    if ctx.cache.peek(_REFUSED_KEY):
         return None
-    details: _Details | None = ctx.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
-    changed = ctx.cache.get(_CHANGED_KEY) or {}
+    details: _Details | None = ctx.cache.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
+    changed: dict[str, int] = ctx.cache.shared(_CHANGED_KEY, dict)
     if details is not None and max(changed.get(key, -1), changed.get(ALL, -1)) >= details.seq:
-        ctx.forget(DETAILS_KEY)
-        details = ctx.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
+        ctx.cache.forget(DETAILS_KEY)
+        details = ctx.cache.shared(DETAILS_KEY, lambda: _fetch_details(ctx))
     return details
 
 
 def _mark_changed(ctx: Context, key: str) -> None:
-    ctx.cache.setdefault(_CHANGED_KEY, {})[key] = next(_SEQ)
+    # One dict per run, shared: setting one of its items is atomic in CPython.
+    ctx.cache.shared(_CHANGED_KEY, dict)[key] = next(_SEQ)
 
 
 class _IamResource(Resource):
@@ -252,26 +233,30 @@ class _IamResource(Resource):
         finally:
             _mark_changed(ctx, self._changed_on_delete(ctx))
 
-    def _create(self, ctx: Context) -> Observed:
-        raise NotImplementedError
-
-    def _update(self, ctx: Context, observed: Observed, changes: list[Change]) -> Observed:
-        raise NotImplementedError
-
-    def _delete(self, ctx: Context, observed: Observed) -> None:
-        raise NotImplementedError
+    # What each IAM resource implements in place of create, update and delete.
+    _create: Callable[[Context], Observed]
+    _update: Callable[[Context, Observed, list[Change]], Observed]
+    _delete: Callable[[Context, Observed], None]
 
 
 class ManagedPolicy(_IamResource):
     type = "iam_policy"
-    kind = "policy"  # the word status, plan and the walkthrough show
+    kind = "policy"
+    noun = "policy"
 
-    def __init__(self, field_name: str, name: str) -> None:
-        super().__init__(f"policy.{field_name}", name)
+    def __init__(self, cfg: Config, field_name: str) -> None:
+        super().__init__(f"policy.{field_name}", getattr(cfg.iam.policies, field_name))
         self.field_name = field_name
 
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        arn = quote(identity.get("arn") or "", safe="")
+        return f"https://console.aws.amazon.com/iam/home#/policies/details/{arn}"
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        return ["iam get-policy", f"--policy-arn {identity.get('arn') or ''}"]
+
     def _snapshot_key(self, ctx: Context) -> str:
-        return f"policy:{policy_arn(ctx, self.name).lower()}"
+        return f"policy:{arns.policy(ctx, self.name).lower()}"
 
     def _changed_on_delete(self, ctx: Context) -> str:
         return ALL  # deleting a policy first detaches it from every role
@@ -283,7 +268,7 @@ class ManagedPolicy(_IamResource):
         details = _details(ctx, self._snapshot_key(ctx))
         if details is None:
             return self._find_by_calls(ctx)
-        arn = policy_arn(ctx, self.name)
+        arn = arns.policy(ctx, self.name)
         policy = details.policies.get(arn.lower())
         if policy is None:
             return None
@@ -297,14 +282,14 @@ class ManagedPolicy(_IamResource):
 
     def _find_by_calls(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
-        arn = policy_arn(ctx, self.name)
-        try:
-            policy = iam.get_policy(PolicyArn=arn)["Policy"]
-            version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
-        except Exception as e:
-            if not_found(e, "NoSuchEntity"):
-                return None
-            raise
+        arn = arns.policy(ctx, self.name)
+        policy = call_or_none(lambda: iam.get_policy(PolicyArn=arn)["Policy"], "NoSuchEntity")
+        version = policy and call_or_none(
+            lambda: iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"]),
+            "NoSuchEntity",
+        )
+        if policy is None or version is None:
+            return None
         return {
             "arn": arn,
             "document": _doc(version["PolicyVersion"]["Document"]),
@@ -356,11 +341,7 @@ class ManagedPolicy(_IamResource):
 
 
 def _ignore_missing(fn: Any, **kwargs: Any) -> None:
-    try:
-        fn(**kwargs)
-    except Exception as e:
-        if not not_found(e, "NoSuchEntity"):
-            raise
+    call_or_none(lambda: fn(**kwargs), "NoSuchEntity")
 
 
 INLINE_POLICY = "pocctl-inline"
@@ -370,35 +351,48 @@ class Role(_IamResource):
     """A role with its trust policy, attached managed policies and one inline policy."""
 
     type = "iam_role"
-    kind = "role"  # the word status, plan and the walkthrough show
+    kind = "role"
+    noun = "role"
+    # The policies each role attaches (config fields): made before it.
+    ATTACHES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "lambda1": ("write_dynamodb", "read_sqs"),
+        "lambda2": ("sns_publish", "streams_read"),
+        "apigateway": (),
+    }
 
-    def __init__(self, field_name: str, name: str) -> None:
-        super().__init__(f"role.{field_name}", name)
+    def __init__(self, cfg: Config, field_name: str) -> None:
+        needs = tuple(f"policy.{p}" for p in self.ATTACHES[field_name])
+        super().__init__(f"role.{field_name}", getattr(cfg.iam.roles, field_name), needs)
         self.field_name = field_name
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return f"https://console.aws.amazon.com/iam/home#/roles/details/{quote(self.name)}"
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        return ["iam get-role", f"--role-name {self.name}"]
+
+    def _attached(self, ctx: Context) -> list[str]:
+        p = ctx.cfg.iam.policies
+        return sorted(arns.policy(ctx, getattr(p, f)) for f in self.ATTACHES[self.field_name])
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         cfg = ctx.cfg
-        p = cfg.iam.policies
         if self.field_name == "lambda1":
             return {
                 "trust": trust_policy("lambda.amazonaws.com"),
-                "attached": sorted(
-                    [policy_arn(ctx, p.write_dynamodb), policy_arn(ctx, p.read_sqs)]
-                ),
+                "attached": self._attached(ctx),
                 "inline": policy_document(*_logs_statements(ctx, cfg.lambda1.name)),
             }
         if self.field_name == "lambda2":
             return {
                 "trust": trust_policy("lambda.amazonaws.com"),
-                "attached": sorted(
-                    [policy_arn(ctx, p.sns_publish), policy_arn(ctx, p.streams_read)]
-                ),
+                "attached": self._attached(ctx),
                 "inline": policy_document(
                     *_logs_statements(ctx, cfg.lambda2.name),
                     # The stream mapping's on-failure destination is written with this role.
                     _allow(
                         ["sqs:SendMessage"],
-                        queue_arn(ctx, cfg.lambda2.on_failure_queue),
+                        arns.queue(ctx, cfg.lambda2.on_failure_queue),
                         "RecordFailedBatches",
                     ),
                 ),
@@ -409,9 +403,9 @@ class Role(_IamResource):
         logs = cfg.api.cloudwatch_logs_policy
         return {
             "trust": trust_policy("apigateway.amazonaws.com"),
-            "attached": [api_gateway_logs_policy_arn(ctx)] if logs else [],
+            "attached": [arns.aws_managed_policy(ctx, API_GATEWAY_LOGS_POLICY)] if logs else [],
             "inline": policy_document(
-                _allow(["sqs:SendMessage"], queue_arn(ctx, cfg.queue.name), "SendOrders")
+                _allow(["sqs:SendMessage"], arns.queue(ctx, cfg.queue.name), "SendOrders")
             ),
         }
 
@@ -436,12 +430,9 @@ class Role(_IamResource):
 
     def _find_by_calls(self, ctx: Context) -> Observed | None:
         iam = ctx.client("iam")
-        try:
-            role = iam.get_role(RoleName=self.name)["Role"]
-        except Exception as e:
-            if not_found(e, "NoSuchEntity"):
-                return None
-            raise
+        role = call_or_none(lambda: iam.get_role(RoleName=self.name)["Role"], "NoSuchEntity")
+        if role is None:
+            return None
         attached = sorted(
             p["PolicyArn"]
             for page in iam.get_paginator("list_attached_role_policies").paginate(
@@ -512,15 +503,12 @@ class Role(_IamResource):
         _ignore_missing(iam.delete_role, RoleName=self.name)
 
 
-def resources(ctx_cfg: Any) -> list[Resource]:
+def resources(cfg: Config) -> list[Resource]:
     """Task 1's resources in creation order: policies before the roles that attach them."""
-    p, r = ctx_cfg.iam.policies, ctx_cfg.iam.roles
     return [
-        ManagedPolicy("write_dynamodb", p.write_dynamodb),
-        ManagedPolicy("read_sqs", p.read_sqs),
-        ManagedPolicy("sns_publish", p.sns_publish),
-        ManagedPolicy("streams_read", p.streams_read),
-        Role("lambda1", r.lambda1),
-        Role("lambda2", r.lambda2),
-        Role("apigateway", r.apigateway),
+        *(
+            ManagedPolicy(cfg, f)
+            for f in ("write_dynamodb", "read_sqs", "sns_publish", "streams_read")
+        ),
+        *(Role(cfg, f) for f in Role.ATTACHES),
     ]

@@ -6,13 +6,20 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from pocctl import aws, packaging
-from pocctl.config import HANDLER_MODULES
-from pocctl.resources import dynamodb, iam
-from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+from pocctl import arns, aws, packaging
+from pocctl.config import HANDLER_MODULES, Config
+from pocctl.resources import dynamodb
+from pocctl.resources.base import Change, Context, Observed, Resource, call_or_none
 
 _WAIT = {"Delay": 1, "MaxAttempts": 300}
+_NO_FUNCTION = "ResourceNotFoundException"
+
+
+def _function_page(function: str, region: str) -> str:
+    home = f"https://{region}.console.aws.amazon.com/lambda/home?region={region}"
+    return f"{home}#/functions/{quote(function)}"
 
 
 def handler_file(ctx: Context, which: str) -> Path:
@@ -21,31 +28,40 @@ def handler_file(ctx: Context, which: str) -> Path:
 
 class Function(Resource):
     type = "lambda_function"
-    kind = "function"  # the word status, plan and the walkthrough show
+    kind = "function"
+    noun = "function"
 
-    def __init__(self, which: str, name: str) -> None:
-        super().__init__(f"function.{which}", name)
+    def __init__(self, cfg: Config, which: str) -> None:
+        # A function assumes its role: Lambda refuses a role that does not exist.
+        super().__init__(f"function.{which}", getattr(cfg, which).name, (f"role.{which}",))
         self.which = which
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return _function_page(self.name, region)
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        return ["lambda get-function", f"--function-name {self.name}"]
 
     def _fn_cfg(self, ctx: Context) -> Any:
         return getattr(ctx.cfg, self.which)
 
     def _zip(self, ctx: Context) -> bytes:
-        key = f"zip.{self.which}"
-        if key not in ctx.cache:
-            path = handler_file(ctx, self.which)
+        path = handler_file(ctx, self.which)
+
+        def build() -> bytes:
             if not path.is_file():
                 raise aws.AwsError(
                     f"handler {path} not found", hint="set handlers_dir in config.yaml"
                 )
-            ctx.cache[key] = packaging.build_zip(path)
-        return ctx.cache[key]
+            return packaging.build_zip(path)
+
+        return ctx.cache.shared(f"zip.{self.which}", build)
 
     def environment(self, ctx: Context) -> dict[str, str]:
         cfg = ctx.cfg
         if self.which == "lambda1":
             return {"TABLE_NAME": cfg.table.name, "PARTITION_KEY": cfg.table.partition_key}
-        return {"TOPIC_ARN": iam.topic_arn(ctx)}
+        return {"TOPIC_ARN": arns.topic(ctx)}
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         fn = self._fn_cfg(ctx)
@@ -53,7 +69,7 @@ class Function(Resource):
         return {
             "runtime": fn.runtime,
             "handler": f"{HANDLER_MODULES[self.which]}.handler",
-            "role": iam.role_arn(ctx, role),
+            "role": arns.role(ctx, role),
             "timeout": fn.timeout,
             "memory_size": fn.memory_size,
             "environment": self.environment(ctx),
@@ -61,12 +77,12 @@ class Function(Resource):
         }
 
     def find(self, ctx: Context) -> Observed | None:
-        try:
-            c = ctx.client("lambda").get_function(FunctionName=self.name)["Configuration"]
-        except Exception as e:
-            if not_found(e, "ResourceNotFoundException"):
-                return None
-            raise
+        lam = ctx.client("lambda")
+        c = call_or_none(
+            lambda: lam.get_function(FunctionName=self.name)["Configuration"], _NO_FUNCTION
+        )
+        if c is None:
+            return None
         return {
             "arn": c["FunctionArn"],
             "state": c.get("State"),
@@ -101,14 +117,11 @@ class Function(Resource):
             reason = aws.iam_propagation(exc)
             if reason and not checked:
                 checked.append(True)
-                try:
-                    ctx.client("iam").get_role(RoleName=role)
-                except Exception as e:
-                    if not_found(e, "NoSuchEntity"):
-                        raise aws.AwsError(
-                            f"role {role} does not exist", hint="run `pocctl iam` (Task 1) first"
-                        ) from None
-                    raise
+                iam = ctx.client("iam")
+                if call_or_none(lambda: iam.get_role(RoleName=role), "NoSuchEntity") is None:
+                    raise aws.AwsError(
+                        f"role {role} does not exist", hint="run `pocctl iam` (Task 1) first"
+                    ) from None
             return reason
 
         def make() -> dict[str, Any]:
@@ -159,17 +172,11 @@ class Function(Resource):
         return {**observed, **want}
 
     def delete(self, ctx: Context, observed: Observed) -> None:
-        try:
-            ctx.client("lambda").delete_function(FunctionName=self.name)
-        except Exception as e:
-            if not not_found(e, "ResourceNotFoundException"):
-                raise
+        lam, logs = ctx.client("lambda"), ctx.client("logs")
+        call_or_none(lambda: lam.delete_function(FunctionName=self.name), _NO_FUNCTION)
         # Lambda makes the log group on first run; teardown tools commonly forget it.
-        try:
-            ctx.client("logs").delete_log_group(logGroupName=f"/aws/lambda/{self.name}")
-        except Exception as e:
-            if not not_found(e, "ResourceNotFoundException"):
-                raise
+        group = f"/aws/lambda/{self.name}"
+        call_or_none(lambda: logs.delete_log_group(logGroupName=group), _NO_FUNCTION)
 
 
 class EventSourceMapping(Resource):
@@ -188,20 +195,26 @@ class EventSourceMapping(Resource):
     """
 
     type = "lambda_event_source_mapping"
-    kind = "trigger"  # the word status, plan and the walkthrough show
+    kind = "trigger"
+    noun = "event source mapping"
 
-    def __init__(
-        self,
-        key: str,
-        function: str,
-        source: str,
-        source_arn: Callable[[Context], str | None],
-        settings: Callable[[Context], dict[str, Any]],
-    ) -> None:
-        super().__init__(key, f"{source} → {function}")
+    def __init__(self, key: str, function: str, source: str, needs: tuple[str, ...]) -> None:
+        super().__init__(key, f"{source} → {function}", needs)
         self.function = function
-        self._source_arn = source_arn
-        self._settings = settings
+
+    def _source_arn(self, ctx: Context) -> str | None:
+        raise NotImplementedError
+
+    def _settings(self, ctx: Context) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return _function_page(self.function, region) + "?tab=configure"
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        if not identity.get("id"):
+            return None
+        return ["lambda get-event-source-mapping", f"--uuid {identity['id']}"]
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {"EventSourceArn": self._source_arn(ctx), "Enabled": True, **self._settings(ctx)}
@@ -223,16 +236,16 @@ class EventSourceMapping(Resource):
         stays listed as Deleting for a few seconds: Lambda API Reference,
         DeleteEventSourceMapping)."""
         lam = ctx.client("lambda")
-        try:
-            pages = lam.get_paginator("list_event_source_mappings").paginate(
-                FunctionName=self.function
-            )
-            found = [m for page in pages for m in page["EventSourceMappings"]]
-        except Exception as e:
-            if not_found(e, "ResourceNotFoundException"):
-                return []
-            raise
-        return [m for m in found if m.get("State") != "Deleting"]
+        pages = lam.get_paginator("list_event_source_mappings")
+        found = call_or_none(
+            lambda: [
+                m
+                for page in pages.paginate(FunctionName=self.function)
+                for m in page["EventSourceMappings"]
+            ],
+            _NO_FUNCTION,
+        )
+        return [m for m in found or [] if m.get("State") != "Deleting"]
 
     def find(self, ctx: Context) -> Observed | None:
         found = self._find_all(ctx)
@@ -332,57 +345,56 @@ class EventSourceMapping(Resource):
 
 
 def _delete_mapping(lam: Any, uuid: str) -> None:
-    try:
-        lam.delete_event_source_mapping(UUID=uuid)
-    except Exception as e:
-        if not not_found(e, "ResourceNotFoundException"):
-            raise
+    call_or_none(lambda: lam.delete_event_source_mapping(UUID=uuid), _NO_FUNCTION)
 
 
-def _sqs_trigger(ctx: Context) -> dict[str, Any]:
-    return {
-        "BatchSize": ctx.cfg.lambda1.batch_size,
-        # Only the failed messages of a batch come back, not the whole batch.
-        "FunctionResponseTypes": ["ReportBatchItemFailures"],
-    }
+class QueueTrigger(EventSourceMapping):
+    """Lambda 1's trigger: it reads the order queue for the function."""
 
-
-def _stream_trigger(ctx: Context) -> dict[str, Any]:
-    fn = ctx.cfg.lambda2
-    return {
-        "StartingPosition": fn.starting_position,
-        "BatchSize": fn.batch_size,
-        "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        "MaximumRetryAttempts": fn.maximum_retry_attempts,
-        "BisectBatchOnFunctionError": True,
-        # A batch that still fails is recorded here instead of being dropped.
-        "DestinationConfig": {
-            "OnFailure": {"Destination": iam.queue_arn(ctx, fn.on_failure_queue)}
-        },
-    }
-
-
-def lambda1_resources(cfg: Any) -> list[Resource]:
-    return [
-        Function("lambda1", cfg.lambda1.name),
-        EventSourceMapping(
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(
             "mapping.lambda1",
             cfg.lambda1.name,
             cfg.queue.name,
-            lambda ctx: iam.queue_arn(ctx, ctx.cfg.queue.name),
-            _sqs_trigger,
-        ),
-    ]
+            ("function.lambda1", "queue.orders"),
+        )
+
+    def _source_arn(self, ctx: Context) -> str | None:
+        return arns.queue(ctx, ctx.cfg.queue.name)
+
+    def _settings(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "BatchSize": ctx.cfg.lambda1.batch_size,
+            # Only the failed messages of a batch come back, not the whole batch.
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        }
 
 
-def lambda2_resources(cfg: Any) -> list[Resource]:
-    return [
-        Function("lambda2", cfg.lambda2.name),
-        EventSourceMapping(
+class StreamTrigger(EventSourceMapping):
+    """Lambda 2's trigger: it reads the table's stream, and records failed batches in the
+    failure queue (which must exist: Lambda checks the destination)."""
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(
             "mapping.lambda2",
             cfg.lambda2.name,
             f"{cfg.table.name} stream",
-            dynamodb.stream_arn,
-            _stream_trigger,
-        ),
-    ]
+            ("function.lambda2", "stream", "queue.lambda2_failures"),
+        )
+
+    def _source_arn(self, ctx: Context) -> str | None:
+        return dynamodb.stream_arn(ctx)
+
+    def _settings(self, ctx: Context) -> dict[str, Any]:
+        fn = ctx.cfg.lambda2
+        return {
+            "StartingPosition": fn.starting_position,
+            "BatchSize": fn.batch_size,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "MaximumRetryAttempts": fn.maximum_retry_attempts,
+            "BisectBatchOnFunctionError": True,
+            # A batch that still fails is recorded here instead of being dropped.
+            "DestinationConfig": {
+                "OnFailure": {"Destination": arns.queue(ctx, fn.on_failure_queue)}
+            },
+        }

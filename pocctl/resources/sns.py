@@ -4,31 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from pocctl.resources import iam
-from pocctl.resources.base import Change, Context, Observed, Resource, not_found
+from pocctl import arns
+from pocctl.config import Config
+from pocctl.resources.base import Change, Context, Observed, Resource, call_or_none
 
 # What SubscriptionArn says until the recipient clicks the link in the email.
 PENDING = ("pending confirmation", "PendingConfirmation")
+_NO_TOPIC = ("NotFound", "NotFoundException")
 
 
 class Topic(Resource):
-    type = "sns_topic"
-    kind = "topic"  # the word status, plan and the walkthrough show
+    """Task 6's topic: Lambda 2 publishes each new order to it."""
 
-    def __init__(self, cfg: Any) -> None:
+    type = "sns_topic"
+    kind = "topic"
+    noun = "topic"
+
+    def __init__(self, cfg: Config) -> None:
         super().__init__("topic", cfg.topic.name)
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        return f"{_home(region)}#/topic/{identity.get('arn') or ''}"
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        return ["sns get-topic-attributes", f"--topic-arn {identity.get('arn') or ''}"]
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {}
 
     def find(self, ctx: Context) -> Observed | None:
-        arn = iam.topic_arn(ctx)
-        try:
-            ctx.client("sns").get_topic_attributes(TopicArn=arn)
-        except Exception as e:
-            if not_found(e, "NotFound", "NotFoundException"):
-                return None
-            raise
+        arn = arns.topic(ctx)
+        sns = ctx.client("sns")
+        if call_or_none(lambda: sns.get_topic_attributes(TopicArn=arn), *_NO_TOPIC) is None:
+            return None
         return {"arn": arn}
 
     def create(self, ctx: Context) -> Observed:
@@ -46,35 +54,43 @@ class Topic(Resource):
 
 
 def subscriptions(ctx: Context, topic_arn: str) -> list[dict[str, Any]]:
-    sns = ctx.client("sns")
-    try:
-        return [
-            s
-            for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
-                TopicArn=topic_arn
-            )
-            for s in page["Subscriptions"]
-        ]
-    except Exception as e:
-        if not_found(e, "NotFound", "NotFoundException"):
-            return []
-        raise
+    pages = ctx.client("sns").get_paginator("list_subscriptions_by_topic")
+    found = call_or_none(
+        lambda: [s for page in pages.paginate(TopicArn=topic_arn) for s in page["Subscriptions"]],
+        *_NO_TOPIC,
+    )
+    return found or []
 
 
 class EmailSubscription(Resource):
     """Made once per address: a second run finds it (pending or confirmed) and does nothing."""
 
     type = "sns_subscription"
-    kind = "email"  # the word status, plan and the walkthrough show
+    kind = "email"
+    noun = "subscription"
 
-    def __init__(self, cfg: Any) -> None:
-        super().__init__("subscription.email", cfg.topic.notification_email or "")
+    def __init__(self, cfg: Config) -> None:
+        super().__init__("subscription.email", cfg.topic.notification_email or "", ("topic",))
+
+    def console_url(self, identity: dict[str, Any], region: str) -> str | None:
+        arn = identity.get("arn")
+        return f"{_home(region)}#/subscription/{arn}" if arn else None
+
+    def cli_args(self, identity: dict[str, Any]) -> list[str] | None:
+        arn = identity.get("arn")
+        topic = arn.rsplit(":", 1)[0] if arn else ""
+        return ["sns list-subscriptions-by-topic", f"--topic-arn {topic}"] if topic else None
+
+    def pending(self, identity: dict[str, Any]) -> str | None:
+        if identity.get("confirmed"):
+            return None
+        return "pending: click the link in the confirmation email"
 
     def desired(self, ctx: Context) -> dict[str, Any]:
         return {"protocol": "email", "endpoint": self.name}
 
     def find(self, ctx: Context) -> Observed | None:
-        for s in subscriptions(ctx, iam.topic_arn(ctx)):
+        for s in subscriptions(ctx, arns.topic(ctx)):
             if s["Protocol"] == "email" and s["Endpoint"].lower() == self.name.lower():
                 confirmed = s["SubscriptionArn"] not in PENDING
                 return {
@@ -97,7 +113,7 @@ class EmailSubscription(Resource):
 
     def create(self, ctx: Context) -> Observed:
         arn = ctx.client("sns").subscribe(
-            TopicArn=iam.topic_arn(ctx), Protocol="email", Endpoint=self.name
+            TopicArn=arns.topic(ctx), Protocol="email", Endpoint=self.name
         )["SubscriptionArn"]
         confirmed = arn not in PENDING
         return {"arn": arn if confirmed else None, "endpoint": self.name, "confirmed": confirmed}
@@ -108,11 +124,12 @@ class EmailSubscription(Resource):
     def delete(self, ctx: Context, observed: Observed) -> None:
         # A pending subscription cannot be unsubscribed; AWS drops it after three days.
         if observed.get("confirmed") and observed.get("arn"):
-            try:
-                ctx.client("sns").unsubscribe(SubscriptionArn=observed["arn"])
-            except Exception as e:
-                if not not_found(e, "NotFound", "NotFoundException"):
-                    raise
+            sns = ctx.client("sns")
+            call_or_none(lambda: sns.unsubscribe(SubscriptionArn=observed["arn"]), *_NO_TOPIC)
 
     def status_note(self, observed: Observed) -> str:
         return "confirmed" if observed.get("confirmed") else "pending confirmation (check inbox)"
+
+
+def _home(region: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/sns/v3/home?region={region}"

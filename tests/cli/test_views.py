@@ -7,8 +7,8 @@ import pytest
 from pocctl import config, lab
 from pocctl.cli import views
 from pocctl.engine import ABSENT, CREATE, DELETE, UNCHANGED, UPDATE, Step
+from pocctl.orders import Order, Report
 from pocctl.resources.base import Change, Resource
-from pocctl.testorder import Order, Report
 
 CFG = config.parse("")
 ROLE_ARN = "arn:aws:iam::123456789012:role/POC-Lambda-Role"

@@ -17,12 +17,13 @@ import botocore.session
 import pytest
 from faults import Faults
 
+from pocctl import arns
 from pocctl.aws import Aws
 from pocctl.config import parse
 from pocctl.engine import UNCHANGED, Engine
 from pocctl.lab import TASKS
 from pocctl.resources import iam
-from pocctl.resources.base import Context
+from pocctl.resources.base import Context, Target
 from pocctl.state import State
 
 ACCOUNT = "123456789012"
@@ -67,7 +68,7 @@ def default_document(ws: Any, name: str) -> dict[str, Any]:
 
 
 def _ctx(endpoint: str) -> Context:
-    return Context(cfg=parse(""), aws=Aws(region=REGION, endpoint_url=endpoint))
+    return Context(Target(parse(""), Aws(region=REGION, endpoint_url=endpoint)))
 
 
 def _refuse_snapshot(ctx: Context, code: str = "AccessDenied") -> list[int]:
@@ -444,7 +445,7 @@ def test_pages_of_the_snapshot_are_merged() -> None:
     from botocore.stub import Stubber
 
     client = botocore.session.get_session().create_client("iam", region_name=REGION)
-    ctx = Context(cfg=parse(""), aws=_StubAws(client))  # type: ignore[arg-type]
+    ctx = Context(Target(parse(""), _StubAws(client)))  # type: ignore[arg-type]
     trust = iam.trust_policy("lambda.amazonaws.com")
     inline = iam.policy_document(
         {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}
@@ -534,7 +535,7 @@ def test_deleting_a_policy_makes_every_role_read_again(aws_endpoint: str, ws) ->
     ctx = _ctx(aws_endpoint)
     by_key = {r.key: r for r in iam.resources(ctx.cfg)}
     role, policy = by_key["role.lambda1"], by_key["policy.read_sqs"]
-    arn = iam.policy_arn(ctx, ctx.cfg.iam.policies.read_sqs)
+    arn = arns.policy(ctx, ctx.cfg.iam.policies.read_sqs)
     assert arn in role.find(ctx)["attached"]  # type: ignore[index]
     policy.delete(ctx, policy.find(ctx))  # type: ignore[arg-type]
     assert arn not in role.find(ctx)["attached"]  # type: ignore[index]

@@ -43,12 +43,12 @@ def test_a_stream_change_goes_on_when_its_disable_was_already_carried_out(ws) ->
     AWS refuses to disable a stream a table no longer has (ValidationException), and the change
     goes on to enable the new stream instead of failing."""
     from pocctl.aws import Aws
-    from pocctl.resources.base import Context
+    from pocctl.resources.base import Context, Target
     from pocctl.resources.dynamodb import Stream
 
     assert ws.cli("up").exit_code == 0
     cfg = config.parse("table:\n  stream_view_type: NEW_AND_OLD_IMAGES\n")
-    ctx = Context(cfg=cfg, aws=Aws(region=REGION, endpoint_url=ws.endpoint))
+    ctx = Context(Target(cfg, Aws(region=REGION, endpoint_url=ws.endpoint)))
     stream = Stream(cfg)
     observed = stream.find(ctx)
     assert observed is not None and observed["view_type"] == "NEW_IMAGE"

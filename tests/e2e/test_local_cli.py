@@ -265,14 +265,14 @@ def test_test_order_follows_orders_while_the_rest_are_still_being_sent(
 ) -> None:
     """The last POST is held until the probe has seen a notification: were orders followed
     only after every POST came back, it would wait for ever (here: fail after 30 s)."""
-    from pocctl import testorder
+    from pocctl import orders
     from pocctl.aws import Aws
     from pocctl.config import load
-    from pocctl.resources.base import Context
+    from pocctl.resources.base import Context, Target
 
     assert lws.cli("up").exit_code == 0
     notified = threading.Event()
-    receive, post = testorder.Probe.receive, testorder.post
+    receive, post = orders.Probe.receive, orders.post
 
     def receive_and_tell(self, wait: int = 1) -> list[str]:  # type: ignore[no-untyped-def]
         bodies = receive(self, wait)
@@ -285,10 +285,10 @@ def test_test_order_follows_orders_while_the_rest_are_still_being_sent(
             assert notified.wait(30), "no notification was followed while sending"
         return post(url, body, timeout)
 
-    monkeypatch.setattr(testorder.Probe, "receive", receive_and_tell)
-    monkeypatch.setattr(testorder, "post", post_last_after_a_notification)
-    ctx = Context(cfg=load(lws.config), aws=Aws(region="us-east-1", endpoint_url=lws.endpoint))
-    report = testorder.run(ctx, invoke_url(lws), count=5, concurrency=1, timeout=30)
+    monkeypatch.setattr(orders.Probe, "receive", receive_and_tell)
+    monkeypatch.setattr(orders, "post", post_last_after_a_notification)
+    ctx = Context(Target(load(lws.config), Aws(region="us-east-1", endpoint_url=lws.endpoint)))
+    report = orders.run(ctx, invoke_url(lws), count=5, concurrency=1, timeout=30)
     assert report.ok, report.problems
     last = report.orders[-1]
     # an order was seen notified (and its time taken) before the last POST was answered

@@ -1,7 +1,7 @@
 """`test-order --rate`: orders leave on an open-loop schedule (order i at i / rate seconds), or as
 fast as --concurrency allows with rate 0.
 
-testorder.run runs unchanged against the in-process embedded AWS (the probe queue, the table
+orders.run runs unchanged against the in-process embedded AWS (the probe queue, the table
 reads); only the API's POST is replaced by what the pipeline would do with the order (a row
 and a notification), and pocctl's clock by a fake one, so no real time is waited or measured."""
 
@@ -16,10 +16,9 @@ import pytest
 from faults import FakeClock
 from workspace import Workspace
 
-from pocctl import aws, testorder
+from pocctl import arns, aws, orders
 from pocctl.config import load
-from pocctl.resources import iam
-from pocctl.resources.base import Context
+from pocctl.resources.base import Context, Target
 
 START = 1000.0  # FakeClock's time at first
 
@@ -48,9 +47,9 @@ def pipeline(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Context:
     for task in ("table", "topic"):
         r = ws.cli(task)
         assert r.exit_code == 0, r.output
-    ctx = Context(cfg=load(ws.config), aws=aws.Aws(region="us-east-1", endpoint_url=ws.endpoint))
+    ctx = Context(Target(load(ws.config), aws.Aws(region="us-east-1", endpoint_url=ws.endpoint)))
     ddb, sns = ws.client("dynamodb"), ws.client("sns")
-    table, key, topic = ctx.cfg.table.name, ctx.cfg.table.partition_key, iam.topic_arn(ctx)
+    table, key, topic = ctx.cfg.table.name, ctx.cfg.table.partition_key, arns.topic(ctx)
 
     def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, str]:
         oid = str(uuid.uuid4())
@@ -59,15 +58,15 @@ def pipeline(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Context:
         return 200, json.dumps({"messageId": oid})
 
     # With the clock fake, test-order's timeout never comes: a bound on its loop instead.
-    receive = testorder.Probe.receive
+    receive = orders.Probe.receive
     polls = iter(range(2000))
 
-    def receive_at_once(self: testorder.Probe, wait: int = 1) -> list[str]:
+    def receive_at_once(self: orders.Probe, wait: int = 1) -> list[str]:
         assert next(polls, None) is not None, "test-order kept following for 2000 polls"
         return receive(self, 0)  # no real long poll: fake time has no use for it
 
-    monkeypatch.setattr(testorder, "post", post)
-    monkeypatch.setattr(testorder.Probe, "receive", receive_at_once)
+    monkeypatch.setattr(orders, "post", post)
+    monkeypatch.setattr(orders.Probe, "receive", receive_at_once)
     return ctx
 
 
@@ -82,13 +81,13 @@ def test_a_paced_run_sends_order_i_at_i_over_rate(
 ) -> None:
     clock = use_clock(monkeypatch, FakeClock(now=START))
     rate = 2.5  # 0.4 s apart: more than one pacing slice each
-    report = testorder.run(pipeline, "http://127.0.0.1:9/", count=5, rate=rate, concurrency=1)
+    report = orders.run(pipeline, "http://127.0.0.1:9/", count=5, rate=rate, concurrency=1)
     assert report.ok, report.problems
     assert [o.sent_at for o in report.orders] == pytest.approx(
         [START + i / rate for i in range(5)], abs=1e-9
     )
     assert sum(clock.slept) == pytest.approx(4 / rate)  # waited for the schedule, no longer
-    assert max(clock.slept) <= testorder._PACING_SLICE
+    assert max(clock.slept) <= orders._PACING_SLICE
 
 
 def test_a_paced_run_never_sends_early_with_several_posts_in_flight(
@@ -96,7 +95,7 @@ def test_a_paced_run_never_sends_early_with_several_posts_in_flight(
 ) -> None:
     use_clock(monkeypatch, LockedClock())
     rate = 20.0
-    report = testorder.run(pipeline, "http://127.0.0.1:9/", count=8, rate=rate, concurrency=4)
+    report = orders.run(pipeline, "http://127.0.0.1:9/", count=8, rate=rate, concurrency=4)
     assert report.ok, report.problems
     for i, o in enumerate(report.orders):
         assert o.sent_at >= START + i / rate - 1e-9, (i, o.sent_at)
@@ -107,7 +106,7 @@ def test_an_unpaced_run_does_not_wait(
     pipeline: Context, monkeypatch: pytest.MonkeyPatch, rate: float | None
 ) -> None:
     clock = use_clock(monkeypatch, LockedClock())
-    report = testorder.run(pipeline, "http://127.0.0.1:9/", count=6, rate=rate, concurrency=3)
+    report = orders.run(pipeline, "http://127.0.0.1:9/", count=6, rate=rate, concurrency=3)
     assert report.ok, report.problems
     assert clock.slept == []
     assert [o.sent_at for o in report.orders] == [START] * 6
@@ -119,19 +118,19 @@ def test_an_interrupted_paced_run_sends_no_more_orders(
     """Ctrl-C while following: the orders not yet due are not sent (real clock; the second
     order is due 100 s after the first, the run stops long before)."""
     posted: list[str] = []
-    post = testorder.post
+    post = orders.post
 
     def counted(url: str, body: str, timeout: float = 30.0) -> tuple[int, str]:
         posted.append(body)
         return post(url, body, timeout)
 
-    def interrupted(self: testorder.Probe, wait: int = 1) -> list[str]:
+    def interrupted(self: orders.Probe, wait: int = 1) -> list[str]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(testorder, "post", counted)
-    monkeypatch.setattr(testorder.Probe, "receive", interrupted)
+    monkeypatch.setattr(orders, "post", counted)
+    monkeypatch.setattr(orders.Probe, "receive", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        testorder.run(pipeline, "http://127.0.0.1:9/", count=5, rate=0.01, concurrency=3)
+        orders.run(pipeline, "http://127.0.0.1:9/", count=5, rate=0.01, concurrency=3)
     assert len(posted) <= 1
     sqs = pipeline.client("sqs")
     assert not [u for u in sqs.list_queues().get("QueueUrls", []) if "pocctl-probe" in u]
@@ -139,7 +138,7 @@ def test_an_interrupted_paced_run_sends_no_more_orders(
 
 def test_a_negative_rate_is_refused(pipeline: Context) -> None:
     with pytest.raises(ValueError, match="rate"):
-        testorder.run(pipeline, "http://127.0.0.1:9/", count=2, rate=-1)
+        orders.run(pipeline, "http://127.0.0.1:9/", count=2, rate=-1)
 
 
 # -- the CLI ------------------------------------------------------------------------------------
@@ -147,21 +146,21 @@ def test_a_negative_rate_is_refused(pipeline: Context) -> None:
 
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """testorder.run's arguments, each time the CLI calls it; every order goes through."""
+    """orders.run's arguments, each time the CLI calls it; every order goes through."""
     calls: list[dict[str, Any]] = []
 
-    def run(ctx: Context, url: str, **kwargs: Any) -> testorder.Report:
+    def run(ctx: Context, url: str, **kwargs: Any) -> orders.Report:
         calls.append(kwargs)
-        orders = [
-            testorder.Order(i + 1, "{}", order_id=f"id-{i}", accepted=0.01, stored=0.1)
+        sent = [
+            orders.Order(i + 1, "{}", order_id=f"id-{i}", accepted=0.01, stored=0.1)
             for i in range(kwargs["count"])
         ]
-        for o in orders:
+        for o in sent:
             o.notified, o.notifications = 0.2, 1
-        return testorder.Report(orders, url, 1.0)
+        return orders.Report(sent, url, 1.0)
 
-    monkeypatch.setattr(testorder, "run", run)
-    monkeypatch.setattr(testorder, "find_invoke_url", lambda ctx: "http://127.0.0.1:9/prod")
+    monkeypatch.setattr(orders, "run", run)
+    monkeypatch.setattr(orders, "find_invoke_url", lambda ctx: "http://127.0.0.1:9/prod")
     return calls
 
 
@@ -178,11 +177,11 @@ def test_the_cli_paces_at_the_default_rate_unless_told(
 ) -> None:
     from pocctl.cli import test_order
 
-    assert test_order.DEFAULT_RATE == testorder.DEFAULT_RATE  # the CLI's copy of the constant
+    assert test_order.DEFAULT_RATE == orders.DEFAULT_RATE  # the CLI's copy of the constant
     r = ws.cli("test-order", "--count", "3")
     assert r.exit_code == 0, r.output
-    assert (runs[0]["rate"], runs[0]["concurrency"]) == (testorder.DEFAULT_RATE, 10)
-    assert f"POST 3 orders to http://127.0.0.1:9/prod at {testorder.DEFAULT_RATE:g} orders/s" in (
+    assert (runs[0]["rate"], runs[0]["concurrency"]) == (orders.DEFAULT_RATE, 10)
+    assert f"POST 3 orders to http://127.0.0.1:9/prod at {orders.DEFAULT_RATE:g} orders/s" in (
         r.stdout
     )
     r = ws.cli("test-order", "--count", "30", "--rate", "0")

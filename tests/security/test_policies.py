@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from support import ROOT
 
+from pocctl import arns
 from pocctl.resources import iam, sqs
-from pocctl.resources.base import Context
+from pocctl.resources.base import Context, Target
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 # A stream's label is a timestamp chosen by DynamoDB when the stream is enabled.
@@ -76,7 +77,7 @@ def ctx(embedded_server: Any) -> Context:
     from pocctl.aws import Aws
     from pocctl.config import parse
 
-    c = Context(cfg=parse(""), aws=Aws(region=REGION, endpoint_url=embedded_server.endpoint_url))
+    c = Context(Target(parse(""), Aws(region=REGION, endpoint_url=embedded_server.endpoint_url)))
     assert c.account == ACCOUNT  # answered by the embedded AWS
     return c
 
@@ -89,7 +90,7 @@ def _role(ctx: Context, field: str) -> iam.Role:
 
 def generated(ctx: Context, kind: str, key: str) -> dict[str, Any]:
     """One document pocctl generates, by kind (managed, inline, trust, queue, probe)."""
-    from pocctl.testorder import probe_queue_policy
+    from pocctl.orders import probe_queue_policy
 
     if kind == "managed":
         return iam.managed_policy_documents(ctx)[key]
@@ -98,7 +99,7 @@ def generated(ctx: Context, kind: str, key: str) -> dict[str, Any]:
     if kind == "queue":
         return sqs.order_queue_policy(ctx)
     assert kind == "probe"
-    return probe_queue_policy(iam.queue_arn(ctx, "pocctl-probe-0123456789ab"), iam.topic_arn(ctx))
+    return probe_queue_policy(arns.queue(ctx, "pocctl-probe-0123456789ab"), arns.topic(ctx))
 
 
 DOCUMENTS = (
@@ -279,7 +280,7 @@ def role_documents(ctx: Context, role: str) -> list[dict[str, Any]]:
     """The role's inline policy and every pocctl-managed policy it attaches."""
     want = _role(ctx, role).desired(ctx)
     by_arn = {
-        iam.policy_arn(ctx, getattr(ctx.cfg.iam.policies, f)): doc
+        arns.policy(ctx, getattr(ctx.cfg.iam.policies, f)): doc
         for f, doc in iam.managed_policy_documents(ctx).items()
     }
     attached = [a for a in want["attached"] if a not in AWS_MANAGED_EXTRAS]
@@ -323,11 +324,9 @@ def test_no_role_attaches_an_aws_managed_policy_by_default(ctx: Context) -> None
 
 
 def test_the_api_role_attaches_the_cloudwatch_policy_only_when_config_asks(ctx: Context) -> None:
-    import dataclasses
-
     from pocctl.config import parse
 
-    on = dataclasses.replace(ctx, cfg=parse("api:\n  cloudwatch_logs_policy: true\n"))
+    on = ctx.with_cfg(parse("api:\n  cloudwatch_logs_policy: true\n"))
     assert _role(on, "apigateway").desired(on)["attached"] == [CLOUDWATCH_POLICY]
     # Nothing else changes with it: the same inline policies, trusts and other roles.
     for role in ROLES:
@@ -450,7 +449,7 @@ def test_every_parliament_suppression_is_still_needed(ctx: Context) -> None:
 
 def test_the_queue_policy_admits_exactly_the_two_roles(ctx: Context) -> None:
     doc = sqs.order_queue_policy(ctx)
-    queue = iam.queue_arn(ctx, ctx.cfg.queue.name)
+    queue = arns.queue(ctx, ctx.cfg.queue.name)
     by_principal: dict[str, set[str]] = {}
     for st in statements(doc):
         assert st["Effect"] == "Allow" and "Condition" not in st and "NotPrincipal" not in st
@@ -459,7 +458,7 @@ def test_the_queue_policy_admits_exactly_the_two_roles(ctx: Context) -> None:
         for p in _list(st["Principal"]["AWS"]):
             by_principal.setdefault(p, set()).update(_list(st["Action"]))
     roles = ctx.cfg.iam.roles
-    api, lambda1 = iam.role_arn(ctx, roles.apigateway), iam.role_arn(ctx, roles.lambda1)
+    api, lambda1 = arns.role(ctx, roles.apigateway), arns.role(ctx, roles.lambda1)
     assert set(by_principal) == {api, lambda1}
     # ...and each for just what it needs on the queue (the same calls as its identity policy).
     for role, arn in (("apigateway", api), ("lambda1", lambda1)):
@@ -479,10 +478,10 @@ def test_the_queue_is_made_with_that_policy(ws, ctx: Context) -> None:  # type: 
 def test_the_probe_queue_admits_only_the_topic(ctx: Context, ws) -> None:  # type: ignore[no-untyped-def]
     """The policy Probe.open really sends: SendMessage from SNS, only when the sender is the
     topic (aws:SourceArn); nothing else, no one else."""
-    from pocctl.testorder import Probe
+    from pocctl.orders import Probe
 
     assert ws.cli("topic").exit_code == 0
-    topic = iam.topic_arn(ctx)
+    topic = arns.topic(ctx)
     probe = Probe(ctx, topic)
     probe.open()
     try:
@@ -495,7 +494,7 @@ def test_the_probe_queue_admits_only_the_topic(ctx: Context, ws) -> None:  # typ
     assert st["Effect"] == "Allow"
     assert st["Principal"] == {"Service": "sns.amazonaws.com"}
     assert _list(st["Action"]) == ["sqs:SendMessage"]
-    assert _list(st["Resource"]) == [iam.queue_arn(ctx, probe.name)]
+    assert _list(st["Resource"]) == [arns.queue(ctx, probe.name)]
     assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": topic}}
 
 

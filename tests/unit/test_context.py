@@ -1,4 +1,5 @@
-"""Context.shared / forget: reads shared by the resources of one run, safe under a parallel up."""
+"""RunCache.shared / forget / clear: reads shared by the resources of one run, safe under a
+parallel up."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pocctl.resources.base import Context
+import pytest
+
+from pocctl.resources.base import RunCache
 
 
-def _ctx() -> Context:
-    return Context(cfg=None, aws=None)  # type: ignore[arg-type]
+def _ctx() -> RunCache:
+    return RunCache()
 
 
 def test_eight_threads_asking_at_once_make_one_fetch() -> None:
@@ -32,7 +35,8 @@ def test_eight_threads_asking_at_once_make_one_fetch() -> None:
     assert all(r is results[0] for r in results)
 
 
-def test_forget_waits_for_a_fetch_in_flight_and_drops_its_result() -> None:
+@pytest.mark.parametrize("drop", ["forget", "clear"])
+def test_forget_waits_for_a_fetch_in_flight_and_drops_its_result(drop: str) -> None:
     ctx = _ctx()
     started, release = threading.Event(), threading.Event()
 
@@ -45,7 +49,15 @@ def test_forget_waits_for_a_fetch_in_flight_and_drops_its_result() -> None:
     reader.start()
     assert started.wait(10)
     forgot = threading.Event()
-    forgetter = threading.Thread(target=lambda: (ctx.forget("iam"), forgot.set()))
+
+    def forget() -> None:
+        if drop == "forget":
+            ctx.forget("iam")
+        else:
+            ctx.clear()
+        forgot.set()
+
+    forgetter = threading.Thread(target=forget)
     forgetter.start()
     # forget cannot finish while the fetch holds the key's lock.
     assert not forgot.wait(0.2)

@@ -1,7 +1,7 @@
-"""The parallel `up`: lab.NEEDS is a real, acyclic graph that the lab's order honours; the engine
-runs independent resources at the same time, never starts one before its needs are made, shows
-the run in the lab's order, and on a failure starts nothing new and names the first failure in
-the lab's order."""
+"""The parallel `up`: the resources' needs (Resource.needs) are a real, acyclic graph that the
+lab's order honours; the engine runs independent resources at the same time, never starts one
+before its needs are made, shows the run in the lab's order, and on a failure starts nothing new
+and names the first failure in the lab's order."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from pocctl import config, lab
 from pocctl.engine import CREATE, Engine, StepFailed
 from pocctl.lab import Task
-from pocctl.resources.base import Context, Observed, Resource
+from pocctl.resources.base import Context, Observed, Resource, Target
 from pocctl.state import State
 
 BARRIER_TIMEOUT = 10.0
@@ -22,18 +22,20 @@ BARRIER_TIMEOUT = 10.0
 
 def test_every_need_names_a_resource_of_the_lab() -> None:
     cfg = config.parse("topic:\n  notification_email: me@example.com\n")
-    keys = [r.key for _, r in lab.all_resources(cfg)]
-    for key, needs in lab.NEEDS.items():
-        assert key in keys, key
-        assert set(needs) <= set(keys), (key, needs)
+    resources = [r for _, r in lab.all_resources(cfg)]
+    keys = [r.key for r in resources]
+    assert any(r.needs for r in resources)
+    for r in resources:
+        assert set(r.needs) <= set(keys), (r.key, r.needs)
 
 
 def test_the_labs_order_makes_every_need_first() -> None:
     cfg = config.parse("topic:\n  notification_email: me@example.com\n")
-    keys = [r.key for _, r in lab.all_resources(cfg)]
-    for key, needs in lab.NEEDS.items():
-        for need in needs:
-            assert keys.index(need) < keys.index(key), f"{need} must come before {key}"
+    resources = [r for _, r in lab.all_resources(cfg)]
+    keys = [r.key for r in resources]
+    for r in resources:
+        for need in r.needs:
+            assert keys.index(need) < keys.index(r.key), f"{need} must come before {r.key}"
 
 
 class FakeAws:
@@ -47,8 +49,10 @@ class Fake(Resource):
 
     type = "fake_thing"
 
-    def __init__(self, key: str, made: dict[str, float], action: Any = None) -> None:
-        super().__init__(key, key)
+    def __init__(
+        self, key: str, made: dict[str, float], action: Any = None, needs: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(key, key, needs)
         self.made, self.action = made, action
         self.calls = 0
 
@@ -98,7 +102,7 @@ def make_task(number: int, resources: list[Resource]) -> Task:
 
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    ctx = Context(cfg=config.parse(""), aws=FakeAws())  # type: ignore[arg-type]
+    ctx = Context(Target(config.parse(""), FakeAws()))  # type: ignore[arg-type]
     return Engine(ctx, State(tmp_path / "state.json"), reporter=Recorder())
 
 
@@ -116,8 +120,8 @@ def test_independent_resources_run_at_the_same_time_and_needs_come_first(
     def check_needs(r: Fake) -> None:
         assert {"a", "b"} <= made.keys(), f"{r.key} started before its needs were made"
 
-    monkeypatch.setattr(lab, "NEEDS", {"c": ("a", "b")})
-    a, b, c = Fake("a", made, meet), Fake("b", made, meet), Fake("c", made, check_needs)
+    a, b = Fake("a", made, meet), Fake("b", made, meet)
+    c = Fake("c", made, check_needs, needs=("a", "b"))
     tasks = [make_task(1, [a]), make_task(2, [b, c])]
     steps = engine.up(tasks, parallel=True)
     assert [s.resource.key for s in steps] == ["a", "b", "c"]
@@ -139,7 +143,6 @@ def test_the_run_is_shown_in_the_labs_order_whatever_finishes_first(
     def finish(r: Fake) -> None:
         later_first.set()
 
-    monkeypatch.setattr(lab, "NEEDS", {})
     tasks = [
         make_task(1, [Fake("slow", made, wait_for_task_3)]),
         make_task(2, []),
@@ -170,9 +173,8 @@ def test_a_failure_starts_nothing_new_and_names_the_first_in_lab_order(
         both_failing.wait()
         raise RuntimeError(f"{r.key} broke")
 
-    monkeypatch.setattr(lab, "NEEDS", {"after": ("ok",), "needs_failed": ("early",)})
     ok = Fake("ok", made)
-    never = Fake("needs_failed", made)
+    never = Fake("needs_failed", made, needs=("early",))
     tasks = [
         make_task(1, [Fake("early", made, fail), ok]),
         make_task(2, [Fake("late", made, fail), never]),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from pocctl import config, lab
 from pocctl.cli.app import App, Options
 from pocctl.cli.walkthrough import cli_command, console_url, first_not_done, shell_lines
+from pocctl.resources.base import Resource
 
 ACCOUNT = "123456789012"
 
@@ -145,15 +147,25 @@ REGION = "eu-west-1"
     ],
 )
 def test_console_links(kind: str, name: str, identity: dict, url: str) -> None:
-    assert console_url(kind, name, identity, REGION) == url
+    assert console_url(_resource(kind, name), identity, REGION) == url
+
+
+def _resource(resource_type: str, name: str) -> Resource:
+    """The lab's resource of that type and name, as config.yaml's defaults make it."""
+    cfg = config.parse("topic:\n  notification_email: me@example.com\n")
+    found = [r for _, r in lab.all_resources(cfg) if (r.type, r.name) == (resource_type, name)]
+    assert found, (resource_type, name)
+    return found[0]
 
 
 def test_no_console_link_outside_the_aws_partition() -> None:
-    assert console_url("lambda_function", "f", {}, "cn-north-1", partition="aws-cn") is None
+    function = _resource("lambda_function", "POC-Lambda-1")
+    assert console_url(function, {}, "cn-north-1", partition="aws-cn") is None
 
 
 def test_cli_commands_are_split_to_fit_and_quoted() -> None:
-    units = cli_command("lambda_function", "POC-Lambda-1", {}, "http://127.0.0.1:4566", "us-east-1")
+    function = _resource("lambda_function", "POC-Lambda-1")
+    units = cli_command(function, {}, "http://127.0.0.1:4566", "us-east-1")
     assert units is not None
     assert " ".join(units) == (
         "aws --endpoint-url http://127.0.0.1:4566 --region us-east-1 "
@@ -165,7 +177,9 @@ def test_cli_commands_are_split_to_fit_and_quoted() -> None:
         "  lambda get-function --function-name POC-Lambda-1",
     ]
     assert all(len(line) <= 76 for line in lines)
-    odd = cli_command("iam_role", "it's", {}, "http://127.0.0.1:4566", "us-east-1")
+    role = _resource("iam_role", "APIGateway-SQS")
+    role.name = "it's"
+    odd = cli_command(role, {}, "http://127.0.0.1:4566", "us-east-1")
     assert odd is not None and odd[-1] == "--role-name 'it'\"'\"'s'"
 
 

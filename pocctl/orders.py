@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pocctl import aws
+from pocctl import arns, aws
 from pocctl.aws import AwsError
-from pocctl.resources import iam
 from pocctl.resources.base import Context
 
 # Orders per second by default: steady traffic, below what the embedded AWS gets through (a burst
@@ -129,7 +128,7 @@ class Probe:
 
     def open(self) -> None:
         sqs, sns = self.ctx.client("sqs"), self.ctx.client("sns")
-        arn = iam.queue_arn(self.ctx, self.name)
+        arn = arns.queue(self.ctx, self.name)
         policy = probe_queue_policy(arn, self.topic_arn)
         self.url = sqs.create_queue(
             QueueName=self.name,
@@ -191,7 +190,7 @@ def run(
     if rate is not None and rate < 0:
         raise ValueError(f"rate must be 0 (unpaced) or more orders per second, not {rate}")
     cfg = ctx.cfg
-    topic = iam.topic_arn(ctx)
+    topic = arns.topic(ctx)
     run_id = uuid.uuid4().hex[:8]
     orders = [
         Order(i + 1, body if body is not None else default_body(i, run_id)) for i in range(count)
@@ -200,74 +199,118 @@ def run(
     start = aws.monotonic()
     report = Report(orders, url, 0.0)
     accepted = Accepted()
-    stop = threading.Event()  # set when following fails or is interrupted: send no more
     try:
         probe.open()
         progress(f"probe queue {probe.name} subscribed to {cfg.topic.name}")
-        first = aws.monotonic()  # when order 1 is due
-
-        def send(o: Order) -> None:
-            if rate:
-                due = first + (o.number - 1) / rate
-                while not stop.is_set() and (wait := due - aws.monotonic()) > 0:
-                    aws.sleep(min(wait, _PACING_SLICE))
-            if stop.is_set():
-                return
-            o.sent_at = aws.monotonic()  # latencies count from the POST, not from the schedule
-            o.status, o.response = post(url, o.body)
-            # 429: the stage throttle refused the order (nothing was enqueued); back off and
-            # send it again, as an AWS client should. Its times include the wait.
-            while o.status == 429 and o.throttled < THROTTLE_RETRIES and not stop.is_set():
-                aws.sleep(THROTTLE_BACKOFF * 2**o.throttled)
-                o.throttled += 1
-                o.status, o.response = post(url, o.body)
-            o.accepted = aws.monotonic() - o.sent_at
-            if o.status == 200:
-                try:
-                    o.order_id = json.loads(o.response).get("messageId") or None
-                except (json.JSONDecodeError, AttributeError):
-                    o.order_id = None
-            if o.order_id:
-                accepted.add(o)
-
-        # Orders are followed while the rest are still being sent: an order's times are when
-        # it was seen stored and notified, not when the last POST came back.
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, count))) as pool:
-            sending = [pool.submit(send, o) for o in orders]
-            try:
-                _follow(
-                    ctx,
-                    probe,
-                    accepted,
-                    report,
-                    sending=lambda: not all(f.done() for f in sending),
-                    timeout=timeout,
-                )
-            except BaseException:
-                # e.g. Ctrl-C: the orders not yet sent are not sent (a paced run has many).
-                stop.set()
-                for f in sending:
-                    f.cancel()
-                raise
-            for f in sending:
-                f.result()  # a POST that raised (not an HTTP error: those are answers) fails here
-        for o in orders:
-            if o.status != 200 or not o.order_id:
-                report.problems.append(
-                    f"order {o.number}: the API answered {o.status}: {o.response.strip()[:200]}"
-                )
+        _send_and_follow(
+            ctx,
+            probe,
+            report,
+            url,
+            rate=rate,
+            concurrency=concurrency,
+            timeout=timeout,
+            accepted=accepted,
+        )
+        report.problems.extend(
+            f"order {o.number}: the API answered {o.status}: {o.response.strip()[:200]}"
+            for o in orders
+            if o.status != 200 or not o.order_id
+        )
         progress(f"{len(accepted.orders)} of {count} orders accepted and followed")
     finally:
         probe.close()
     report.seconds = aws.monotonic() - start
-    for o in report.orders:
-        if o.order_id and o.stored is None:
-            report.problems.append(f"order {o.number} ({o.order_id}) was not stored in time")
-        elif o.order_id and o.notifications == 0:
-            report.problems.append(f"order {o.number} ({o.order_id}) was stored but not notified")
-        elif o.notifications > 1:
-            report.problems.append(f"order {o.number} was notified {o.notifications} times")
+    report.problems.extend(_unfinished(report.orders))
     return report
+
+
+def _send_and_follow(
+    ctx: Context,
+    probe: Probe,
+    report: Report,
+    url: str,
+    *,
+    rate: float | None,
+    concurrency: int,
+    timeout: float,
+    accepted: Accepted,
+) -> None:
+    """Send the report's orders on their schedule, and follow each one meanwhile."""
+    stop = threading.Event()  # set when following fails or is interrupted: send no more
+    first = aws.monotonic()  # when order 1 is due
+
+    def send(o: Order) -> None:
+        _send(o, url, first=first, rate=rate, stop=stop, accepted=accepted)
+
+    # Orders are followed while the rest are still being sent: an order's times are when
+    # it was seen stored and notified, not when the last POST came back.
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(report.orders)))) as pool:
+        sending = [pool.submit(send, o) for o in report.orders]
+        try:
+            _follow(
+                ctx,
+                probe,
+                accepted,
+                report,
+                sending=lambda: not all(f.done() for f in sending),
+                timeout=timeout,
+            )
+        except BaseException:
+            # e.g. Ctrl-C: the orders not yet sent are not sent (a paced run has many).
+            stop.set()
+            for f in sending:
+                f.cancel()
+            raise
+        for f in sending:
+            f.result()  # a POST that raised (not an HTTP error: those are answers) fails here
+
+
+def _unfinished(orders: list[Order]) -> list[str]:
+    """What became of each accepted order that did not go through exactly once."""
+    problems = []
+    for o in orders:
+        if o.order_id and o.stored is None:
+            problems.append(f"order {o.number} ({o.order_id}) was not stored in time")
+        elif o.order_id and o.notifications == 0:
+            problems.append(f"order {o.number} ({o.order_id}) was stored but not notified")
+        elif o.notifications > 1:
+            problems.append(f"order {o.number} was notified {o.notifications} times")
+    return problems
+
+
+def _send(
+    o: Order,
+    url: str,
+    *,
+    first: float,
+    rate: float | None,
+    stop: threading.Event,
+    accepted: Accepted,
+) -> None:
+    """POST order ``o`` when it is due (``first`` + its place / ``rate``), unless ``stop``."""
+    if rate:
+        due = first + (o.number - 1) / rate
+        while not stop.is_set() and (wait := due - aws.monotonic()) > 0:
+            aws.sleep(min(wait, _PACING_SLICE))
+    if stop.is_set():
+        return
+    o.sent_at = aws.monotonic()  # latencies count from the POST, not from the schedule
+    o.status, o.response = post(url, o.body)
+    # 429: the stage throttle refused the order (nothing was enqueued); back off and
+    # send it again, as an AWS client should. Its times include the wait.
+    while o.status == 429 and o.throttled < THROTTLE_RETRIES and not stop.is_set():
+        aws.sleep(THROTTLE_BACKOFF * 2**o.throttled)
+        o.throttled += 1
+        o.status, o.response = post(url, o.body)
+    o.accepted = aws.monotonic() - o.sent_at
+    if o.status == 200:
+        try:
+            o.order_id = json.loads(o.response).get("messageId") or None
+        except (json.JSONDecodeError, AttributeError):
+            o.order_id = None
+    if o.order_id:
+        accepted.add(o)
 
 
 class Accepted:
@@ -297,8 +340,7 @@ def _follow(
 ) -> None:
     """Follow the orders to the table and the probe until all are seen, or ``timeout`` seconds
     after the last POST was answered."""
-    ddb = ctx.client("dynamodb")
-    table, key = ctx.cfg.table.name, ctx.cfg.table.partition_key
+    key = ctx.cfg.table.partition_key
     known: dict[str, Order] = {}
     unstored: set[str] = set()
     unnotified: set[str] = set()
@@ -330,21 +372,7 @@ def _follow(
             deadline = now + timeout
         if not (still_sending or unstored or unnotified) or (deadline and now >= deadline):
             break
-        for chunk in _chunks(sorted(unstored), 100):
-            resp = ddb.batch_get_item(
-                RequestItems={
-                    table: {
-                        "Keys": [{key: {"S": oid}} for oid in chunk],
-                        "ProjectionExpression": "#k",
-                        "ExpressionAttributeNames": {"#k": key},
-                    }
-                }
-            )
-            now = aws.monotonic()
-            for item in resp.get("Responses", {}).get(table, []):
-                oid = item[key]["S"]
-                known[oid].stored = now - known[oid].sent_at
-                unstored.discard(oid)
+        _look_up_stored(ctx, known, unstored)
         # The long poll paces the loop: no sleeping.
         for body in probe.receive(wait=1 if (unnotified or still_sending) else 0):
             oid = _order_id(body, key)
@@ -356,6 +384,27 @@ def _follow(
         if not note(oid, aws.monotonic()):
             early.append(oid or "")
     report.stray += len(early)
+
+
+def _look_up_stored(ctx: Context, known: dict[str, Order], unstored: set[str]) -> None:
+    """Mark the orders of ``unstored`` the table holds now as stored, and drop them from it."""
+    ddb = ctx.client("dynamodb")
+    table, key = ctx.cfg.table.name, ctx.cfg.table.partition_key
+    for chunk in _chunks(sorted(unstored), 100):
+        resp = ddb.batch_get_item(
+            RequestItems={
+                table: {
+                    "Keys": [{key: {"S": oid}} for oid in chunk],
+                    "ProjectionExpression": "#k",
+                    "ExpressionAttributeNames": {"#k": key},
+                }
+            }
+        )
+        now = aws.monotonic()
+        for item in resp.get("Responses", {}).get(table, []):
+            oid = item[key]["S"]
+            known[oid].stored = now - known[oid].sent_at
+            unstored.discard(oid)
 
 
 def _order_id(body: str, key: str) -> str | None:
@@ -401,14 +450,14 @@ def sample_sqs_event(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": iam.queue_arn(ctx, ctx.cfg.queue.name),
+                "eventSourceARN": arns.queue(ctx, ctx.cfg.queue.name),
                 "awsRegion": ctx.region,
             }
         ]
     }
 
 
-def test_lambda1(ctx: Context) -> dict[str, Any]:
+def invoke_lambda1_with_sample(ctx: Context) -> dict[str, Any]:
     """Invoke POC-Lambda-1 with a sample SQS event and read the row it stored."""
     event = sample_sqs_event(
         ctx, {"item": "glass cleaner", "quantity": 1, "source": "lambda1 --test"}
