@@ -29,7 +29,7 @@ bench: $(STAMP)
 
 # The whole suite with a JUnit report, then docs/RELIABILITY.md from it.
 reliability: $(STAMP)
-	$(BIN)/python tests/reliability_report.py
+	$(BIN)/python tests/support/reliability_report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

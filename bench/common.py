@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 
-# The same as tests/support.py FAKE_ENV (the bench does not import the test suite): never a real
+# The same as FAKE_ENV in tests/support (the bench does not import the test suite): never a real
 # key, profile or config file, whatever the developer's shell has.
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -166,7 +166,9 @@ def critical_path(steps: list[Any]) -> tuple[float, list[str]]:
 
     present = {s.resource.key for s in steps}
     best: dict[str, tuple[float, list[str]]] = {}
-    for s in steps:  # the lab's order is a topological order of NEEDS (tests/unit)
+    for s in (
+        steps
+    ):  # the lab's order is a topological order of needs (tests/test_engine_parallel_up.py)
         before = [best[k] for k in lab.needs(s.resource, present)]
         length, path = max(before, default=(0.0, []))
         best[s.resource.key] = (length + s.seconds, [*path, s.resource.name])

@@ -2,7 +2,7 @@
 
 LocalAWS (moto on 127.0.0.1 plus pocctl's pollers, executor and API Gateway data plane), with one
 more WSGI middleware, outermost: it records every AWS API request (who sent it, service,
-operation, mutating or not — counted on the server, like tests/support.py CallRecorder) and
+operation, mutating or not — counted on the server, like tests/support/__init__.py CallRecorder) and
 answers a few control requests under /__bench/. Prints {"endpoint": URL} on its first stdout line
 and runs until SIGTERM.
 

@@ -11,9 +11,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import loopback_guard  # noqa: E402
-from faults import clock, faults  # noqa: E402,F401  (fixtures)
-from support import FAKE_ENV, ROOT, CallRecorder, subprocess_env  # noqa: E402,F401
+from support import (  # noqa: E402,F401
+    FAKE_ENV,
+    ROOT,
+    CallRecorder,
+    loopback_guard,  # noqa: E402
+    subprocess_env,
+)
+from support.faults import clock, faults  # noqa: E402,F401  (fixtures)
 
 # Set at import time, before any boto3 client can exist.
 for _k, _v in FAKE_ENV.items():
@@ -59,7 +64,7 @@ def aws_calls(aws_endpoint: str, call_recorder: CallRecorder) -> CallRecorder:
 @pytest.fixture
 def ws(tmp_path: Path, aws_endpoint: str):  # type: ignore[no-untyped-def]
     """A folder with config.yaml and a copy of handlers/, pointed at a clean embedded AWS."""
-    from workspace import make_workspace
+    from support.workspace import make_workspace
 
     return make_workspace(tmp_path, aws_endpoint)
 

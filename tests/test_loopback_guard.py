@@ -3,8 +3,8 @@ import sys
 
 import boto3
 import pytest
-from loopback_guard import NonLoopbackRequest
 from support import subprocess_env
+from support.loopback_guard import NonLoopbackRequest
 
 
 def test_guard_refuses_a_request_to_real_aws() -> None:

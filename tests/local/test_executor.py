@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from support.localkit import zipped
 
 from pocctl.local.executor import Executor, FunctionSpec
-
-from .localkit import zipped
 
 PROBE = """
 import json, logging, os, sys
@@ -230,7 +229,7 @@ def test_stop_ends_a_running_invocation_promptly(lines: list[str]) -> None:
     t = threading.Thread(target=lambda: box.append(ex.invoke(fn, {"sleep": 60})))
     t.start()
     # Wait (bounded) until the invocation is in flight, then stop.
-    from .localkit import wait_for
+    from support.localkit import wait_for
 
     wait_for(lambda: ex._busy, timeout=10, what="the invocation to start")
     ex.stop()

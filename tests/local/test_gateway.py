@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.localkit import build_stack, post
 
 from pocctl.local import vtl
 from pocctl.local.runtime import LocalAWS
-
-from .localkit import build_stack, post
 
 
 @pytest.fixture

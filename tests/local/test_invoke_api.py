@@ -6,10 +6,10 @@ import base64
 import json
 from pathlib import Path
 
+from support.localkit import wait_for, zipped
+
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import local_client
-
-from .localkit import wait_for, zipped
 
 ROOT = Path(__file__).resolve().parents[2]
 

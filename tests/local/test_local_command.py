@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from support import subprocess_env
-
-from .localkit import SIGNED, request, signed, zipped
+from support.localkit import SIGNED, request, signed, zipped
 
 
 class LocalProcess:

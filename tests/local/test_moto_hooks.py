@@ -15,11 +15,10 @@ from moto.awslambda.responses import LambdaResponse
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.sqs.models import Queue, SQSBackend
+from support.localkit import build_stack, zipped
 
 from pocctl.local import moto_hooks
 from pocctl.local.server import local_client
-
-from .localkit import build_stack, zipped
 
 
 def test_moto_is_the_pinned_version() -> None:

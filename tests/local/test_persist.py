@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.localkit import NOTIFY_ORDER, STORE_ORDER, build_stack, post, wait_for, zipped
 
 from pocctl.local import persist
 from pocctl.local.persist import (
@@ -30,7 +31,6 @@ from pocctl.local.persist import (
 from pocctl.local.runtime import LocalAWS
 
 from .conftest import LogLines
-from .localkit import NOTIFY_ORDER, STORE_ORDER, build_stack, post, wait_for, zipped
 
 
 def start(data: Path | None, *, fresh: bool = True) -> LocalAWS:

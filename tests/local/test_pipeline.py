@@ -8,9 +8,9 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from pocctl.local.runtime import LocalAWS
+from support.localkit import build_stack, post, wait_for
 
-from .localkit import build_stack, post, wait_for
+from pocctl.local.runtime import LocalAWS
 
 SPIKE = 500
 SPIKE_DEADLINE = 60.0

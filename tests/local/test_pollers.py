@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from support.localkit import build_stack, wait_for, zipped
+
 from pocctl.local.pollers import batch_item_failures
 from pocctl.local.runtime import LocalAWS
-
-from .localkit import build_stack, wait_for, zipped
 
 
 def _send_batch(stack, bodies: list[str]) -> list[str]:  # type: ignore[no-untyped-def]

@@ -19,12 +19,11 @@ import botocore
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from support.localkit import SIGNED, build_stack, request, signed, wait_for, zipped
 
 from pocctl.local import server as server_mod
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import API_BODY_LIMIT, INVOKE_BODY_LIMIT, EmbeddedAWS
-
-from .localkit import SIGNED, build_stack, request, signed, wait_for, zipped
 
 LIST_QUEUES = {
     "Content-Type": "application/x-amz-json-1.0",

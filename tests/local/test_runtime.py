@@ -11,11 +11,10 @@ import threading
 import time
 
 from conftest import subprocess_env
+from support.localkit import build_stack, wait_for, zipped
 
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import local_client
-
-from .localkit import build_stack, wait_for, zipped
 
 PID_HANDLER = "import os\ndef handler(event, context):\n    return {'pid': os.getpid()}\n"
 

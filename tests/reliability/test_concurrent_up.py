@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inventory import inventory
 from support import CallRecorder, subprocess_env
-from workspace import Run, Workspace, make_workspace
+from support.inventory import inventory
+from support.workspace import Run, Workspace, make_workspace
 
 from pocctl import state as pocctl_state
 from pocctl.state import State

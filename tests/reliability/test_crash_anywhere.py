@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crash_hook import KILL_EXIT_CODE
-from inventory import empty, inventory
-from workspace import Workspace, make_workspace
+from support.crash_hook import KILL_EXIT_CODE
+from support.inventory import empty, inventory
+from support.workspace import Workspace, make_workspace
 
 # Mutating calls of a cold `up` and of a `down` of the full stack. If pocctl's calls change,
 # test_kill_points_cover_every_mutating_call says so and these must be updated.

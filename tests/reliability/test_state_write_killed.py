@@ -1,4 +1,4 @@
-"""A pocctl killed hard inside a state file write (tests/crash_hook.py: half the temp file
+"""A pocctl killed hard inside a state file write (tests/support/crash_hook.py: half the temp file
 written; temp file complete but not renamed; renamed but the directory not fsynced) never leaves
 the state file unreadable: it is the old or the new complete JSON, and the next run converges.
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crash_hook import KILL_EXIT_CODE
-from inventory import empty, inventory
-from workspace import Workspace, make_workspace
+from support.crash_hook import KILL_EXIT_CODE
+from support.inventory import empty, inventory
+from support.workspace import Workspace, make_workspace
 
 from pocctl.state import State
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from faults import on_every_client
-from inventory import empty, inventory
-from workspace import Workspace
+from support.faults import on_every_client
+from support.inventory import empty, inventory
+from support.workspace import Workspace
 
 RATE = 0.30
 # pocctl's retries={"max_attempts": 8} counts retries: botocore sends a request up to 9 times.

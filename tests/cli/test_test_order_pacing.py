@@ -13,8 +13,8 @@ import uuid
 from typing import Any
 
 import pytest
-from faults import FakeClock
-from workspace import Workspace
+from support.faults import FakeClock
+from support.workspace import Workspace
 
 from pocctl import arns, aws, orders
 from pocctl.config import load

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import botocore.session
 import pytest
-from faults import Faults
+from support.faults import Faults
 
 from pocctl import arns
 from pocctl.aws import Aws

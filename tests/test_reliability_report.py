@@ -4,15 +4,12 @@ its counts and results must be what the report says."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from support import reliability_report as rr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import reliability_report as rr  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("selector", sorted({s for sc in rr.SCENARIOS for s in sc.selectors}))

@@ -12,8 +12,7 @@ import sys
 
 import pexpect
 from support import subprocess_env
-
-from .wtkit import client
+from support.wtkit import client
 
 ACCOUNT = "123456789012"
 

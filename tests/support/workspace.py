@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 from click.testing import CliRunner
+
 from support import ROOT, subprocess_env
 
 

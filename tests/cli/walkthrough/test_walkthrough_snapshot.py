@@ -1,10 +1,10 @@
 """A non-interactive `pocctl walkthrough --yes` (what a recording shows), against `pocctl local`,
-compared with tests/walkthrough/snapshots/walkthrough.txt after normalising what changes from run
-to run (ports, IDs, stream labels, durations, hashes).
+compared with tests/cli/walkthrough/snapshots/walkthrough.txt after normalising what changes
+from run to run (ports, IDs, stream labels, durations, hashes).
 
 After an intended change to the walkthrough's output, regenerate the snapshot and review its diff:
 
-    POCCTL_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/walkthrough -k snapshot
+    POCCTL_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/cli/walkthrough -k snapshot
 """
 
 from __future__ import annotations

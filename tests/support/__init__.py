@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUARD_SITE = Path(__file__).resolve().parent / "sitecustomize_guard"
 
 FAKE_ENV = {

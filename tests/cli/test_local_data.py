@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 from support import subprocess_env
-from workspace import Workspace, make_workspace
+from support.workspace import Workspace, make_workspace
 
 from pocctl.local.persist import SNAPSHOT_NAME, read_header
 

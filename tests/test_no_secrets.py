@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workspace import Workspace
+from support.workspace import Workspace
 
 SECRETS = {
     "AWS_ACCESS_KEY_ID": "AKIAPOCCTLNOTREAL001",

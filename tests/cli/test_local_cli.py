@@ -20,7 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 from support import subprocess_env
-from workspace import Workspace, make_workspace
+from support.workspace import Workspace, make_workspace
 
 
 class LocalServer:

@@ -63,7 +63,7 @@ def test_down_deletes_a_trigger_left_on_a_replaced_stream(ws, aws_endpoint) -> N
     """The issue's leak: Lambda 2's trigger still on a stream that was replaced (here in the
     console: disabled, then enabled again). `down` finds mappings by function, not by today's
     stream ARN, and leaves none."""
-    from inventory import empty, inventory
+    from support.inventory import empty, inventory
 
     assert ws.cli("up").exit_code == 0
     ddb, lam = ws.client("dynamodb"), ws.client("lambda")

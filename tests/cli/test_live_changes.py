@@ -22,8 +22,8 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from inventory import empty, inventory
-from workspace import Workspace, make_workspace
+from support.inventory import empty, inventory
+from support.workspace import Workspace, make_workspace
 
 from pocctl import config, packaging
 from pocctl.local.runtime import LocalAWS

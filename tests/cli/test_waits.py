@@ -78,7 +78,7 @@ def test_delete_rest_api_rate_limit_is_waited_out(stack, faults, clock) -> None:
 def test_a_table_still_creating_is_polled_until_active(ws, monkeypatch, clock) -> None:  # type: ignore[no-untyped-def]
     """On AWS CreateTable answers CREATING (moto: ACTIVE at once): pocctl polls DescribeTable
     every 2 s until ACTIVE, and takes an ACTIVE answer as it is, without a DescribeTable."""
-    from faults import on_every_client
+    from support.faults import on_every_client
 
     seen = {"created": False, "creating_answers": 0, "describes_after_create": 0, "describes": 0}
 
@@ -110,7 +110,7 @@ def test_a_table_still_creating_is_polled_until_active(ws, monkeypatch, clock) -
 
 
 def test_a_table_that_never_becomes_active_fails_after_five_minutes(ws, monkeypatch, clock) -> None:  # type: ignore[no-untyped-def]
-    from faults import on_every_client
+    from support.faults import on_every_client
 
     def after_call(model, parsed, **_):  # type: ignore[no-untyped-def]
         for key in ("TableDescription", "Table"):
@@ -131,7 +131,7 @@ def test_a_function_still_pending_is_waited_for_and_an_active_one_is_not(  # typ
 ) -> None:
     """AWS answers CreateFunction with State Pending (moto: Active): only then does pocctl wait
     (GetFunction until Active). No GetRole either while the role is there."""
-    from faults import on_every_client
+    from support.faults import on_every_client
 
     calls: list[str] = []
 

@@ -1,7 +1,7 @@
 """Writes docs/RELIABILITY.md from the test suite's own results (never by hand).
 
     make reliability        # runs the suite with a JUnit report, then writes the figures
-    python tests/reliability_report.py --junit results.xml   # from a run already made
+    python tests/support/reliability_report.py --junit results.xml   # from a run already made
 
 Each scenario of the reliability issue is a set of test cases; its count is how many kill
 points, faults, bad inputs... those cases tried (the number of cases, or a sum of what the
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "RELIABILITY.md"
 
 
@@ -94,10 +94,10 @@ class Scenario:
 
 R, S, E, L, U, H = (
     "tests/reliability/",
-    "tests/security/",
-    "tests/e2e/",
+    "tests/resources/test_iam_",
+    "tests/cli/",
     "tests/local/",
-    "tests/unit/",
+    "tests/",
     "tests/handlers/",
 )
 CRASH = R + "test_crash_anywhere.py::"
@@ -242,27 +242,27 @@ SCENARIOS = [
         "Security",
         'no `"Resource": "*"` but for actions with no resource-level permission, each listed',
         [
-            S + "test_policies.py::test_resource_star_only",
-            S + "test_policies.py::test_the_listed_exceptions",
-            S + "test_policies.py::test_every_exception",
+            S + "policies.py::test_resource_star_only",
+            S + "policies.py::test_the_listed_exceptions",
+            S + "policies.py::test_every_exception",
         ],
         cases("checks"),
     ),
     Scenario(
         "Security",
         "parliament finds nothing in any generated policy (suppressions explained and needed)",
-        [S + "test_policies.py::test_parliament", S + "test_policies.py::test_every_parliament"],
+        [S + "policies.py::test_parliament", S + "policies.py::test_every_parliament"],
         cases("policy documents"),
     ),
     Scenario(
         "Security",
         "each role allows every call its handler and its pollers make, and nothing else",
         [
-            S + "test_policies.py::test_each_role_allows",
-            S + "test_policies.py::test_each_role_grants_nothing",
-            S + "test_policies.py::test_every_call_in_the_handlers",
-            S + "test_policies.py::test_the_evaluator",
-            S + "test_policies.py::test_each_role_trusts",
+            S + "policies.py::test_each_role_allows",
+            S + "policies.py::test_each_role_grants_nothing",
+            S + "policies.py::test_every_call_in_the_handlers",
+            S + "policies.py::test_the_evaluator",
+            S + "policies.py::test_each_role_trusts",
         ],
         cases("checks"),
     ),
@@ -270,8 +270,8 @@ SCENARIOS = [
         "Security",
         "the queue policy admits exactly the two roles; the probe queue only the topic",
         [
-            S + "test_policies.py::test_the_queue",
-            S + "test_policies.py::test_the_probe_queue",
+            S + "policies.py::test_the_queue",
+            S + "policies.py::test_the_probe_queue",
         ],
         cases("checks"),
     ),
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "make reliability"
     else:
         all_cases = read_junit(args.junit)
-        command = f"python tests/reliability_report.py --junit {args.junit}"
+        command = f"python tests/support/reliability_report.py --junit {args.junit}"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(render(all_cases, command))
     missing = [s.what for s in SCENARIOS if not s.select(all_cases)]

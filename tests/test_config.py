@@ -11,7 +11,7 @@ import yaml
 from pocctl import config
 from pocctl.config import Config, ConfigError, describe, load, parse
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "config.yaml"
 
 

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from workspace import Workspace, make_workspace
-
-from .wtkit import LocalServer, Screen
+from support.workspace import Workspace, make_workspace
+from support.wtkit import LocalServer, Screen
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import threading
 
 import boto3
 import pexpect
+
 from support import subprocess_env
-from workspace import Workspace
+from support.workspace import Workspace
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\r")
 

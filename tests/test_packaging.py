@@ -16,7 +16,7 @@ import pytest
 
 from pocctl.packaging import build_zip, code_sha256, handler_string
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = ROOT / "handlers"
 
 

@@ -8,8 +8,8 @@ import re
 import sys
 
 import pexpect
-from inventory import empty, inventory
 from support import subprocess_env
+from support.inventory import empty, inventory
 
 # The embedded AWS of these tests runs no pollers: messages stay where they are sent.
 QUEUED = {"POC-Queue": 7, "POC-Queue-DLQ": 2, "POC-Lambda-2-Failures": 1}

@@ -443,7 +443,7 @@ def test_usage_errors_exit_2(ws, args: list[str], aws_calls) -> None:  # type: i
 
 
 def test_parallel_and_sequential_up_read_alike_and_make_the_same_stack(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
-    from inventory import inventory
+    from support.inventory import inventory
 
     def lines(out: str) -> list[str]:  # the task-by-task part, before the closing table
         progress = out.split("\n\n", 1)[0]
