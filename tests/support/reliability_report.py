@@ -282,7 +282,7 @@ SCENARIOS = [
         [
             U + "test_state.py::test_save_writes_mode_0600",
             U + "test_state.py::test_save_makes",
-            S + "test_no_secrets.py",
+            U + "test_no_secrets.py",
         ],
         cases("checks"),
     ),
