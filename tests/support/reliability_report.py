@@ -286,6 +286,85 @@ SCENARIOS = [
         ],
         cases("checks"),
     ),
+    Scenario(
+        "Safe by default",
+        "`pocctl local` serves only this machine: a foreign Host (DNS rebinding), a web page's "
+        "Origin, a browser's simple POST, an unsigned AWS call and the admin API are refused; "
+        "no CORS header is ever sent",
+        [
+            L + "test_request_pipeline.py::test_a_foreign_host",
+            L + "test_request_pipeline.py::test_a_web_pages_origin",
+            L + "test_request_pipeline.py::test_a_loopback_origin",
+            L + "test_request_pipeline.py::test_a_browsers_simple_post",
+            L + "test_request_pipeline.py::test_an_unsigned_aws_api_request",
+            L + "test_request_pipeline.py::test_the_admin_api_is_refused",
+            L + "test_local_command.py::test_a_foreign_host_and_a_web_page",
+            L + "test_local_command.py::test_without_admin",
+        ],
+        cases("checks"),
+    ),
+    Scenario(
+        "Safe by default",
+        "no client stalls the others: trickling clients beside 100 requests (each under 1 s), "
+        "a body that never ends cut off (408); SIGTERM or Ctrl-C stops `pocctl local` within "
+        "5 s with bodies held open or functions running",
+        [
+            U + "test_server_concurrency.py::test_a_trickling_client",
+            L + "test_request_pipeline.py::test_a_body_that_never_ends",
+            L + "test_request_pipeline.py::test_a_chunked_body",
+            L + "test_request_pipeline.py::test_replaying_a_recording",
+            L + "test_local_command.py::test_it_stops_within_5_s",
+        ],
+        cases("cases"),
+    ),
+    Scenario(
+        "Safe by default",
+        "files that cannot hurt: a symlinked state file, lock or folder refused and its target "
+        "unchanged; a read-only folder or a full disk is one line, exit 2, then converges",
+        [
+            U + "test_state.py::test_a_symlinked",
+            U + "test_state.py::test_a_dangling_symlink",
+            U + "test_state.py::test_the_temp_file_is_new",
+            U + "test_state.py::test_a_full_disk",
+            E + "test_cli_errors.py::test_a_symlinked",
+            E + "test_cli_errors.py::test_a_read_only_state_folder",
+            E + "test_cli_errors.py::test_a_full_disk",
+        ],
+        cases("cases"),
+    ),
+    Scenario(
+        "Safe by default",
+        "hostile input: YAML alias bombs, deep nesting, a config over 1 MiB or endless, a "
+        "100,000-deep --body: exit 2 in one line, under a 512 MiB address cap, no AWS call",
+        [
+            E + "test_config_errors.py::test_a_hostile_config",
+            E + "test_config_errors.py::test_a_config_over_1_mib",
+            E + "test_config_errors.py::test_a_config_that_never_ends",
+            E + "test_config_errors.py::test_handlers_dir_without",
+            E + "test_cli_errors.py::test_test_order_with_a_100000_deep_body",
+        ],
+        cases("hostile inputs"),
+    ),
+    Scenario(
+        "Safe by default",
+        "every config key that can change on a live stack, one at a time: `up` converges (read "
+        "back, a test order passes); a replaced stream moves its trigger; `down` leaves nothing",
+        [
+            E + "test_live_changes.py",
+            E + "test_live_changes_in_part.py",
+        ],
+        cases("cases"),
+    ),
+    Scenario(
+        "Safe by default",
+        "nothing lost without a word: `down` counts the orders it would drop; `pocctl local "
+        "--data` keeps everything across a clean stop and a kill -9",
+        [
+            E + "test_down_counts.py",
+            E + "test_local_data.py",
+        ],
+        cases("cases"),
+    ),
 ]
 
 
