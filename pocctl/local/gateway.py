@@ -199,64 +199,21 @@ class ApiGateway:
         if found is None:
             return _error(*MISSING_TOKEN)
         resource, method_cfg, path_params = found
-
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
-        headers = {
-            k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        # API Gateway assumes application/json when the client sends no Content-Type.
-        content_type = (headers.get("Content-Type") or "application/json").split(";")[0]
-        content_type = content_type.strip().lower()
-        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-        params = {"path": path_params, "querystring": query, "header": headers}
-
+        body, headers, content_type, params = _method_request(environ, path_params)
         invalid = self._validate(deployed, method_cfg, content_type, body, params)
         if invalid is not None:
             return invalid
-
-        integration = method_cfg.get("methodIntegration") or {}
-        context = {
-            "requestId": request_id,
-            "extendedRequestId": request_id,
-            "apiId": api_id,
-            "stage": stage,
-            "httpMethod": method,
-            "resourceId": resource.get("id"),
-            "resourcePath": resource.get("path"),
-            "path": f"/{stage}{path}",
-            "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-            "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {
-                "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
-                "userAgent": headers.get("User-Agent", ""),
-            },
-            "accountId": "",
-        }
+        context = _context(environ, headers, request_id, api_id, stage, method, resource, path)
         variables = {
             "input": Input(body, params),
             "util": Util(),
             "context": context,
             "stageVariables": deployed.variables,
         }
-
-        templates = integration.get("requestTemplates") or {}
-        passthrough = integration.get("passthroughBehavior") or "WHEN_NO_MATCH"
-        template = templates.get(content_type)
-        if template is None:
-            if passthrough == "NEVER" or (passthrough == "WHEN_NO_TEMPLATES" and templates):
-                return _error(415, "Unsupported Media Type", "UnsupportedMediaTypeException")
-            integration_body = body
-        else:
-            try:
-                integration_body = render(template, variables)
-            except TemplateError as exc:
-                self._log(f"[API Gateway] request template failed: {exc}")
-                return _error(500, "Internal server error", "InternalServerErrorException")
-
+        integration = method_cfg.get("methodIntegration") or {}
+        integration_body = self._integration_body(integration, content_type, body, variables)
+        if isinstance(integration_body, Response):
+            return integration_body
         int_headers, int_query = _integration_parameters(
             integration.get("requestParameters") or {}, params, deployed.variables, context
         )
@@ -272,15 +229,28 @@ class ApiGateway:
         status, backend_headers, backend_body = self._call_sqs(
             integration, sqs.group(2), sqs.group(3), integration_body, int_headers, int_query
         )
+        accept = headers.get("Accept", "")
         return self._integration_response(
-            integration,
-            status,
-            backend_headers,
-            backend_body,
-            params,
-            variables,
-            headers.get("Accept", ""),
+            integration, status, backend_headers, backend_body, params, variables, accept
         )
+
+    def _integration_body(
+        self, integration: dict[str, Any], content_type: str, body: str, variables: dict[str, Any]
+    ) -> str | Response:
+        """The request template for the content type, rendered; or the body passed through
+        as passthroughBehavior allows."""
+        templates = integration.get("requestTemplates") or {}
+        passthrough = integration.get("passthroughBehavior") or "WHEN_NO_MATCH"
+        template = templates.get(content_type)
+        if template is None:
+            if passthrough == "NEVER" or (passthrough == "WHEN_NO_TEMPLATES" and templates):
+                return _error(415, "Unsupported Media Type", "UnsupportedMediaTypeException")
+            return body
+        try:
+            return render(template, variables)
+        except TemplateError as exc:
+            self._log(f"[API Gateway] request template failed: {exc}")
+            return _error(500, "Internal server error", "InternalServerErrorException")
 
     def _deployed(self, api_id: str, stage: str) -> _Deployed | Response:
         """The stage's configuration, re-read when the stage points at a new deployment.
@@ -318,6 +288,24 @@ class ApiGateway:
             self._bucket(key, stage_cfg)
             cached.checked = generation
             return cached
+        resources, models, validators = self._read_deployment(apigw, api_id)
+        deployed = _Deployed(
+            deployment_id,
+            resources,
+            models,
+            validators,
+            dict(stage_cfg.get("variables") or {}),
+            self._bucket(key, stage_cfg),
+            checked=generation,
+        )
+        with self._lock:
+            self._cache[key] = deployed
+        return deployed
+
+    def _read_deployment(
+        self, apigw: Any, api_id: str
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        """The API's resources (with their methods), models and request validators."""
         resources = []
         for page in apigw.get_paginator("get_resources").paginate(
             restApiId=api_id, embed=["methods"]
@@ -333,18 +321,7 @@ class ApiGateway:
         validators = {
             v["id"]: v for v in apigw.get_request_validators(restApiId=api_id).get("items", [])
         }
-        deployed = _Deployed(
-            deployment_id,
-            resources,
-            models,
-            validators,
-            dict(stage_cfg.get("variables") or {}),
-            self._bucket(key, stage_cfg),
-            checked=generation,
-        )
-        with self._lock:
-            self._cache[key] = deployed
-        return deployed
+        return resources, models, validators
 
     def _bucket(self, key: tuple[str, str], stage_cfg: dict[str, Any]) -> TokenBucket:
         """The stage's one token bucket, with its current limits. One per stage, whatever the
@@ -510,6 +487,60 @@ class ApiGateway:
                     if k.lower() == wanted:
                         headers[header] = v
         return Response(int(chosen.get("statusCode") or 200), out.encode("utf-8"), headers)
+
+
+def _method_request(
+    environ: dict[str, Any], path_params: dict[str, str]
+) -> tuple[str, dict[str, str], str, dict[str, Any]]:
+    """The method request: body, headers, content type and the parameters by location."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
+    headers = {
+        k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    # API Gateway assumes application/json when the client sends no Content-Type.
+    content_type = (headers.get("Content-Type") or "application/json").split(";")[0]
+    content_type = content_type.strip().lower()
+    query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    return (
+        body,
+        headers,
+        content_type,
+        {"path": path_params, "querystring": query, "header": headers},
+    )
+
+
+def _context(
+    environ: dict[str, Any],
+    headers: dict[str, str],
+    request_id: str,
+    api_id: str,
+    stage: str,
+    method: str,
+    resource: dict[str, Any],
+    path: str,
+) -> dict[str, Any]:
+    """``$context`` of a mapping template."""
+    return {
+        "requestId": request_id,
+        "extendedRequestId": request_id,
+        "apiId": api_id,
+        "stage": stage,
+        "httpMethod": method,
+        "resourceId": resource.get("id"),
+        "resourcePath": resource.get("path"),
+        "path": f"/{stage}{path}",
+        "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+        "requestTimeEpoch": int(time.time() * 1000),
+        "identity": {
+            "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
+            "userAgent": headers.get("User-Agent", ""),
+        },
+        "accountId": "",
+    }
 
 
 def _match(
