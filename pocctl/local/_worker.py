@@ -152,6 +152,20 @@ class _RuntimeError(Exception):
         self.error_type = error_type
 
 
+def _log_as_the_runtime_does() -> None:
+    """The Lambda Python runtime puts one handler on the root logger (level WARNING)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    logging.getLogger().addHandler(handler)
+
+
 def main() -> None:
     code_dir, handler_spec = sys.argv[1], sys.argv[2]
     # sys.path[0] is this file's folder (pocctl/local): replace it by the function's code.
@@ -168,17 +182,7 @@ def main() -> None:
     sys.stdout = _LineCapture(channel)  # type: ignore[assignment]
     sys.stderr = sys.stdout
 
-    # The Lambda Python runtime puts one handler on the root logger (level WARNING).
-    handler = logging.StreamHandler(sys.stdout)
-    handler.addFilter(_RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-            "%Y-%m-%dT%H:%M:%S",
-        )
-    )
-    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
-    logging.getLogger().addHandler(handler)
+    _log_as_the_runtime_does()
 
     func = None
     for raw in requests:

@@ -264,21 +264,8 @@ class Executor:
         keep = False
         try:
             kind, value = worker.invoke(request, deadline, on_line)
-            if kind == "result":
-                keep = True
-                result = InvocationResult(rid, value.encode("utf-8"))
-            elif kind == "error":
-                keep = True
-                result = InvocationResult(rid, json.dumps(value).encode("utf-8"), error=value)
-            elif kind == "timeout":
-                msg = f"Task timed out after {spec.timeout:.2f} seconds"
-                on_line(f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {rid} {msg}")
-                result = self._failed(rid, "Sandbox.Timedout", f"RequestId: {rid} Error: {msg}")
-            else:  # the process ended (sys.exit, crash, killed by stop())
-                code = worker.proc.wait(timeout=5)
-                msg = f"Runtime exited with error: exit status {code}"
-                on_line(f"RequestId: {rid} Error: {msg}")
-                result = self._failed(rid, "Runtime.ExitError", f"RequestId: {rid} Error: {msg}")
+            keep = kind in ("result", "error")
+            result = self._outcome(spec, worker, rid, kind, value, on_line)
         finally:
             self._release(spec, worker, keep)
 
@@ -286,6 +273,30 @@ class Executor:
         result.log_lines = lines
         self._ship_logs(spec, worker, rid, lines, result.duration_ms)
         return result
+
+    def _outcome(
+        self,
+        spec: FunctionSpec,
+        worker: _Worker,
+        rid: str,
+        kind: str,
+        value: Any,
+        on_line: Callable[[str], None],
+    ) -> InvocationResult:
+        """What one invocation came to, as Lambda reports it (and logs it, on failure)."""
+        if kind == "result":
+            return InvocationResult(rid, value.encode("utf-8"))
+        if kind == "error":
+            return InvocationResult(rid, json.dumps(value).encode("utf-8"), error=value)
+        if kind == "timeout":
+            msg = f"Task timed out after {spec.timeout:.2f} seconds"
+            on_line(f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {rid} {msg}")
+            return self._failed(rid, "Sandbox.Timedout", f"RequestId: {rid} Error: {msg}")
+        # The process ended (sys.exit, crash, killed by stop()).
+        code = worker.proc.wait(timeout=5)
+        msg = f"Runtime exited with error: exit status {code}"
+        on_line(f"RequestId: {rid} Error: {msg}")
+        return self._failed(rid, "Runtime.ExitError", f"RequestId: {rid} Error: {msg}")
 
     def stop(self) -> None:
         """Kill every worker and remove the extracted code. Later invocations fail fast."""
