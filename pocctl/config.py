@@ -209,11 +209,17 @@ class Queue:
 
 
 @dataclass(frozen=True)
-class Lambda1:
+class _Function:
+    """What both functions have; each names its own function and batch."""
+
     name: str = _f("POC-Lambda-1", FUNCTION, "function name")
     runtime: str = _f("python3.13", _runtime, "Lambda runtime")
     timeout: int = _f(10, _int(1, 900), "seconds")
     memory_size: int = _f(128, _int(128, 10240), "MB")
+
+
+@dataclass(frozen=True)
+class Lambda1(_Function):
     batch_size: int = _f(10, _int(1, 10), "messages per invocation")
 
 
@@ -224,11 +230,8 @@ class Topic:
 
 
 @dataclass(frozen=True)
-class Lambda2:
+class Lambda2(_Function):
     name: str = _f("POC-Lambda-2", FUNCTION, "function name")
-    runtime: str = _f("python3.13", _runtime, "Lambda runtime")
-    timeout: int = _f(10, _int(1, 900), "seconds")
-    memory_size: int = _f(128, _int(128, 10240), "MB")
     batch_size: int = _f(100, _int(1, 10000), "stream records per invocation")
     starting_position: str = _f(
         "TRIM_HORIZON", _choice("TRIM_HORIZON", "LATEST"), "where a new mapping starts reading"
