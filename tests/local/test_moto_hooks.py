@@ -446,3 +446,30 @@ def test_only_fidelity_patches_when_asked(patches_restored, monkeypatch) -> None
         moto_hooks.install_all()
     with pytest.raises(ValueError, match="unknown patch kinds"):
         moto_hooks.install_all(["quick"])
+
+
+def test_the_pipeline_works_with_only_the_fidelity_patches(
+    aws_endpoint: str,
+    patches_restored,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The speed-ups change no behaviour the order pipeline sees: POST -> row -> notification
+    on moto with only the patches that restore AWS's behaviour."""
+    from pocctl.local.runtime import LocalAWS
+
+    from .localkit import post, wait_for
+
+    moto_hooks.remove_all()
+    monkeypatch.setenv(moto_hooks.PATCHES_ENV, "fidelity")
+    with LocalAWS(port=0, refresh_interval=0.2) as aws:
+        assert not any(p.installed for p in moto_hooks.PATCHES if p.kind == "speed")
+        assert moto_hooks.patch("no-moto-sqs-mappings").installed
+        stack = build_stack(aws.endpoint_url)
+        order = {"customer": "ada", "items": ["book"], "total": 12.5}
+        status, out = post(aws.invoke_url(stack.api_id, "prod"), json.dumps(order))
+        assert status == 200, out
+        rows = wait_for(lambda: stack.rows(), what="the order's row")
+        assert [r["orderID"]["S"] for r in rows] == [out["messageId"]]  # type: ignore[index]
+        notified: list[str] = []
+        wait_for(lambda: stack.drain(stack.probe_url, notified) or notified, what="the notice")
+        assert json.loads(notified[0])["orderID"] == out["messageId"]  # type: ignore[index]
