@@ -527,9 +527,11 @@ _ESM = f"{_LAMBDA}:LambdaBackend.create_event_source_mapping"
 _NO_MAPPINGS = (
     "moto's own event-source-mapping path runs inside the event source's request: SendMessage "
     "receives the message (raising its receive count), a failed invoke clears stream records. "
-    "On AWS a mapping is a poller apart from the source (https://docs.aws.amazon.com/lambda/"
-    "latest/dg/invocation-eventsourcemapping.html); pocctl's pollers are that. The mappings stay "
-    "in the Lambda backend."
+    "On AWS, Lambda reads items from the event source and invokes the function apart from the "
+    "source's API (AWS::Lambda::EventSourceMapping, https://docs.aws.amazon.com/"
+    "AWSCloudFormation/latest/UserGuide/aws-resource-lambda-eventsourcemapping.html; "
+    "https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html): pocctl's pollers do that. "
+    "The mappings stay in the Lambda backend."
 )
 
 PATCHES: list[Patch] = [
