@@ -63,8 +63,8 @@ def test_event_source_mapping_lists_filter_by_function_and_source(aws_endpoint: 
 
 
 def test_the_embedded_aws_offers_only_the_serverless_managed_policies(aws_endpoint: str) -> None:
-    # pocctl.local.server trims moto's 1,500+ AWS-managed policies (each reset rebuilt them all)
-    # by rewriting moto.iam.models.aws_managed_policies_data.
+    # pocctl.local.moto_hooks' "serverless-managed-policies-only" trims moto's 1,500+ AWS-managed
+    # policies (each reset rebuilt them all) by rewriting moto.iam.models.aws_managed_policies_data.
     iam = boto3.client("iam", region_name="us-east-1", endpoint_url=aws_endpoint)
     names = {
         p["PolicyName"]
@@ -76,7 +76,8 @@ def test_the_embedded_aws_offers_only_the_serverless_managed_policies(aws_endpoi
 
 
 def test_a_disabled_stream_describes_as_disabled(aws_endpoint: str) -> None:
-    # pocctl.local.moto_hooks.describe_disabled_streams: moto 5.2.5 answers 500 here, AWS does not.
+    # pocctl.local.moto_hooks' "describe-disabled-streams": moto 5.2.5 answers 500 here, AWS
+    # does not.
     kw = {"region_name": "us-east-1", "endpoint_url": aws_endpoint}
     ddb, streams = boto3.client("dynamodb", **kw), boto3.client("dynamodbstreams", **kw)
     t = ddb.create_table(
@@ -94,8 +95,8 @@ def test_a_disabled_stream_describes_as_disabled(aws_endpoint: str) -> None:
 
 
 def test_a_disabled_stream_is_replaced_by_a_new_one_as_on_aws(aws_endpoint: str) -> None:
-    # pocctl.local.moto_hooks.replace_disabled_streams: moto 5.2.5 refuses the second enable
-    # ("Cannot enable stream"), which left a table whose view type changed without a stream.
+    # pocctl.local.moto_hooks' "replace-disabled-streams": moto 5.2.5 refuses the second
+    # enable ("Cannot enable stream"), which left a table whose view type changed without a stream.
     from botocore.exceptions import ClientError
 
     kw = {"region_name": "us-east-1", "endpoint_url": aws_endpoint}

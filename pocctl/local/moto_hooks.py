@@ -1,68 +1,56 @@
-"""Every moto internal that pocctl.local relies on, in one place.
+"""Every change the embedded AWS makes to moto (and to the libraries moto calls), in one registry.
 
-moto 5.2.5 is pinned (pyproject.toml); tests/local/test_moto_hooks.py fails loudly when an
-upgrade moves any of these:
+Each change is a named ``Patch``: its kind ("fidelity": restores what AWS does, citing AWS's
+documentation; "speed": the same behaviour, cheaper), why, the one object it replaces
+(``target``, "module:Class.attr") and the moto source it replaces or relies on (``pins``, each
+hashed in PINNED_SOURCES: tests/local/test_moto_hooks.py fails loudly when an upgrade changes one).
+Nothing is patched on import: the embedded server installs the patches when it starts
+(``install_all``), ``remove_all`` puts back every original object, and
+``POCCTL_MOTO_PATCHES=fidelity`` leaves the speed-ups out (to tell a speed-up's bug from moto's).
 
+Why moto's code is replaced (moto 5.2.5, pinned in pyproject.toml):
 - moto/sqs/models.py ``Queue.add_message`` and moto/dynamodb/models/table.py ``StreamShard.add``
-  run moto's own synchronous event-source-mapping path. It receives SQS messages inside the
+  run moto's own synchronous event-source-mapping path: it receives SQS messages inside the
   SendMessage request (raising their receive count until they land in the DLQ) and clears
-  stream records after a failed invoke. Both loop over ``<obj>.lambda_event_source_mappings``,
-  which ``LambdaBackend.create_event_source_mapping`` fills. We replace that attribute on the
-  classes by a descriptor that always reads as an empty dict, so moto never sees a mapping;
-  the mappings themselves stay in the Lambda backend (list/get/update/delete keep working) and
-  pocctl's pollers act on them instead.
-- moto/sqs/models.py is O(queue length) per message: ``is_message_valid_based_on_retention_period``
-  (run for every received message) builds all queue attributes three times, counting every
-  message with two clock reads each; the clock is ``unix_time`` via datetime arithmetic. Under
-  the 500-order spike that was two thirds of the server's CPU. ``speed_up_sqs`` reads the
-  retention period straight from the queue and gives moto.sqs.models a ``time.time()``-based
-  ``unix_time`` / ``unix_time_millis`` (same values). Behaviour is unchanged.
-- moto/dynamodbstreams/models.py ``DynamoDBStreamsBackend.get_records``: moto never forgets a
-  shard iterator; ``expire_stream_iterators`` expires them after 15 minutes as AWS does.
-- moto/dynamodb/models/__init__.py ``DynamoDBBackend.update_table_streams`` refuses a new stream
-  on any table that ever had one; ``replace_disabled_streams`` lets a disabled stream be
-  replaced by a new one, as AWS does (how a stream's view type changes).
-- moto/moto_server/werkzeug_app.py ``DomainDispatcherApplication.get_backend_for_host`` is
-  memoised by pocctl.local.server (it lists moto's package folder on every request).
-- moto/core: every request converts its action name with ``camelcase_to_underscores`` (a
-  char-by-char loop), lists its handler class's methods with ``inspect.getmembers``, and draws a
-  52-character request ID one ``random.choice`` at a time (moto_api/_internal/moto_random.py):
-  together ~15% of the server's CPU under a spike. ``speed_up_request_path`` memoises the two
-  pure functions and draws the same alphabets from the same seeded ``MotoRandom`` in one call.
-  ``speed_up_sqs`` also makes ``Queue.messages`` a lazy view and DeleteMessage stop at its
-  message. Behaviour is unchanged.
-- moto/awslambda/models.py ``LambdaFunction.invoke`` serves the Invoke API (and invoke-async) and
-  would try Docker. We wrap it: inside a request that came through a LocalAWS server (marked by
-  ``invoke_middleware``) the call goes to pocctl's executor; anywhere else moto's code runs.
+  stream records after a failed invoke. Both loop over ``<obj>.lambda_event_source_mappings``;
+  that attribute reads as an empty dict, so moto never sees a mapping. The mappings stay in the
+  Lambda backend (list/get/update/delete work) and pocctl's pollers act on them instead.
+- moto/sqs/models.py is O(queue length) per message (retention checks that build all queue
+  attributes, per-message clock reads through datetime arithmetic, DeleteMessage scanning and
+  rebuilding the queue): two thirds of the server's CPU under a 500-order spike.
+- moto/core: every request converts its action name char by char, lists its handler's methods
+  with ``inspect.getmembers`` and draws a 52-character request ID one ``random.choice`` at a
+  time; the dispatcher lists moto's package folder per request: ~30% of the CPU under a spike.
+- moto/awslambda/models.py ``LambdaFunction.invoke`` would try Docker: inside a request that came
+  through ``invoke_middleware`` the call goes to pocctl's executor; anywhere else moto's runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib
+import inspect
+import json
+import os
 import string
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
+PATCHES_ENV = "POCCTL_MOTO_PATCHES"  # "all" (default) or "fidelity"
+KINDS = ("fidelity", "speed")
 
 # (LambdaFunction, body, request_headers, response_headers) -> payload bytes
 InvokeRunner = Callable[[Any, Any, Any, dict[str, Any]], bytes]
 
-_install_lock = threading.Lock()
-# moto's own code replaced by a hook that cannot carry a ``_pocctl_original`` (a property).
-ORIGINALS: dict[str, Any] = {}
+_install_lock = threading.RLock()
 _request = threading.local()
-
-
-class _NoEventSourceMappings:
-    """Data descriptor: the attribute always reads as a fresh empty dict and ignores writes."""
-
-    def __get__(self, obj: object, owner: type | None = None) -> dict[str, Any]:
-        return {}
-
-    def __set__(self, obj: object, value: object) -> None:
-        pass
+_MISSING: Any = object()
 
 
 def check_moto_version() -> None:
@@ -75,55 +63,191 @@ def check_moto_version() -> None:
         )
 
 
-def switch_off_moto_mappings() -> None:
-    """Make moto's own synchronous event-source-mapping path a no-op (idempotent)."""
-    from moto.dynamodb.models.table import Table
-    from moto.sqs.models import Queue
+# -- the registry ----------------------------------------------------------------------------
 
+
+def resolve(path: str) -> tuple[Any, str]:
+    """(owner, attribute name) of "module:Class.attr" or "module:attr"."""
+    module_name, _, qualname = path.partition(":")
+    owner: Any = importlib.import_module(module_name)
+    *parents, attr = qualname.split(".")
+    for part in parents:
+        owner = getattr(owner, part)
+    return owner, attr
+
+
+def source_hash(obj: Any) -> str:
+    """sha256 (16 hex digits) of the source of a function, method or property."""
+    obj = getattr(obj, "fget", None) or obj
+    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16]
+
+
+@dataclass(eq=False)
+class Patch:
+    """One replaced object. ``build`` gets moto's original (None when the target is not set on
+    its owner, e.g. an instance attribute) and returns the replacement. ``rebind``: moto modules
+    that imported the original by name get the replacement too. ``auto``: installed by
+    ``install_all``; otherwise its owner installs it when needed (persist.py, with --data)."""
+
+    name: str
+    kind: str
+    target: str
+    reason: str
+    build: Callable[[Any], Any]
+    pins: tuple[str, ...]
+    rebind: bool = False
+    auto: bool = True
+    _original: Any = field(default=_MISSING, init=False, repr=False)
+    _replacement: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def installed(self) -> bool:
+        return self._replacement is not None
+
+    @property
+    def original(self) -> Any:
+        """moto's object this patch replaced (installed), else what the target is now."""
+        if self.installed:
+            return None if self._original is _MISSING else self._original
+        owner, attr = resolve(self.target)
+        return owner.__dict__.get(attr)
+
+    def install(self) -> None:
+        """Replace the target (idempotent)."""
+        with _install_lock:
+            if self.installed:
+                return
+            owner, attr = resolve(self.target)
+            original = owner.__dict__.get(attr, _MISSING)
+            replacement = self.build(None if original is _MISSING else original)
+            # Functions say what they replaced (properties and descriptors cannot).
+            with contextlib.suppress(AttributeError):
+                replacement._pocctl_hook = True
+                replacement._pocctl_original = None if original is _MISSING else original
+            setattr(owner, attr, replacement)
+            if self.rebind and original is not _MISSING:
+                _rebind_in_moto(original, replacement)
+            self._original, self._replacement = original, replacement
+
+    def remove(self) -> None:
+        """Put moto's original object back, the very same one (idempotent)."""
+        with _install_lock:
+            if not self.installed:
+                return
+            owner, attr = resolve(self.target)
+            if self._original is _MISSING:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, self._original)
+                if self.rebind:
+                    _rebind_in_moto(self._replacement, self._original)
+            self._original, self._replacement = _MISSING, None
+
+
+def _rebind_in_moto(old: Any, new: Any) -> None:
+    for module in list(sys.modules.values()):
+        if not getattr(module, "__name__", "").startswith("moto"):
+            continue
+        for name, value in list(vars(module).items()):
+            if value is old:
+                setattr(module, name, new)
+
+
+def _kinds_from_env() -> tuple[str, ...]:
+    chosen = os.environ.get(PATCHES_ENV, "all").strip().lower() or "all"
+    if chosen in ("all", "fidelity"):
+        return KINDS if chosen == "all" else ("fidelity",)
+    raise ValueError(f"{PATCHES_ENV} must be 'all' or 'fidelity', not {chosen!r}")
+
+
+def install_all(kinds: Iterable[str] | None = None) -> list[Patch]:
+    """Install the registry's patches of ``kinds`` (default: $POCCTL_MOTO_PATCHES, else all);
+    returns those installed. Fidelity patches are always among them."""
+    chosen = set(kinds) if kinds is not None else set(_kinds_from_env())
+    unknown = chosen - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown patch kinds {sorted(unknown)}")
+    check_moto_version()
     with _install_lock:
-        for cls in (Queue, Table):
-            if not isinstance(
-                cls.__dict__.get("lambda_event_source_mappings"), _NoEventSourceMappings
-            ):
-                cls.lambda_event_source_mappings = _NoEventSourceMappings()  # type: ignore[assignment,misc]
+        for patch in PATCHES:
+            if patch.auto and patch.kind in chosen | {"fidelity"}:
+                patch.install()
+    return [p for p in PATCHES if p.installed]
 
 
-def describe_disabled_streams() -> None:
-    """DescribeStream of a disabled (or replaced) stream answers DISABLED, as on AWS.
-
-    moto 5.2.5 raises KeyError (HTTP 500) once the table's stream is off, which a poller still
-    holding the old stream ARN would hit during `down` (idempotent).
-    """
-    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
-
+def remove_all() -> None:
+    """Put back every original object moto (and requests) had, in reverse order."""
     with _install_lock:
-        original = DynamoDBStreamsBackend.describe_stream
-        if getattr(original, "_pocctl", False):
-            return
-
-        def describe_stream(self: Any, arn: str) -> dict[str, Any]:
-            table = self._get_table_from_arn(arn)
-            label = arn.rsplit("/", 1)[-1]
-            spec = table.stream_specification or {}
-            if spec.get("StreamEnabled") and table.latest_stream_label == label:
-                return original(self, arn)
-            return {
-                "StreamArn": arn,
-                "StreamLabel": label,
-                "StreamStatus": "DISABLED",
-                "StreamViewType": spec.get("StreamViewType", "NEW_IMAGE"),
-                "TableName": table.name,
-                "KeySchema": table.schema,
-                "Shards": [],
-            }
-
-        describe_stream._pocctl = True  # type: ignore[attr-defined]
-        DynamoDBStreamsBackend.describe_stream = describe_stream  # type: ignore[method-assign]
+        for patch in reversed(PATCHES):
+            patch.remove()
 
 
-def replace_disabled_streams() -> None:
-    """UpdateTable enables a new stream on a table whose stream was disabled, as AWS does
-    (idempotent). This is how a stream's view type changes on AWS: disable, then enable.
+def patch(name: str) -> Patch:
+    return _BY_NAME[name]
+
+
+def moto_original(path: str) -> Any:
+    """The object at ``path`` as moto defines it, whether or not a patch replaced it."""
+    for p in PATCHES:
+        if p.target == path and p.installed:
+            return p.original
+    owner, attr = resolve(path)
+    return owner.__dict__.get(attr, getattr(owner, attr, None))
+
+
+def table() -> list[tuple[str, str, str]]:
+    """(name, kind, target) of every patch, in install order."""
+    return [(p.name, p.kind, p.target) for p in PATCHES]
+
+
+# -- moto's own event-source-mapping path off ------------------------------------------------
+
+
+class _NoEventSourceMappings:
+    """Data descriptor: the attribute always reads as a fresh empty dict. Writes are kept in
+    the instance (unread while this is installed), so objects are whole again once removed."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> dict[str, Any]:
+        return {}
+
+    def __set__(self, obj: object, value: object) -> None:
+        obj.__dict__["lambda_event_source_mappings"] = value
+
+
+def _no_mappings(original: Any) -> Any:
+    return _NoEventSourceMappings()
+
+
+# -- DynamoDB Streams ------------------------------------------------------------------------
+
+
+def _describe_disabled_streams(original: Any) -> Any:
+    """DescribeStream of a disabled (or replaced) stream answers DISABLED, as on AWS. moto
+    raises KeyError (HTTP 500) once the table's stream is off, which a poller still holding the
+    old stream ARN would hit during `down`."""
+
+    def describe_stream(self: Any, arn: str) -> dict[str, Any]:
+        table = self._get_table_from_arn(arn)
+        label = arn.rsplit("/", 1)[-1]
+        spec = table.stream_specification or {}
+        if spec.get("StreamEnabled") and table.latest_stream_label == label:
+            return original(self, arn)  # type: ignore[no-any-return]
+        return {
+            "StreamArn": arn,
+            "StreamLabel": label,
+            "StreamStatus": "DISABLED",
+            "StreamViewType": spec.get("StreamViewType", "NEW_IMAGE"),
+            "TableName": table.name,
+            "KeySchema": table.schema,
+            "Shards": [],
+        }
+
+    return describe_stream
+
+
+def _replace_disabled_streams(original: Any) -> Any:
+    """UpdateTable enables a new stream on a table whose stream was disabled, as AWS does: how a
+    stream's view type changes on AWS (disable, then enable).
 
     DynamoDB Developer Guide, "Change data capture for DynamoDB Streams", Enabling a stream
     (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html):
@@ -131,36 +255,60 @@ def replace_disabled_streams() -> None:
     different stream descriptor"; enabling a stream on a table that already has one is refused
     (ResourceInUseException), and so is disabling one on a table that has none
     (ValidationException); "If you disable a stream, any shards that are open will be closed".
-
-    moto 5.2.5's ``DynamoDBBackend.update_table_streams`` refuses to enable a stream on any
-    table that ever had one (it tests ``latest_stream_label``, which disabling keeps), so a stream
-    could never be replaced; and its disabled stream kept receiving records.
-    """
+    moto refuses to enable a stream on any table that ever had one (it tests
+    ``latest_stream_label``, which disabling keeps), and its disabled stream kept receiving
+    records."""
     from moto.dynamodb.exceptions import MockValidationException, StreamAlreadyEnabledException
-    from moto.dynamodb.models import DynamoDBBackend
 
-    with _install_lock:
-        original = DynamoDBBackend.update_table_streams
-        if getattr(original, "_pocctl_hook", False):
-            return
+    def update_table_streams(self: Any, table: Any, spec: dict[str, Any]) -> None:
+        enabled = bool((table.stream_specification or {}).get("StreamEnabled"))
+        # moto's own reading of the request: a view type alone also asks for a stream.
+        enable = bool(spec.get("StreamEnabled") or spec.get("StreamViewType"))
+        if enable and enabled:
+            raise StreamAlreadyEnabledException()
+        if not enable and not enabled:
+            raise MockValidationException(f"Table {table.name} has no stream to disable")
+        if not enable:
+            # Closed: nothing more is written to it. Iterators already handed out keep their
+            # shard, so what it holds stays readable.
+            table.stream_shard = None
+        table.set_stream_specification(spec)
 
-        def update_table_streams(self: Any, table: Any, spec: dict[str, Any]) -> None:
-            enabled = bool((table.stream_specification or {}).get("StreamEnabled"))
-            # moto's own reading of the request: a view type alone also asks for a stream.
-            enable = bool(spec.get("StreamEnabled") or spec.get("StreamViewType"))
-            if enable and enabled:
-                raise StreamAlreadyEnabledException()
-            if not enable and not enabled:
-                raise MockValidationException(f"Table {table.name} has no stream to disable")
-            if not enable:
-                # Closed: nothing more is written to it. Iterators already handed out keep
-                # their shard, so what it holds stays readable.
-                table.stream_shard = None
-            table.set_stream_specification(spec)
+    return update_table_streams
 
-        update_table_streams._pocctl_hook = True  # type: ignore[attr-defined]
-        update_table_streams._pocctl_original = original  # type: ignore[attr-defined]
-        DynamoDBBackend.update_table_streams = update_table_streams  # type: ignore[method-assign]
+
+# AWS: "A shard iterator expires 15 minutes after it is returned to the requester."
+ITERATOR_LIFETIME = 15 * 60.0
+_PRUNE_EVERY = 30.0
+
+
+def _expire_stream_iterators(original: Any) -> Any:
+    """Shard iterators expire after 15 minutes, as on AWS. moto keeps every iterator it ever
+    returned in ``shard_iterators`` and every GetRecords returns a new one: a poller reading ten
+    times a second would grow ``pocctl local`` by ~70 MB an hour. An expired iterator answers
+    ExpiredIteratorException."""
+    from moto.core.exceptions import JsonRESTError
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        if iterator_arn not in self.shard_iterators:
+            raise JsonRESTError("ExpiredIteratorException", "Iterator expired")
+        result: dict[str, Any] = original(self, iterator_arn, limit)
+        now = time.monotonic()
+        born: dict[str, float] = self.__dict__.setdefault("_pocctl_born", {})
+        born.setdefault(result["NextShardIterator"], now)
+        if now - self.__dict__.get("_pocctl_pruned", 0.0) >= _PRUNE_EVERY:
+            self._pocctl_pruned = now
+            for arn in list(self.shard_iterators):
+                if now - born.setdefault(arn, now) > ITERATOR_LIFETIME:
+                    self.shard_iterators.pop(arn, None)
+            for arn in [a for a in list(born) if a not in self.shard_iterators]:
+                born.pop(arn, None)
+        return result
+
+    return get_records
+
+
+# -- SQS: the same behaviour without per-message O(queue length) work -------------------------
 
 
 def _now_ms() -> float:
@@ -203,180 +351,439 @@ def _count_not_visible(queue: Any) -> int:
     return sum(1 for m in list(queue._messages) if not now > m.visible_at)
 
 
-def speed_up_sqs() -> None:
-    """Same SQS behaviour, without the per-message O(queue length) work (idempotent)."""
-    import moto.sqs.models as sqs_models
+def _sqs_unix_time(original: Any) -> Any:
+    """moto.sqs's clock without datetime arithmetic (same values)."""
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else original(dt)  # type: ignore[no-any-return]
+
+    return unix_time
+
+
+def _sqs_unix_time_millis(original: Any) -> Any:
     from moto.core.utils import unix_time as moto_unix_time
 
-    with _install_lock:
-        if getattr(sqs_models.unix_time, "_pocctl_hook", False):
-            return
+    def unix_time_millis(dt: Any = None) -> float:
+        return _now_ms() if dt is None else moto_unix_time(dt) * 1000.0
 
-        def unix_time(dt: Any = None) -> float:
-            return time.time() if dt is None else moto_unix_time(dt)
-
-        def unix_time_millis(dt: Any = None) -> float:
-            return _now_ms() if dt is None else moto_unix_time(dt) * 1000.0
-
-        def is_message_valid_based_on_retention_period(
-            self: Any, queue_name: str, message: Any
-        ) -> bool:
-            retention = int(self.get_queue(queue_name).message_retention_period)
-            return bool(retention + message.sent_timestamp / 1000 > unix_time())
-
-        for f in (unix_time, unix_time_millis, is_message_valid_based_on_retention_period):
-            f._pocctl_hook = True  # type: ignore[attr-defined]
-        is_message_valid_based_on_retention_period._pocctl_original = (  # type: ignore[attr-defined]
-            sqs_models.SQSBackend.is_message_valid_based_on_retention_period
-        )
-
-        def delete_message(self: Any, receipt_handle: str) -> None:
-            # Receipt handles are unique: stop at the one message that had it (moto scans the
-            # whole queue twice and rebuilds it). Messages are received oldest first, so under a
-            # backlog the one being deleted is near the front.
-            if receipt_handle in self.deleted_messages:
-                return  # already deleted: gracefully, as moto does
-            messages = self._messages
-            i = next(
-                (i for i, m in enumerate(messages) if m.had_receipt_handle(receipt_handle)), None
-            )
-            if i is None:
-                raise sqs_models.ReceiptHandleIsInvalid()
-            message = messages[i]
-            self.pending_messages.discard(message)
-            self.deleted_messages.update(message.all_receipt_handles)
-            # A new list, as moto does: a receive iterating the old one is not disturbed.
-            self._messages = messages[:i] + messages[i + 1 :]
-
-        delete_message._pocctl_original = sqs_models.Queue.delete_message  # type: ignore[attr-defined]
-        ORIGINALS["Queue.messages"] = sqs_models.Queue.messages
-        # Every SendMessage builds Queue.attributes (to read ContentBasedDeduplication), and
-        # with it these counts: two clock reads a message made SendMessage O(queue length)
-        # at ~1.5 us a message (17 ms at 10,000 queued); one clock read a count, same result.
-        for name, count in (
-            ("approximate_number_of_messages_delayed", _count_delayed),
-            ("approximate_number_of_messages_not_visible", _count_not_visible),
-        ):
-            ORIGINALS[f"Queue.{name}"] = getattr(sqs_models.Queue, name)
-            setattr(sqs_models.Queue, name, property(count))
-        sqs_models.Queue.delete_message = delete_message  # type: ignore[method-assign]
-        sqs_models.Queue.messages = property(_VisibleMessages)  # type: ignore[assignment,method-assign]
-        sqs_models.unix_time = unix_time
-        sqs_models.unix_time_millis = unix_time_millis
-        sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
-            is_message_valid_based_on_retention_period
-        )
+    return unix_time_millis
 
 
-def speed_up_request_path() -> None:
-    """moto's per-request helpers, memoised or drawn in one call (idempotent; see module doc)."""
-    import sys
+def _sqs_retention_check(original: Any) -> Any:
+    """Reads the retention period straight from the queue (moto builds every queue attribute,
+    counting every message, three times per received message)."""
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > time.time())
+
+    return is_message_valid_based_on_retention_period
+
+
+def _sqs_delete_message(original: Any) -> Any:
+    import moto.sqs.models as sqs_models
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        # Receipt handles are unique: stop at the one message that had it (moto scans the whole
+        # queue twice and rebuilds it). Messages are received oldest first, so under a backlog
+        # the one being deleted is near the front.
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: gracefully, as moto does
+        messages = self._messages
+        i = next((i for i, m in enumerate(messages) if m.had_receipt_handle(receipt_handle)), None)
+        if i is None:
+            raise sqs_models.ReceiptHandleIsInvalid()
+        message = messages[i]
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+        # A new list, as moto does: a receive iterating the old one is not disturbed.
+        self._messages = messages[:i] + messages[i + 1 :]
+
+    return delete_message
+
+
+# Every SendMessage builds Queue.attributes (to read ContentBasedDeduplication), and with it
+# these counts: two clock reads a message made SendMessage O(queue length) at ~1.5 us a message
+# (17 ms at 10,000 queued); one clock read a count, same result.
+def _sqs_count_delayed(original: Any) -> Any:
+    return property(_count_delayed)
+
+
+def _sqs_count_not_visible(original: Any) -> Any:
+    return property(_count_not_visible)
+
+
+def _sqs_visible_messages(original: Any) -> Any:
+    return property(_VisibleMessages)
+
+
+# -- moto's per-request helpers --------------------------------------------------------------
+
+
+def _memoised(size: int) -> Callable[[Any], Any]:
+    """lru_cache of a pure function. Action and attribute names come from clients (bounded);
+    handler classes are fixed once moto is imported."""
     from functools import lru_cache
 
-    import moto.core.utils as core_utils
-    from moto.moto_api._internal.moto_random import HEX_CHARS, MotoRandom
-
-    with _install_lock:
-        if getattr(core_utils.camelcase_to_underscores, "_pocctl_hook", False):
-            return
-        originals = {
-            "camelcase_to_underscores": core_utils.camelcase_to_underscores,
-            "method_names_from_class": core_utils.method_names_from_class,
-        }
-        # Keys are action and attribute names; clients choose them, so the cache is bounded.
-        to_underscores = lru_cache(maxsize=4096)(originals["camelcase_to_underscores"])
-        # Handler classes are fixed once moto is imported (our hooks patch before serving).
-        method_names = lru_cache(maxsize=256)(originals["method_names_from_class"])
-        replacements = {
-            "camelcase_to_underscores": to_underscores,
-            "method_names_from_class": method_names,
-        }
-        for f in replacements.values():
-            f._pocctl_hook = True  # type: ignore[attr-defined]
-        # Modules imported from now on bind the memoised functions; rebind those already bound.
-        for module in list(sys.modules.values()):
-            if not getattr(module, "__name__", "").startswith("moto"):
-                continue
-            for name, fast in replacements.items():
-                if getattr(module, name, None) is originals[name]:
-                    setattr(module, name, fast)
-
-        def get_random_hex(self: Any, length: int = 8) -> str:
-            return "".join(map(str, self.choices(HEX_CHARS, k=length)))
-
-        def get_random_string(
-            self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False
-        ) -> str:
-            pool = string.ascii_letters + (string.digits if include_digits else "")
-            random_str = "".join(self.choices(pool, k=length))
-            return random_str.lower() if lower_case else random_str
-
-        get_random_hex._pocctl_original = MotoRandom.get_random_hex  # type: ignore[attr-defined]
-        get_random_string._pocctl_original = MotoRandom.get_random_string  # type: ignore[attr-defined]
-        MotoRandom.get_random_hex = get_random_hex  # type: ignore[method-assign]
-        MotoRandom.get_random_string = get_random_string  # type: ignore[method-assign]
+    return lambda original: lru_cache(maxsize=size)(original)
 
 
-# AWS: "A shard iterator expires 15 minutes after it is returned to the requester."
-ITERATOR_LIFETIME = 15 * 60.0
-_PRUNE_EVERY = 30.0
+def _random_hex(original: Any) -> Any:
+    """The same alphabet from the same seeded MotoRandom, drawn in one call."""
+    from moto.moto_api._internal.moto_random import HEX_CHARS
+
+    def get_random_hex(self: Any, length: int = 8) -> str:
+        return "".join(map(str, self.choices(HEX_CHARS, k=length)))
+
+    return get_random_hex
 
 
-def expire_stream_iterators() -> None:
-    """Shard iterators expire after 15 minutes, as on AWS (idempotent).
+def _random_string(original: Any) -> Any:
+    def get_random_string(
+        self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False
+    ) -> str:
+        pool = string.ascii_letters + (string.digits if include_digits else "")
+        random_str = "".join(self.choices(pool, k=length))
+        return random_str.lower() if lower_case else random_str
 
-    moto 5.2.5 keeps every iterator it ever returned in ``DynamoDBStreamsBackend.shard_iterators``
-    and every GetRecords returns a new one: a poller reading ten times a second would grow
-    ``pocctl local`` by ~70 MB an hour. An expired iterator answers ExpiredIteratorException.
-    """
-    from moto.core.exceptions import JsonRESTError
-    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
-
-    with _install_lock:
-        original = DynamoDBStreamsBackend.get_records
-        if getattr(original, "_pocctl_hook", False):
-            return
-
-        def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
-            if iterator_arn not in self.shard_iterators:
-                raise JsonRESTError("ExpiredIteratorException", "Iterator expired")
-            result: dict[str, Any] = original(self, iterator_arn, limit)
-            now = time.monotonic()
-            born: dict[str, float] = self.__dict__.setdefault("_pocctl_born", {})
-            born.setdefault(result["NextShardIterator"], now)
-            if now - self.__dict__.get("_pocctl_pruned", 0.0) >= _PRUNE_EVERY:
-                self._pocctl_pruned = now
-                for arn in list(self.shard_iterators):
-                    if now - born.setdefault(arn, now) > ITERATOR_LIFETIME:
-                        self.shard_iterators.pop(arn, None)
-                for arn in [a for a in list(born) if a not in self.shard_iterators]:
-                    born.pop(arn, None)
-            return result
-
-        get_records._pocctl_hook = True  # type: ignore[attr-defined]
-        get_records._pocctl_original = original  # type: ignore[attr-defined]
-        DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+    return get_random_string
 
 
-def install_invoke_hook() -> None:
-    """Route ``LambdaFunction.invoke`` to the current LocalAWS request's runner (idempotent)."""
-    from moto.awslambda.models import LambdaFunction
+def _memoised_backend_for_host(original: Any) -> Any:
+    """For every request moto lists its package folder and tries ~200 URL patterns, under one
+    global lock: ~15% of the server's CPU under load. The answer depends on the host only."""
 
-    with _install_lock:
-        current = LambdaFunction.invoke
-        if getattr(current, "_pocctl_hook", False):
-            return
-        original = current
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        cache: dict[str | None, Any] = self.__dict__.setdefault("_pocctl_backend_for_host", {})
+        try:
+            return cache[host]
+        except KeyError:
+            backend = original(self, host)
+            if len(cache) < 1024:  # hosts come from clients: bound it
+                cache[host] = backend
+            return backend
 
-        def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
-            runner: InvokeRunner | None = getattr(_request, "runner", None)
-            if runner is None:
-                return original(self, body, request_headers, response_headers)
-            return runner(self, body, request_headers, response_headers)
+    return get_backend_for_host
 
-        invoke._pocctl_hook = True  # type: ignore[attr-defined]
-        invoke._pocctl_original = original  # type: ignore[attr-defined]
-        LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+# Services whose AWS-managed policies the embedded AWS offers. All 1,500+ make every account
+# reset take ~1 s; these are the ones a serverless stack like this one attaches.
+_MANAGED_POLICY_SERVICES = ("Lambda", "APIGateway", "DynamoDB", "SQS", "SNS", "CloudWatchLogs")
+
+
+def _relevant_managed_policies(original: Any) -> str:
+    data = json.loads(original)
+    keep = {n: d for n, d in data.items() if any(s in n for s in _MANAGED_POLICY_SERVICES)}
+    return json.dumps(keep)
+
+
+# -- calls out of moto -----------------------------------------------------------------------
+
+
+def _release_locks_around_http(original: Any) -> Any:
+    """While moto calls out with ``requests``, the calling thread holds no ServerLock (see
+    pocctl.local.server.ServerLock): the call may reach this very server."""
+
+    def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        from pocctl.local.server import locks_held
+
+        held = locks_held()
+        if not held:
+            return original(self, request, *args, **kwargs)
+        with contextlib.ExitStack() as stack:
+            for lock in held:
+                stack.enter_context(lock.released())
+            return original(self, request, *args, **kwargs)
+
+    return send
+
+
+def _invoke_in_executor(original: Any) -> Any:
+    """Route ``LambdaFunction.invoke`` to the current LocalAWS request's runner."""
+
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        runner: InvokeRunner | None = getattr(_request, "runner", None)
+        if runner is None:
+            return original(self, body, request_headers, response_headers)
+        return runner(self, body, request_headers, response_headers)
+
+    return invoke
+
+
+def _receive_in_passes(original: Any) -> Any:
+    from pocctl.local.persist import receive_in_passes
+
+    return receive_in_passes(original)
+
+
+# -- the patches, in install order -----------------------------------------------------------
+
+_SQS = "moto.sqs.models"
+_LAMBDA = "moto.awslambda.models"
+_STREAMS = "moto.dynamodbstreams.models:DynamoDBStreamsBackend"
+_ESM = f"{_LAMBDA}:LambdaBackend.create_event_source_mapping"
+_NO_MAPPINGS = (
+    "moto's own event-source-mapping path runs inside the event source's request: SendMessage "
+    "receives the message (raising its receive count), a failed invoke clears stream records. "
+    "On AWS, Lambda reads items from the event source and invokes the function apart from the "
+    "source's API (AWS::Lambda::EventSourceMapping, https://docs.aws.amazon.com/"
+    "AWSCloudFormation/latest/UserGuide/aws-resource-lambda-eventsourcemapping.html; "
+    "https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html): pocctl's pollers do that. "
+    "The mappings stay in the Lambda backend."
+)
+
+PATCHES: list[Patch] = [
+    Patch(
+        "no-moto-sqs-mappings",
+        "fidelity",
+        f"{_SQS}:Queue.lambda_event_source_mappings",
+        _NO_MAPPINGS,
+        _no_mappings,
+        (f"{_SQS}:Queue.add_message", _ESM),
+    ),
+    Patch(
+        "no-moto-stream-mappings",
+        "fidelity",
+        "moto.dynamodb.models.table:Table.lambda_event_source_mappings",
+        _NO_MAPPINGS,
+        _no_mappings,
+        ("moto.dynamodb.models.table:StreamShard.add", _ESM),
+    ),
+    Patch(
+        "lambda-invoke-in-executor",
+        "fidelity",
+        f"{_LAMBDA}:LambdaFunction.invoke",
+        "Invoke runs the function's code (https://docs.aws.amazon.com/lambda/latest/api/"
+        "API_Invoke.html): in pocctl's executor for a request through invoke_middleware; "
+        "elsewhere moto's own (Docker).",
+        _invoke_in_executor,
+        (
+            f"{_LAMBDA}:LambdaFunction.invoke",
+            f"{_LAMBDA}:LambdaBackend.invoke",
+            "moto.awslambda.responses:LambdaResponse.invoke",
+        ),
+    ),
+    Patch(
+        "describe-disabled-streams",
+        "fidelity",
+        f"{_STREAMS}.describe_stream",
+        "DescribeStream of a disabled stream answers StreamStatus DISABLED (https://docs.aws."
+        "amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamDescription.html); "
+        "moto answers HTTP 500.",
+        _describe_disabled_streams,
+        (f"{_STREAMS}.describe_stream",),
+    ),
+    Patch(
+        "replace-disabled-streams",
+        "fidelity",
+        "moto.dynamodb.models:DynamoDBBackend.update_table_streams",
+        "Disabling then enabling a stream creates a new one (https://docs.aws.amazon.com/"
+        "amazondynamodb/latest/developerguide/Streams.html); moto refuses the second enable.",
+        _replace_disabled_streams,
+        ("moto.dynamodb.models:DynamoDBBackend.update_table_streams",),
+    ),
+    Patch(
+        "expire-stream-iterators",
+        "fidelity",
+        f"{_STREAMS}.get_records",
+        "A shard iterator expires 15 minutes after it is returned (https://docs.aws.amazon.com/"
+        "amazondynamodb/latest/APIReference/API_streams_GetShardIterator.html); moto keeps "
+        "every one for ever (~70 MB an hour under a poller).",
+        _expire_stream_iterators,
+        (f"{_STREAMS}.get_records",),
+    ),
+    Patch(
+        "release-server-lock-around-http",
+        "fidelity",
+        "requests.adapters:HTTPAdapter.send",
+        "SNS delivers to HTTP/S subscribers (https://docs.aws.amazon.com/sns/latest/dg/"
+        "sns-http-https-endpoint-as-subscriber.html), which may be this server: moto calls out "
+        "holding the server's lock, so the delivery would wait for ever.",
+        _release_locks_around_http,
+        ("requests.adapters:HTTPAdapter.send",),
+    ),
+    Patch(
+        "sqs-receive-in-passes",
+        "fidelity",
+        f"{_SQS}:SQSBackend.receive_message",
+        "With --data: a long poll's passes run under the server's lock, so a snapshot never "
+        "holds a receive half done; a message received and not deleted comes back after its "
+        "visibility timeout, as on AWS (https://docs.aws.amazon.com/AWSSimpleQueueService/"
+        "latest/SQSDeveloperGuide/sqs-visibility-timeout.html). Installed by persist.py.",
+        _receive_in_passes,
+        (f"{_SQS}:SQSBackend.receive_message",),
+        auto=False,
+    ),
+    Patch(
+        "sqs-clock",
+        "speed",
+        f"{_SQS}:unix_time",
+        "time.time() instead of datetime arithmetic, read per message.",
+        _sqs_unix_time,
+        (f"{_SQS}:unix_time",),
+    ),
+    Patch(
+        "sqs-clock-millis",
+        "speed",
+        f"{_SQS}:unix_time_millis",
+        "time.time() * 1000 instead of datetime arithmetic, read per message.",
+        _sqs_unix_time_millis,
+        (f"{_SQS}:unix_time_millis",),
+    ),
+    Patch(
+        "sqs-retention-check",
+        "speed",
+        f"{_SQS}:SQSBackend.is_message_valid_based_on_retention_period",
+        "Reads the queue's retention period instead of building all its attributes per message.",
+        _sqs_retention_check,
+        (
+            f"{_SQS}:SQSBackend.is_message_valid_based_on_retention_period",
+            f"{_SQS}:Queue._set_attributes",
+        ),
+    ),
+    Patch(
+        "sqs-delete-message",
+        "speed",
+        f"{_SQS}:Queue.delete_message",
+        "Stops at the message with the receipt handle (moto scans the queue twice).",
+        _sqs_delete_message,
+        (f"{_SQS}:Queue.delete_message",),
+    ),
+    Patch(
+        "sqs-visible-messages",
+        "speed",
+        f"{_SQS}:Queue.messages",
+        "A lazy view walked only as far as a receive reads (moto lists every visible message).",
+        _sqs_visible_messages,
+        (
+            f"{_SQS}:Queue.messages",
+            f"{_SQS}:Message.visible",
+            f"{_SQS}:Message.delayed",
+            f"{_SQS}:SQSBackend.receive_message",
+            f"{_SQS}:Queue.wait_for_messages",
+        ),
+    ),
+    Patch(
+        "sqs-count-delayed",
+        "speed",
+        f"{_SQS}:Queue.approximate_number_of_messages_delayed",
+        "One clock read per count, not two per message (SendMessage builds the counts).",
+        _sqs_count_delayed,
+        (
+            f"{_SQS}:Queue.approximate_number_of_messages_delayed",
+            f"{_SQS}:SQSBackend.send_message",
+        ),
+    ),
+    Patch(
+        "sqs-count-not-visible",
+        "speed",
+        f"{_SQS}:Queue.approximate_number_of_messages_not_visible",
+        "One clock read per count, not two per message (SendMessage builds the counts).",
+        _sqs_count_not_visible,
+        (f"{_SQS}:Queue.approximate_number_of_messages_not_visible",),
+    ),
+    Patch(
+        "memoise-action-names",
+        "speed",
+        "moto.core.utils:camelcase_to_underscores",
+        "A char-by-char conversion of every request's action name, memoised (pure).",
+        _memoised(4096),
+        (
+            "moto.core.utils:camelcase_to_underscores",
+            "moto.core.responses:BaseResponse.call_action",
+        ),
+        rebind=True,
+    ),
+    Patch(
+        "memoise-handler-methods",
+        "speed",
+        "moto.core.utils:method_names_from_class",
+        "inspect.getmembers of the handler class on every request, memoised (pure).",
+        _memoised(256),
+        ("moto.core.utils:method_names_from_class",),
+        rebind=True,
+    ),
+    Patch(
+        "request-id-hex",
+        "speed",
+        "moto.moto_api._internal.moto_random:MotoRandom.get_random_hex",
+        "The same alphabet from the same seeded MotoRandom, in one call.",
+        _random_hex,
+        ("moto.moto_api._internal.moto_random:MotoRandom.get_random_hex",),
+    ),
+    Patch(
+        "request-id-string",
+        "speed",
+        "moto.moto_api._internal.moto_random:MotoRandom.get_random_string",
+        "The same alphabets from the same seeded MotoRandom, in one call (52 per request ID).",
+        _random_string,
+        (
+            "moto.moto_api._internal.moto_random:MotoRandom.get_random_string",
+            "moto.utilities.aws_headers:gen_amzn_requestid_long",
+        ),
+    ),
+    Patch(
+        "memoise-dispatcher",
+        "speed",
+        "moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_backend_for_host",
+        "Which backend serves a host, memoised per dispatcher (moto lists its package folder).",
+        _memoised_backend_for_host,
+        ("moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_backend_for_host",),
+    ),
+    Patch(
+        "serverless-managed-policies-only",
+        "speed",
+        "moto.iam.models:aws_managed_policies_data",
+        "Only the AWS-managed policies of the services a serverless stack attaches: all 1,500+ "
+        "make every account reset take ~1 s (the others are absent, unlike on AWS).",
+        _relevant_managed_policies,
+        ("moto.iam.models:IAMBackend._init_aws_policies",),
+    ),
+]
+_BY_NAME = {p.name: p for p in PATCHES}
+
+# sha256 (16 hex digits, source_hash) of the source each patch replaces or relies on, in moto
+# 5.2.5 (requests 2.x for HTTPAdapter.send). A mismatch: re-read that code before changing this.
+PINNED_SOURCES: dict[str, str] = {
+    "moto.sqs.models:Queue.add_message": "f27c9231c1f20433",
+    "moto.awslambda.models:LambdaBackend.create_event_source_mapping": "19f8125cabf7d67b",
+    "moto.dynamodb.models.table:StreamShard.add": "357dc6da267e5dd7",
+    "moto.awslambda.models:LambdaFunction.invoke": "dadc324f30aed38b",
+    "moto.awslambda.models:LambdaBackend.invoke": "708fb4c92029f2dc",
+    "moto.awslambda.responses:LambdaResponse.invoke": "8f68f0bf023a3eb4",
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.describe_stream": "c4a0d4e858cf5ed5",
+    "moto.dynamodb.models:DynamoDBBackend.update_table_streams": "4b36bdd9668813bf",
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": "db8c6cb04430c08f",
+    "requests.adapters:HTTPAdapter.send": "a8b4a1d8c114e29d",
+    "moto.sqs.models:SQSBackend.receive_message": "065f3e5e7d214408",
+    "moto.sqs.models:unix_time": "f0576ec9e5f586e5",
+    "moto.sqs.models:unix_time_millis": "7a37e1337d02962e",
+    "moto.sqs.models:SQSBackend.is_message_valid_based_on_retention_period": "cca23b94a5f3af9d",
+    "moto.sqs.models:Queue._set_attributes": "4b7aaf3f46363f13",
+    "moto.sqs.models:Queue.delete_message": "fa6fd5b9bd2cafb4",
+    "moto.sqs.models:Queue.messages": "03a531dbcbcf9aee",
+    "moto.sqs.models:Message.visible": "5129b573308de62a",
+    "moto.sqs.models:Message.delayed": "e2fd48abf582683a",
+    "moto.sqs.models:Queue.wait_for_messages": "58432562ccf2e13e",
+    "moto.sqs.models:Queue.approximate_number_of_messages_delayed": "c3c1dadb0c42ed5f",
+    "moto.sqs.models:SQSBackend.send_message": "bf161af09a9e6b86",
+    "moto.sqs.models:Queue.approximate_number_of_messages_not_visible": "5dbecc4dda174358",
+    "moto.core.utils:camelcase_to_underscores": "084cdc5bab92db95",
+    "moto.core.responses:BaseResponse.call_action": "26076963fd17fd1a",
+    "moto.core.utils:method_names_from_class": "9dbac89d082b655f",
+    "moto.moto_api._internal.moto_random:MotoRandom.get_random_hex": "3ae5a34be792e421",
+    "moto.moto_api._internal.moto_random:MotoRandom.get_random_string": "942eb93ebea1f80a",
+    "moto.utilities.aws_headers:gen_amzn_requestid_long": "e651941c2107cdc2",
+    "moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_backend_for_host": (
+        "1f41972c1e4e660f"
+    ),
+    "moto.iam.models:IAMBackend._init_aws_policies": "b3f2c8c3a9c6a1eb",
+}
+
+
+# -- the Invoke API --------------------------------------------------------------------------
 
 
 def invoke_middleware(runner: InvokeRunner) -> Callable[[Any], Any]:
@@ -385,6 +792,7 @@ def invoke_middleware(runner: InvokeRunner) -> Callable[[Any], Any]:
     moto handles a request synchronously in the server thread that called the app, so a
     thread-local set around the call reaches the patched ``LambdaFunction.invoke``.
     """
+    from pocctl.local.operation import operation_of
 
     def in_background(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         headers = dict(request_headers or {})
@@ -393,8 +801,6 @@ def invoke_middleware(runner: InvokeRunner) -> Callable[[Any], Any]:
 
     def wrap(app: Any) -> Any:
         def middleware(environ: dict[str, Any], start_response: Any) -> Any:
-            from pocctl.local.operation import operation_of
-
             # Restored, not cleared: the embedded AWS's own in-process calls nest requests.
             previous = getattr(_request, "runner", None)
             # Only Lambda's Invoke API runs a function while the request waits. moto invokes

@@ -614,42 +614,28 @@ class TrackedCheckpoints(dict):  # type: ignore[type-arg]
 _READ_ONLY = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "Receive")
 
 
-def _action(environ: dict[str, Any]) -> str | None:
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    if target:  # JSON protocol: DynamoDB, Streams, Logs, SQS
-        return str(target.rsplit(".", 1)[-1])
-    from urllib.parse import parse_qs
-
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    if "Action" in query:
-        return query["Action"][0]
-    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        return None  # REST (Lambda, API Gateway): judged by the method
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    action = parse_qs(body.decode("utf-8", "replace")).get("Action")
-    return action[0] if action else None
-
-
 def may_change_state(environ: dict[str, Any]) -> bool:
     """Whether a request can change what a snapshot keeps (unsure: yes)."""
     if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD", "OPTIONS"):
         return False
+    from pocctl.local.operation import operation_of
+
     try:
-        action = _action(environ)
+        op = operation_of(environ)
     except (ValueError, OSError):
         return True
-    return action is None or not action.startswith(_READ_ONLY)
+    if op.protocol not in ("json", "query"):
+        return True  # REST (Lambda, API Gateway), moto's admin API: judged by the method
+    return not op.name.startswith(_READ_ONLY)
 
 
 # The Persistence in use (one LocalAWS per process), for the ReceiveMessage hook.
 _active: Persistence | None = None
-_hook_lock = threading.Lock()
 
 
-def install_receive_hook() -> None:
-    """ReceiveMessage in passes, each under the request lock (idempotent; see module doc).
+def receive_in_passes(original: Any) -> Any:
+    """ReceiveMessage in passes, each under the request lock (see module doc): the replacement
+    of moto's ``SQSBackend.receive_message`` that moto_hooks' "sqs-receive-in-passes" installs.
 
     moto 5.2.5 ``SQSBackend.receive_message`` long-polls in one loop that changes the queue (marks
     messages received, moves some to the dead-letter queue) outside any lock the server holds.
@@ -657,52 +643,48 @@ def install_receive_hook() -> None:
     queue's condition as moto does. A pocctl poller's thread takes the snapshot gate before a pass
     and keeps it when the pass returned messages (the poller releases it once they are settled).
     """
-    from moto.sqs.models import SQSBackend
 
-    with _hook_lock:
-        original = SQSBackend.receive_message
-        if getattr(original, "_pocctl_hook", False):
-            return
-
-        def receive_message(
-            self: Any,
-            queue_name: str,
-            count: int,
-            wait_seconds_timeout: int,
-            visibility_timeout: int,
-            message_attribute_names: list[str] | None = None,
-        ) -> list[Any]:
-            active = _active
-            if active is None or active.request_lock is None:
-                return original(  # type: ignore[no-any-return]
-                    self,
-                    queue_name,
-                    count,
-                    wait_seconds_timeout,
-                    visibility_timeout,
-                    message_attribute_names,
-                )
-            return active.receive(
-                lambda: original(
-                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
-                ),
-                self.get_queue(queue_name),
-                float(wait_seconds_timeout or 0),
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        active = _active
+        if active is None or active.request_lock is None:
+            return original(  # type: ignore[no-any-return]
+                self,
+                queue_name,
+                count,
+                wait_seconds_timeout,
+                visibility_timeout,
+                message_attribute_names,
             )
+        return active.receive(
+            lambda: original(
+                self, queue_name, count, 0, visibility_timeout, message_attribute_names
+            ),
+            self.get_queue(queue_name),
+            float(wait_seconds_timeout or 0),
+        )
 
-        receive_message._pocctl_hook = True  # type: ignore[attr-defined]
-        receive_message._pocctl_original = original  # type: ignore[attr-defined]
-        SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    return receive_message
+
+
+def install_receive_hook() -> None:
+    """ReceiveMessage in passes (idempotent; see receive_in_passes)."""
+    from pocctl.local import moto_hooks
+
+    moto_hooks.patch("sqs-receive-in-passes").install()
 
 
 def uninstall_receive_hook() -> None:
     """moto's own receive_message again (a LocalAWS without --data may follow in-process)."""
-    from moto.sqs.models import SQSBackend
+    from pocctl.local import moto_hooks
 
-    with _hook_lock:
-        original = getattr(SQSBackend.receive_message, "_pocctl_original", None)
-        if original is not None:
-            SQSBackend.receive_message = original  # type: ignore[method-assign]
+    moto_hooks.patch("sqs-receive-in-passes").remove()
 
 
 # -- the snapshots --------------------------------------------------------------------------

@@ -103,7 +103,8 @@ class LocalAWS:
 
     def start(self) -> LocalAWS:
         """Serve; with --data, first restore DIR's snapshot (persist.DataDirError if unusable)."""
-        moto_hooks.install_invoke_hook()
+        # Before the restore: moto's objects are read back into patched classes.
+        moto_hooks.install_all()
         if self.persistence is not None:
             self.restored = self.persistence.open()
         self.server.start()

@@ -147,7 +147,6 @@ class ServerLock:
         self._lock = threading.RLock()
         self._depth = threading.local()
         _LOCKS.add(self)
-        _release_locks_around_outgoing_http()
 
     def __enter__(self) -> ServerLock:
         self._lock.acquire()
@@ -188,32 +187,13 @@ class ServerLock:
 
 
 _LOCKS: weakref.WeakSet[ServerLock] = weakref.WeakSet()
-_hook_lock = threading.Lock()
 
 
-def _release_locks_around_outgoing_http() -> None:
-    """moto calls out with ``requests`` (SNS http/https subscriptions, the recorder's replay,
-    EventBridge API destinations, Firehose HTTP endpoints): release any ServerLock the calling
-    thread holds for the duration of the call (idempotent)."""
-    from requests.adapters import HTTPAdapter
-
-    with _hook_lock:
-        original = HTTPAdapter.send
-        if getattr(original, "_pocctl_hook", False):
-            return
-
-        def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            held = [lock for lock in list(_LOCKS) if lock.held()]
-            if not held:
-                return original(self, request, *args, **kwargs)
-            with contextlib.ExitStack() as stack:
-                for lock in held:
-                    stack.enter_context(lock.released())
-                return original(self, request, *args, **kwargs)
-
-        send._pocctl_hook = True  # type: ignore[attr-defined]
-        send._pocctl_original = original  # type: ignore[attr-defined]
-        HTTPAdapter.send = send  # type: ignore[method-assign]
+def locks_held() -> list[ServerLock]:
+    """The ServerLocks the calling thread holds (moto_hooks releases them around moto's
+    outgoing HTTP calls: SNS http/https subscriptions, the recorder's replay, EventBridge API
+    destinations, Firehose HTTP endpoints)."""
+    return [lock for lock in list(_LOCKS) if lock.held()]
 
 
 def one_at_a_time(app: Any, lock: ServerLock | None = None) -> Any:
@@ -641,27 +621,6 @@ def _handler_class() -> type:
     return QuietHandler
 
 
-def _dispatcher() -> Any:
-    """moto's dispatcher with ``get_backend_for_host`` memoised: for every request moto lists
-    its package folder and tries ~200 URL patterns, under one global lock, which made it ~15%
-    of the server's CPU under load."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-    class Dispatcher(DomainDispatcherApplication):  # type: ignore[misc]
-        _backend_for_host: dict[str | None, Any] = {}
-
-        def get_backend_for_host(self, host: str | None) -> Any:
-            try:
-                return self._backend_for_host[host]
-            except KeyError:
-                backend = super().get_backend_for_host(host)
-                if len(self._backend_for_host) < 1024:  # hosts come from clients: bound it
-                    self._backend_for_host[host] = backend
-                return backend
-
-    return Dispatcher(create_backend_app)
-
-
 class EmbeddedAWS:
     """A moto server on 127.0.0.1 (port 0 picks a free one), behind the request pipeline,
     optionally wrapped in middleware (applied in order, the last outermost, all inside the
@@ -706,20 +665,15 @@ class EmbeddedAWS:
         # AWS-managed policies (AmazonAPIGatewayPushToCloudWatchLogs) exist in every account;
         # moto only has them when told before its IAM backend is first built.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        _keep_only_relevant_managed_policies()
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
         from pocctl.local import moto_hooks
 
-        moto_hooks.check_moto_version()
-        # moto's own mapping path steals SQS messages and clears stream records (AWS-FACTS).
-        moto_hooks.switch_off_moto_mappings()
-        moto_hooks.speed_up_sqs()
-        moto_hooks.speed_up_request_path()
-        moto_hooks.expire_stream_iterators()
-        moto_hooks.describe_disabled_streams()
-        moto_hooks.replace_disabled_streams()
+        # Every change to moto, from one registry (moto_hooks.PATCHES; POCCTL_MOTO_PATCHES).
+        moto_hooks.install_all()
         from werkzeug.serving import make_server
 
-        app: Any = one_at_a_time(_dispatcher(), self.lock)
+        app: Any = one_at_a_time(DomainDispatcherApplication(create_backend_app), self.lock)
         self.request_lock = self.lock  # held, no request reaches moto (persist.py)
         for wrap in self._middleware:
             app = wrap(app)
@@ -773,19 +727,3 @@ class EmbeddedAWS:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-# Services whose AWS-managed policies the embedded AWS offers. All 1,500+ make every account
-# reset take ~1 s; these are the ones a serverless stack like this one attaches.
-_MANAGED_POLICY_SERVICES = ("Lambda", "APIGateway", "DynamoDB", "SQS", "SNS", "CloudWatchLogs")
-
-
-def _keep_only_relevant_managed_policies() -> None:
-    import json
-
-    import moto.iam.models as iam_models
-
-    data = json.loads(iam_models.aws_managed_policies_data)
-    keep = {n: d for n, d in data.items() if any(s in n for s in _MANAGED_POLICY_SERVICES)}
-    # moto reads this module global each time it builds an IAM backend (moto 5.2.5).
-    iam_models.aws_managed_policies_data = json.dumps(keep)

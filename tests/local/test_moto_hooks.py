@@ -1,5 +1,6 @@
-"""Pins on the moto 5.2.5 internals pocctl.local hooks (pocctl/local/moto_hooks.py), and proof that
-moto's own synchronous event-source-mapping path is off in the embedded server.
+"""The registry of pocctl.local's patches of moto (pocctl/local/moto_hooks.py): pins on the moto
+5.2.5 code each one replaces or relies on, install and remove, and proof that moto's own synchronous
+event-source-mapping path is off in the embedded server.
 
 If a moto upgrade moves any of this, these tests fail and say what moved."""
 
@@ -19,6 +20,12 @@ from support.localkit import build_stack, zipped
 
 from pocctl.local import moto_hooks
 from pocctl.local.server import local_client
+
+
+def _install(*prefixes: str) -> None:
+    for p in moto_hooks.PATCHES:
+        if p.name.startswith(prefixes) and p.auto:
+            p.install()
 
 
 def test_moto_is_the_pinned_version() -> None:
@@ -137,7 +144,7 @@ def test_stream_records_stay_readable(aws_endpoint: str) -> None:
 
 def test_invoke_outside_local_aws_is_moto_s_own(aws_endpoint: str) -> None:
     """The invoke hook only acts on requests that came through a LocalAWS server."""
-    moto_hooks.install_invoke_hook()
+    moto_hooks.patch("lambda-invoke-in-executor").install()
     lam = local_client(aws_endpoint, "lambda")
     role = local_client(aws_endpoint, "iam").create_role(
         RoleName="r", AssumeRolePolicyDocument="{}"
@@ -160,7 +167,7 @@ def test_sqs_speed_up_pins_and_equivalence() -> None:
     from moto.core.utils import unix_time, unix_time_millis
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    moto_hooks.speed_up_sqs()
+    _install("sqs-")
     original = SQSBackend.is_message_valid_based_on_retention_period._pocctl_original  # type: ignore[attr-defined]
     source = inspect.getsource(original)
     assert '["MessageRetentionPeriod"]' in source and "message.sent_timestamp" in source
@@ -172,9 +179,13 @@ def test_sqs_speed_up_pins_and_equivalence() -> None:
     assert abs(sqs_models.unix_time() - unix_time()) < 0.05
     assert abs(sqs_models.unix_time_millis() - unix_time_millis()) < 50
     assert abs(sqs_models.unix_time() - time.time()) < 0.05
-    # the dispatcher method pocctl.local.server memoises
+    # the dispatcher method the "memoise-dispatcher" patch memoises
     assert "list_of_moto_modules" in inspect.getsource(
-        DomainDispatcherApplication.get_backend_for_host
+        getattr(
+            DomainDispatcherApplication.get_backend_for_host,
+            "_pocctl_original",
+            DomainDispatcherApplication.get_backend_for_host,
+        )
     )
 
 
@@ -196,7 +207,7 @@ def test_retention_check_still_expires_messages(aws_endpoint: str) -> None:
 def test_stream_iterators_expire_after_fifteen_minutes(aws_endpoint: str) -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, dynamodbstreams_backends
 
-    moto_hooks.expire_stream_iterators()
+    moto_hooks.patch("expire-stream-iterators").install()
     assert "shard_iterators[iterator_arn]" in inspect.getsource(
         DynamoDBStreamsBackend.get_records._pocctl_original  # type: ignore[attr-defined]
     )
@@ -228,8 +239,8 @@ def test_request_path_speed_up_pins_and_equivalence() -> None:
     from moto.sqs.responses import SQSResponse
     from moto.utilities.aws_headers import gen_amzn_requestid_long
 
-    moto_hooks.speed_up_request_path()
-    moto_hooks.speed_up_request_path()  # idempotent
+    _install("memoise-", "request-id-")
+    _install("memoise-", "request-id-")  # idempotent
     call_action = inspect.getsource(BaseResponse.call_action)
     assert "camelcase_to_underscores(self._get_action())" in call_action
     assert "method_names_from_class(self.__class__)" in call_action
@@ -267,8 +278,8 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
     deleting twice, an unknown receipt handle)."""
     from botocore.exceptions import ClientError
 
-    moto_hooks.speed_up_sqs()
-    original = moto_hooks.ORIGINALS["Queue.messages"].fget
+    _install("sqs-")
+    original = moto_hooks.patch("sqs-visible-messages").original.fget
     assert "message.visible and not message.delayed" in inspect.getsource(original)
     assert "had_receipt_handle(receipt_handle)" in inspect.getsource(
         Queue.delete_message._pocctl_original  # type: ignore[attr-defined]
@@ -280,10 +291,10 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
     assert "current_time > self.visible_at" in inspect.getsource(Message.visible.fget)
     assert "current_time < self.delayed_until" in inspect.getsource(Message.delayed.fget)
     for name, needle in (
-        ("approximate_number_of_messages_delayed", "if m.delayed"),
-        ("approximate_number_of_messages_not_visible", "if not m.visible"),
+        ("sqs-count-delayed", "if m.delayed"),
+        ("sqs-count-not-visible", "if not m.visible"),
     ):
-        assert needle in inspect.getsource(moto_hooks.ORIGINALS[f"Queue.{name}"].fget)
+        assert needle in inspect.getsource(moto_hooks.patch(name).original.fget)
     # SendMessage reads Queue.attributes, which builds those counts: why they must be cheap.
     assert 'queue.attributes.get("ContentBasedDeduplication")' in inspect.getsource(
         SQSBackend.send_message
@@ -322,3 +333,142 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
     assert attrs["ApproximateNumberOfMessages"] == "10"  # the delayed one is not visible yet
     rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
     assert [m["Body"] for m in rest["Messages"]] == [f"m{i}" for i in range(20, 30)]
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+_ABSENT = object()
+
+
+def _raw(path: str) -> object:
+    owner, attr = moto_hooks.resolve(path)
+    return owner.__dict__.get(attr, _ABSENT)
+
+
+def _moto_bindings(value: object) -> set[tuple[str, str]]:
+    """(module, name) of every moto module global bound to ``value``."""
+    import sys
+
+    return {
+        (module.__name__, name)
+        for module in list(sys.modules.values())
+        if getattr(module, "__name__", "").startswith("moto")
+        for name, bound in list(vars(module).items())
+        if bound is value
+    }
+
+
+@pytest.fixture
+def patches_restored():  # type: ignore[no-untyped-def]
+    """Puts back the patches that were installed before the test (the session's server)."""
+    before = [p for p in moto_hooks.PATCHES if p.installed]
+    yield
+    moto_hooks.remove_all()
+    for p in before:
+        p.install()
+
+
+def test_the_registry_names_each_patch_once_with_a_kind_a_target_and_a_reason() -> None:
+    names = [name for name, _, _ in moto_hooks.table()]
+    assert len(names) == len(set(names)) >= 20
+    targets = [p.target for p in moto_hooks.PATCHES]
+    assert len(targets) == len(set(targets))  # one object, one patch
+    for p in moto_hooks.PATCHES:
+        assert p.kind in moto_hooks.KINDS, p.name
+        owner, attr = moto_hooks.resolve(p.target)  # the owner still exists
+        assert owner is not None and attr
+        assert p.reason and p.pins, p.name
+        if p.kind == "fidelity":  # restores what AWS does: says where AWS documents it
+            assert "https://docs.aws.amazon.com/" in p.reason, p.name
+
+
+@pytest.mark.parametrize(
+    "pin", sorted({pin for p in moto_hooks.PATCHES for pin in p.pins}), ids=lambda pin: pin
+)
+def test_the_moto_source_each_patch_replaces_is_unchanged(pin: str) -> None:
+    recorded = moto_hooks.PINNED_SOURCES[pin]
+    now = moto_hooks.source_hash(moto_hooks.moto_original(pin))
+    assert now == recorded, f"{pin} changed: re-read it, then the patches that pin it"
+
+
+def test_every_pin_has_a_recorded_hash_and_every_hash_a_pin() -> None:
+    pins = {pin for p in moto_hooks.PATCHES for pin in p.pins}
+    assert pins == set(moto_hooks.PINNED_SOURCES)
+
+
+def test_install_then_remove_restores_every_original_object(patches_restored) -> None:  # type: ignore[no-untyped-def]
+    moto_hooks.remove_all()
+    originals = {p.name: _raw(p.target) for p in moto_hooks.PATCHES}
+    bound = {p.name: _moto_bindings(originals[p.name]) for p in moto_hooks.PATCHES if p.rebind}
+    assert all(bound.values())  # e.g. moto.core.responses imported them by name
+
+    installed = moto_hooks.install_all()
+    moto_hooks.patch("sqs-receive-in-passes").install()
+    assert [p.name for p in installed] == [p.name for p in moto_hooks.PATCHES if p.auto]
+    for p in moto_hooks.PATCHES:
+        assert p.installed and _raw(p.target) is not originals[p.name], p.name
+        assert p.original is (None if originals[p.name] is _ABSENT else originals[p.name])
+    for name, where in bound.items():
+        replacement = _raw(moto_hooks.patch(name).target)
+        assert where <= _moto_bindings(replacement), name
+
+    moto_hooks.remove_all()
+    for p in moto_hooks.PATCHES:
+        assert not p.installed and _raw(p.target) is originals[p.name], p.name
+    for name, where in bound.items():
+        assert _moto_bindings(originals[name]) == where, name
+
+
+def test_a_queue_made_while_patched_is_moto_s_own_once_removed(patches_restored) -> None:  # type: ignore[no-untyped-def]
+    moto_hooks.patch("no-moto-sqs-mappings").install()
+    q = Queue("q", region="us-east-1", account_id="123456789012")
+    assert q.lambda_event_source_mappings == {}
+    q.lambda_event_source_mappings["f"] = "mapping"  # what CreateEventSourceMapping does
+    assert q.lambda_event_source_mappings == {}  # moto never sees it
+    moto_hooks.patch("no-moto-sqs-mappings").remove()
+    assert q.lambda_event_source_mappings == {}  # moto's own attribute, as __init__ set it
+
+
+def test_only_fidelity_patches_when_asked(patches_restored, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    moto_hooks.remove_all()
+    monkeypatch.setenv(moto_hooks.PATCHES_ENV, "fidelity")
+    installed = moto_hooks.install_all()
+    assert installed and {p.kind for p in installed} == {"fidelity"}
+    assert not any(p.installed for p in moto_hooks.PATCHES if p.kind == "speed")
+    assert not moto_hooks.patch("sqs-receive-in-passes").installed  # persist.py's, with --data
+    moto_hooks.remove_all()
+    assert {p.kind for p in moto_hooks.install_all(["fidelity"])} == {"fidelity"}
+    monkeypatch.setenv(moto_hooks.PATCHES_ENV, "all")
+    assert {p.kind for p in moto_hooks.install_all()} == {"fidelity", "speed"}
+    monkeypatch.setenv(moto_hooks.PATCHES_ENV, "fast")
+    with pytest.raises(ValueError, match="POCCTL_MOTO_PATCHES"):
+        moto_hooks.install_all()
+    with pytest.raises(ValueError, match="unknown patch kinds"):
+        moto_hooks.install_all(["quick"])
+
+
+def test_the_pipeline_works_with_only_the_fidelity_patches(
+    aws_endpoint: str,
+    patches_restored,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The speed-ups change no behaviour the order pipeline sees: POST -> row -> notification
+    on moto with only the patches that restore AWS's behaviour."""
+    from pocctl.local.runtime import LocalAWS
+
+    from .localkit import post, wait_for
+
+    moto_hooks.remove_all()
+    monkeypatch.setenv(moto_hooks.PATCHES_ENV, "fidelity")
+    with LocalAWS(port=0, refresh_interval=0.2) as aws:
+        assert not any(p.installed for p in moto_hooks.PATCHES if p.kind == "speed")
+        assert moto_hooks.patch("no-moto-sqs-mappings").installed
+        stack = build_stack(aws.endpoint_url)
+        order = {"customer": "ada", "items": ["book"], "total": 12.5}
+        status, out = post(aws.invoke_url(stack.api_id, "prod"), json.dumps(order))
+        assert status == 200, out
+        rows = wait_for(lambda: stack.rows(), what="the order's row")
+        assert [r["orderID"]["S"] for r in rows] == [out["messageId"]]  # type: ignore[index]
+        notified: list[str] = []
+        wait_for(lambda: stack.drain(stack.probe_url, notified) or notified, what="the notice")
+        assert json.loads(notified[0])["orderID"] == out["messageId"]  # type: ignore[index]
