@@ -2,8 +2,10 @@
 
 The embedded AWS answers in milliseconds; AWS does not. A botocore hook on every client pocctl
 makes adds, per operation, the latency below, and answers CreateFunction and
-CreateEventSourceMapping with the IAM-propagation error of AWS-FACTS.md until the function's
-role is IAM_PROPAGATION seconds old — pocctl's own retry loop waits that out, as on AWS.
+CreateEventSourceMapping with the IAM-propagation error AWS gives ("The role defined for the
+function cannot be assumed by Lambda.", Lambda API Reference, CreateFunction) until the
+function's role is IAM_PROPAGATION seconds old — pocctl's own retry loop waits that out, as on
+AWS.
 
 Where the numbers come from (estimates for us-east-1 from a client in the same region; what
 matters here is their order of magnitude and which calls dominate, not the last 100 ms):

@@ -176,7 +176,7 @@ def build_stack(
     api: bool = True,
     throttle: tuple[int, int] = (100, 50),
 ) -> Stack:
-    """The pipeline as pocctl builds it (AWS-FACTS / issue 3), with knobs for fast tests."""
+    """The pipeline as pocctl builds it (the lab's settings), with knobs for fast tests."""
     s = Stack(endpoint)
     iam, sqs, ddb = s.client("iam"), s.client("sqs"), s.client("dynamodb")
     lam, sns = s.client("lambda"), s.client("sns")
