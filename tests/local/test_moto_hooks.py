@@ -454,9 +454,9 @@ def test_the_pipeline_works_with_only_the_fidelity_patches(
 ) -> None:
     """The speed-ups change no behaviour the order pipeline sees: POST -> row -> notification
     on moto with only the patches that restore AWS's behaviour."""
-    from pocctl.local.runtime import LocalAWS
+    from support.localkit import post, wait_for
 
-    from .localkit import post, wait_for
+    from pocctl.local.runtime import LocalAWS
 
     moto_hooks.remove_all()
     monkeypatch.setenv(moto_hooks.PATCHES_ENV, "fidelity")
