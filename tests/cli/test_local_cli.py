@@ -20,47 +20,16 @@ from pathlib import Path
 import boto3
 import pytest
 from support import subprocess_env
+from support.localproc import LocalProcess
 from support.workspace import Workspace, make_workspace
 
 
-class LocalServer:
+class LocalServer(LocalProcess):
     """`pocctl local --port 0` in a subprocess; ``admin`` adds --admin (moto's /moto-api, for
     reset() between tests)."""
 
     def __init__(self, *extra: str, admin: bool = True) -> None:
-        argv = ["local", "--port", "0", *(["--admin"] if admin else []), *extra]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pocctl", *argv],
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._seen = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        line = self.wait_for_line(r"listening on (http://127\.0\.0\.1:\d+)", timeout=60)
-        self.endpoint = re.search(r"(http://127\.0\.0\.1:\d+)", line).group(1)  # type: ignore[union-attr]
-        self.wait_for_line(r"Ctrl-C stops it", timeout=10)  # the end of the banner
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._seen:
-                self.lines.append(line.rstrip("\n"))
-                self._seen.notify_all()
-
-    def wait_for_line(self, pattern: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        with self._seen:
-            while True:
-                for line in self.lines:
-                    if re.search(pattern, line):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(f"no line matching {pattern!r} in {self.lines}")
-                self._seen.wait(left)
+        super().__init__("--port", "0", *(["--admin"] if admin else []), *extra)
 
     def reset(self) -> None:
         """moto's reset over HTTP: the admin API `pocctl local --admin` serves."""
@@ -68,9 +37,8 @@ class LocalServer:
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
 
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)  # Ctrl-C
-        return self.proc.wait(timeout=30)
+    def stop(self, sig: int = signal.SIGINT) -> int:  # Ctrl-C
+        return super().stop(sig)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 from support import subprocess_env
+from support.localproc import LocalProcess
 from support.workspace import Workspace, make_workspace
 
 from pocctl.local.persist import SNAPSHOT_NAME, read_header
@@ -29,66 +30,7 @@ from pocctl.local.persist import SNAPSHOT_NAME, read_header
 TOPIC = "arn:aws:sns:us-east-1:123456789012:POC-Topic"
 
 
-class Local:
-    """`python -m pocctl local` in the background; its output collected line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pocctl", "local", *args],
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._seen = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        line = self.wait_for_line(r"listening on (http://127\.0\.0\.1:\d+)")
-        self.endpoint = re.search(r"(http://127\.0\.0\.1:\d+)", line).group(1)  # type: ignore[union-attr]
-        self.port = self.endpoint.rsplit(":", 1)[1]
-        self.wait_for_line(r"Ctrl-C stops it")
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._seen:
-                self.lines.append(line.rstrip("\n"))
-                self._seen.notify_all()
-        with self._seen:
-            self._seen.notify_all()
-
-    def wait_for_line(self, pattern: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        with self._seen:
-            while True:
-                for line in self.lines:
-                    if re.search(pattern, line):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(f"no line matching {pattern!r} in {self.lines}")
-                self._seen.wait(min(left, 0.5))
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=30)
-        self.wait_for_output_end()
-        return code
-
-    def wait_for_output_end(self) -> None:
-        deadline = time.monotonic() + 10
-        with self._seen:
-            while self.proc.stdout is not None and not self.proc.stdout.closed:
-                if time.monotonic() > deadline:
-                    break
-                self._seen.wait(0.1)
-                if self.proc.poll() is not None:
-                    break
-
-    @property
-    def output(self) -> str:
-        with self._seen:
-            return "\n".join(self.lines)
+Local = LocalProcess
 
 
 @pytest.fixture

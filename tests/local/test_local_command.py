@@ -4,11 +4,9 @@ admin API off unless --admin (issue 9)."""
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,40 +15,16 @@ from urllib.parse import urlsplit
 import pytest
 from support import subprocess_env
 from support.localkit import SIGNED, request, signed, zipped
+from support.localproc import LocalProcess
 
 
-class LocalProcess:
+class LocalCommand(LocalProcess):
+    """`pocctl local --port 0 ARGS`, without AWS-managed policies (faster to start)."""
+
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pocctl", "local", "--port", "0", *args],
-            env=subprocess_env(MOTO_IAM_LOAD_MANAGED_POLICIES="false"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        super().__init__(
+            "--port", "0", *args, env=subprocess_env(MOTO_IAM_LOAD_MANAGED_POLICIES="false")
         )
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.wait_for(r"Ctrl-C stops it", timeout=60)
-        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", "\n".join(self.lines))
-        assert found, self.lines
-        self.endpoint = found.group(1)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not any(re.search(pattern, line) for line in self.lines):
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(f"no line matching {pattern!r} in {self.lines}")
-                self._changed.wait(left)
 
     def stop_by(self, signum: int, within: float) -> float:
         """Send ``signum``; the process must exit 0 within ``within`` s. Returns the time taken."""
@@ -62,18 +36,13 @@ class LocalProcess:
             raise AssertionError(f"still running {within} s after signal {signum}") from None
         took = time.monotonic() - started
         assert code == 0, self.lines
-        self.wait_for("embedded AWS stopped", timeout=5)
+        self.wait_for_line("embedded AWS stopped", timeout=5)
         return took
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
-def local() -> Iterator[LocalProcess]:
-    p = LocalProcess()
+def local() -> Iterator[LocalCommand]:
+    p = LocalCommand()
     yield p
     p.kill()
 
@@ -93,7 +62,7 @@ def _hold_a_body_open(endpoint: str) -> socket.socket:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_it_stops_within_5_s_while_clients_hold_connections_open(
-    local: LocalProcess, signum: int
+    local: LocalCommand, signum: int
 ) -> None:
     held = [_hold_a_body_open(local.endpoint) for _ in range(3)]
     parts = urlsplit(local.endpoint)
@@ -111,7 +80,7 @@ def test_it_stops_within_5_s_while_clients_hold_connections_open(
     assert took < 5
 
 
-def test_without_admin_the_admin_api_is_off_and_the_banner_says_so(local: LocalProcess) -> None:
+def test_without_admin_the_admin_api_is_off_and_the_banner_says_so(local: LocalCommand) -> None:
     text = "\n".join(local.lines)
     assert "moto's admin API (/moto-api) is off; --admin turns it on." in text
     assert "without a sandbox: deploy only code you trust" in text
@@ -122,7 +91,7 @@ def test_without_admin_the_admin_api_is_off_and_the_banner_says_so(local: LocalP
     assert sqs.get_queue_url(QueueName="kept")
 
 
-def test_a_foreign_host_and_a_web_page_are_refused(local: LocalProcess) -> None:
+def test_a_foreign_host_and_a_web_page_are_refused(local: LocalCommand) -> None:
     port = urlsplit(local.endpoint).port
     headers = {
         "Content-Type": "application/x-amz-json-1.0",
@@ -140,7 +109,7 @@ def test_a_foreign_host_and_a_web_page_are_refused(local: LocalProcess) -> None:
 
 
 def test_with_admin_reset_works_and_the_banner_says_so() -> None:
-    p = LocalProcess("--admin")
+    p = LocalCommand("--admin")
     try:
         assert "moto's admin API is ON (--admin)" in "\n".join(p.lines)
         sqs = signed(p.endpoint, "sqs")
@@ -163,7 +132,7 @@ def handler(event, context):
 """
 
 
-def test_it_stops_within_5_s_while_functions_run(local: LocalProcess) -> None:
+def test_it_stops_within_5_s_while_functions_run(local: LocalCommand) -> None:
     """A client waiting on Invoke, and a poller waiting on the function its mapping invoked:
     both functions run for a minute; SIGTERM still ends `pocctl local` within 5 s."""
     iam, lam = signed(local.endpoint, "iam"), signed(local.endpoint, "lambda")
