@@ -163,7 +163,7 @@ def modelled(model: LatencyModel) -> Iterator[None]:
 
 
 def critical_path(steps: list[Any]) -> tuple[float, list[str]]:
-    """The longest chain of lab.NEEDS, each resource weighted by the time it took."""
+    """The longest chain of needs (Resource.needs), each resource weighted by the time it took."""
     from pocctl import lab
 
     present = {s.resource.key for s in steps}
@@ -217,8 +217,8 @@ def run(bench: Bench) -> list[Section]:
         f"AWS and refusing Lambda creates for {IAM_PROPAGATION:.0f} s after their role is made "
         "(the values and their sources are in `bench/parallel.py`). Times are model seconds "
         f"(measured / {scale}), medians of {runs} runs. The critical path is the longest chain "
-        "of `lab.NEEDS`, each resource weighted by what it took in the parallel run: no "
-        "schedule can be shorter."
+        "of needs (each resource's `needs`), each resource weighted by what it took in the "
+        "parallel run: no schedule can be shorter."
     )
     sec.table(
         ["", "wall (model s)", "vs critical path"],
