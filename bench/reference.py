@@ -66,15 +66,15 @@ def build(endpoint: str, config: Path) -> Built:
     """
     from botocore.config import Config as BotoConfig
 
-    from pocctl import packaging
+    from pocctl import arns, packaging
     from pocctl.config import load
     from pocctl.resources import apigateway, iam, lambda_, sns, sqs
-    from pocctl.resources.base import Context
+    from pocctl.resources.base import Context, Target
     from pocctl.resources.dynamodb import Table
 
     check_loopback(endpoint)
     cfg = load(config)
-    ctx = Context(cfg=cfg, aws=_KnownAccount(endpoint))  # type: ignore[arg-type]
+    ctx = Context(Target(cfg, _KnownAccount(endpoint)))  # type: ignore[arg-type]
     session = _boto_session()
     boto_cfg = BotoConfig(user_agent_extra=REFERENCE_UA, retries={"mode": "standard"})
 
@@ -133,7 +133,7 @@ def build(endpoint: str, config: Path) -> Built:
     )["TableDescription"]["LatestStreamArn"]
 
     # Tasks 3 and 7: the three queues (the DLQ first: the order queue's redrive names it).
-    for queue in (sqs.dead_letter_queue(cfg), sqs.order_queue(cfg), sqs.failure_queue(cfg)):
+    for queue in (sqs.DeadLetterQueue(cfg), sqs.OrderQueue(cfg), sqs.FailureQueue(cfg)):
         call(
             sqs_c.create_queue,
             QueueName=queue.name,
@@ -143,7 +143,7 @@ def build(endpoint: str, config: Path) -> Built:
 
     # Tasks 4 and 7: the functions and their triggers.
     for which in ("lambda1", "lambda2"):
-        fn = lambda_.Function(which, getattr(cfg, which).name)
+        fn = lambda_.Function(cfg, which)
         want = fn.desired(ctx)
         call(
             lam.create_function,
@@ -162,7 +162,7 @@ def build(endpoint: str, config: Path) -> Built:
     call(
         lam.create_event_source_mapping,
         FunctionName=cfg.lambda1.name,
-        EventSourceArn=iam.queue_arn(ctx, cfg.queue.name),
+        EventSourceArn=arns.queue(ctx, cfg.queue.name),
         Enabled=True,
         BatchSize=cfg.lambda1.batch_size,
         FunctionResponseTypes=["ReportBatchItemFailures"],
@@ -178,7 +178,7 @@ def build(endpoint: str, config: Path) -> Built:
         FunctionResponseTypes=["ReportBatchItemFailures"],
         MaximumRetryAttempts=l2.maximum_retry_attempts,
         BisectBatchOnFunctionError=True,
-        DestinationConfig={"OnFailure": {"Destination": iam.queue_arn(ctx, l2.on_failure_queue)}},
+        DestinationConfig={"OnFailure": {"Destination": arns.queue(ctx, l2.on_failure_queue)}},
     )
 
     # Task 6: the topic (no email subscription in the lab's defaults).

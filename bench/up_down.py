@@ -93,7 +93,8 @@ def _status_after_reference(b: Bench, state: Path) -> dict[str, int]:
     from bench.common import new_app
     from pocctl.cli.status import collect
 
-    rows = collect(new_app(b.server.endpoint, state))["resources"]
+    _, report = collect(new_app(b.server.endpoint, state))
+    rows = report["resources"]
     out: dict[str, int] = {}
     for row in rows:
         out[row["status"]] = out.get(row["status"], 0) + 1
