@@ -10,16 +10,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import boto3
 import pytest
 from support import subprocess_env
+from support.localkit import wait_for
 from support.localproc import LocalProcess
 from support.workspace import Workspace, make_workspace
 
@@ -60,16 +61,8 @@ def client(endpoint: str, service: str):  # type: ignore[no-untyped-def]
     return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
 
 
-def wait_until(condition, timeout: float = 30.0, what: str = ""):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        pause.wait(0.05)
+# The 30 s these tests have always given a wait; a call may pass its own timeout.
+wait_until = partial(wait_for, timeout=30.0)
 
 
 def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, str]:

@@ -10,18 +10,19 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from support import subprocess_env
+from support.localkit import wait_for
 from support.localproc import LocalProcess
 from support.workspace import Workspace, make_workspace
 
@@ -43,16 +44,8 @@ def servers() -> Iterator[list[Local]]:
             s.proc.wait(timeout=10)
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        pause.wait(0.05)
+# The 30 s these tests have always given a wait; a call may pass its own timeout.
+wait_until = partial(wait_for, timeout=30.0)
 
 
 def client(ws: Workspace, service: str) -> Any:
