@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pocctl import config, lab
-from pocctl.engine import CREATE, Engine, StepFailed
+from pocctl.engine import CREATE, Engine, SilentReporter, StepFailed
 from pocctl.lab import Task
 from pocctl.resources.base import Context, Observed, Resource, Target
 from pocctl.state import State
@@ -70,7 +70,9 @@ class Fake(Resource):
         return {"arn": f"arn:fake:{self.key}"}
 
 
-class Recorder:
+class Recorder(SilentReporter):
+    """What a reporter is shown; the rest (in_flight, warn, info) is silent."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
 
@@ -85,15 +87,6 @@ class Recorder:
 
     def task_done(self, task: Task, steps: list[Any], seconds: float) -> None:
         self.lines.append(f"done {task.number} ({len(steps)})")
-
-    def in_flight(self, names: list[str]) -> None:
-        pass
-
-    def warn(self, text: str) -> None:
-        pass
-
-    def info(self, text: str) -> None:
-        pass
 
 
 def make_task(number: int, resources: list[Resource]) -> Task:
