@@ -10,6 +10,7 @@ points at a new deployment, so — as on AWS — a change takes effect at the ne
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -22,10 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from moto.core import DEFAULT_ACCOUNT_ID
+
 from pocctl.local.operation import operation_of
-from pocctl.local.vtl import Input, TemplateError, Util, render
+from pocctl.local.vtl import Input, PayloadError, TemplateError, Util, java_string, render
 
 logger = logging.getLogger("pocctl.local")
+
+# The account the embedded API Gateway's APIs belong to: moto's (pinned) default account.
+ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 
 LogFn = Callable[[str], None]
 ClientFactory = Callable[..., Any]
@@ -203,12 +209,14 @@ class ApiGateway:
         invalid = self._validate(deployed, method_cfg, content_type, body, params)
         if invalid is not None:
             return invalid
-        context = _context(environ, headers, request_id, api_id, stage, method, resource, path)
+        context = _context(
+            environ, headers, request_id, api_id, stage, method, resource, path, deployed
+        )
         variables = {
             "input": Input(body, params),
             "util": Util(),
             "context": context,
-            "stageVariables": deployed.variables,
+            "stageVariables": dict(deployed.variables),
         }
         integration = method_cfg.get("methodIntegration") or {}
         integration_body = self._integration_body(integration, content_type, body, variables)
@@ -217,6 +225,12 @@ class ApiGateway:
         int_headers, int_query = _integration_parameters(
             integration.get("requestParameters") or {}, params, deployed.variables, context
         )
+        # A request template's $context.requestOverride wins over the parameter mappings
+        # ("Use a mapping template to override an API's request and response parameters",
+        # https://docs.aws.amazon.com/apigateway/latest/developerguide/
+        # apigateway-override-request-response-parameters.html).
+        int_headers.update(_override(context["requestOverride"], "header"))
+        int_query.update(_override(context["requestOverride"], "querystring"))
         kind = integration.get("type")
         uri = str(integration.get("uri") or "")
         sqs = _SQS_URI.match(uri)
@@ -248,6 +262,11 @@ class ApiGateway:
             return body
         try:
             return render(template, variables)
+        except PayloadError as exc:
+            # AWS's JSON parser refused the body that $input.path/json read: 400, as recorded
+            # on API Gateway (github.com/ToQoz/api-gateway-mapping-template test/_.md).
+            self._log(f"[API Gateway] request template could not read the payload: {exc}")
+            return _error(400, exc.message, "BadRequestException")
         except TemplateError as exc:
             self._log(f"[API Gateway] request template failed: {exc}")
             return _error(500, "Internal server error", "InternalServerErrorException")
@@ -465,8 +484,10 @@ class ApiGateway:
         template = templates.get(content_type)
         if template is None and templates:
             content_type, template = next(iter(templates.items()))
+        override: dict[str, Any] = {"header": {}}
         if template:
-            out_vars = dict(variables, input=Input(backend_body, params))
+            context = dict(variables["context"], responseOverride=override)
+            out_vars = dict(variables, input=Input(backend_body, params), context=context)
             try:
                 out = render(template, out_vars)
             except TemplateError as exc:
@@ -486,7 +507,10 @@ class ApiGateway:
                 for k, v in backend_headers.items():
                     if k.lower() == wanted:
                         headers[header] = v
-        return Response(int(chosen.get("statusCode") or 200), out.encode("utf-8"), headers)
+        # $context.responseOverride from the response template wins (same AWS page as above).
+        headers.update(_override(override, "header"))
+        status = _override_status(override.get("status"), chosen.get("statusCode"))
+        return Response(status, out.encode("utf-8"), headers)
 
 
 def _method_request(
@@ -521,26 +545,67 @@ def _context(
     method: str,
     resource: dict[str, Any],
     path: str,
+    deployed: _Deployed,
 ) -> dict[str, Any]:
-    """``$context`` of a mapping template."""
+    """``$context`` of a mapping template: every key "Variables for data transformations for API
+    Gateway" lists for REST APIs (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+    api-gateway-mapping-template-reference.html). What an unsigned, unauthorised request has no
+    value for (identity.caller, authorizer.principalId...) is null, rendered empty, as on AWS."""
+    now = time.time()
+    domain = headers.get("Host") or environ.get("SERVER_NAME", "127.0.0.1")
     return {
-        "requestId": request_id,
-        "extendedRequestId": request_id,
+        "accountId": ACCOUNT_ID,
         "apiId": api_id,
-        "stage": stage,
+        "authorizer": {"claims": None, "principalId": None},
+        "awsEndpointRequestId": None,
+        "deploymentId": deployed.deployment_id,
+        # "The full domain name used to invoke the API. This should be the same as the
+        # incoming Host header."; domainPrefix is its first label.
+        "domainName": domain,
+        "domainPrefix": domain.split(":")[0].split(".")[0],
+        "extendedRequestId": base64.b64encode(uuid.uuid4().bytes[:12]).decode(),
         "httpMethod": method,
+        "identity": _identity(environ, headers),
+        "isCanaryRequest": False,
+        "path": f"/{stage}/{path.lstrip('/')}" if path.strip("/") else f"/{stage}/",
+        "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+        "requestId": request_id,
+        "requestOverride": {"header": {}, "path": {}, "querystring": {}},
+        "responseOverride": {"header": {}},
+        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "requestTimeEpoch": int(now * 1000),
         "resourceId": resource.get("id"),
         "resourcePath": resource.get("path"),
-        "path": f"/{stage}{path}",
-        "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-        "requestTimeEpoch": int(time.time() * 1000),
-        "identity": {
-            "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
-            "userAgent": headers.get("User-Agent", ""),
-        },
-        "accountId": "",
+        "stage": stage,
+        "wafResponseCode": None,
+        "webaclArn": None,
+        "xrayTraceId": None,
     }
+
+
+def _identity(environ: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """``$context.identity`` of an unsigned request without an API key (the lab's)."""
+    names = ["accountId", "apiKey", "apiKeyId", "caller", "cognitoAuthenticationProvider", "cognitoAuthenticationType", "cognitoIdentityId", "cognitoIdentityPoolId", "principalOrgId", "clientCert", "user", "userArn", "vpcId", "vpceId"]
+    identity: dict[str, Any] = dict.fromkeys(names)
+    identity["sourceIp"] = environ.get("REMOTE_ADDR", "127.0.0.1")
+    identity["userAgent"] = headers.get("User-Agent")
+    return identity
+
+
+def _override(override: Any, where: str) -> dict[str, str]:
+    """The values a template set in ``$context.{request,response}Override.<where>``."""
+    values = override.get(where) if isinstance(override, dict) else None
+    if not isinstance(values, dict):
+        return {}
+    return {str(k): java_string(v) for k, v in values.items() if v is not None}
+
+
+def _override_status(status: Any, default: Any) -> int:
+    try:
+        code = int(str(status))
+    except ValueError:
+        return int(default or 200)
+    return code if 100 <= code <= 599 else int(default or 200)
 
 
 def _match(
@@ -610,7 +675,10 @@ def _integration_parameters(
         elif source.startswith("stageVariables."):
             value = stage_vars.get(source.split(".", 1)[1])
         elif source.startswith("context."):
-            value = str(context.get(source.split(".", 1)[1], ""))
+            found: Any = context
+            for part in source.split(".")[1:]:
+                found = found.get(part) if isinstance(found, dict) else None
+            value = None if found is None else java_string(found)
         else:
             value = None
         if value is not None:

@@ -1,11 +1,23 @@
-"""The subset of API Gateway's mapping-template language (VTL) that REST APIs like the lab's use.
+"""API Gateway's mapping-template language: Velocity (VTL) with API Gateway's objects.
 
-References only — ``$input.body``, ``$input.json('$.x')``, ``$input.path('$.x')``,
-``$input.params('name')``, ``$util.urlEncode(...)``, ``$util.urlDecode(...)``,
-``$util.escapeJavaScript(...)``, ``$util.base64Encode/Decode(...)``, ``$util.parseJson(...)``,
-``$context.<name>``, ``$stageVariables.<name>`` — in the plain, quiet (``$!x``) and formal
-(``${x}``) forms; ``##`` comments are dropped. Directives (#set, #if, #foreach) are not
-supported: a template that uses them raises TemplateError rather than render wrongly.
+The engine is airspeed-ext (pinned in pyproject.toml), the Velocity implementation another AWS
+emulator uses for exactly this; this module keeps API Gateway's side thin:
+
+- ``$input``, ``$util`` (:class:`Input`, :class:`Util`), ``$context`` and ``$stageVariables``
+  (plain dicts built by the gateway), as documented in "Variables for data transformations for
+  API Gateway" (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+  api-gateway-mapping-template-reference.html).
+- Java's view of values: ``String``/``List``/``Map`` methods (``replaceAll``, ``toLowerCase``,
+  ``trim``, ``size``, ``keySet``...), maps printed as ``{foo=bar}`` and lists as ``[a, b]``
+  (Java's ``toString``, which Velocity uses to render a reference), while JSON arrays from
+  ``$input.path`` print as JSON (they are json-smart ``JSONArray`` objects on AWS).
+- Velocity 1.7 details airspeed lacks: ``#break``, ``#foreach`` over a map's values, a
+  ``#foreach`` over ``null`` or a scalar doing nothing, a missing key or index giving ``null``.
+
+A missing or ``null`` reference renders as the empty string, as on API Gateway (airspeed-ext's
+AWS mode; e.g. https://github.com/toqoz/api-gateway-mapping-template/issues/5). A template
+that cannot be parsed or evaluated raises :class:`TemplateError`; the gateway answers it with
+API Gateway's 500 ``{"message": "Internal server error"}``.
 """
 
 from __future__ import annotations
@@ -13,71 +25,395 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
+
+import airspeed
+from airspeed import operators as _ops
 
 
 class TemplateError(ValueError):
     pass
 
 
+class PayloadError(TemplateError):
+    """The payload a template reads with ``$input.path``/``$input.json`` does not parse.
+
+    API Gateway answers 400 ``{"message": "Could not process payload..."}`` then, as recorded
+    on AWS in https://github.com/ToQoz/api-gateway-mapping-template/blob/master/test/_.md."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.message = f"Could not process payload{detail}"
+
+
+# -- Java's view of values ----------------------------------------------------------------------
+
+
+class JsonArray(list):  # type: ignore[type-arg]
+    """A JSON array read from a payload: on AWS a json-smart JSONArray, whose toString is JSON."""
+
+
+def java_string(value: Any) -> str:
+    """``String.valueOf(value)`` as Java prints Velocity's values."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, JsonArray):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{java_string(k)}={java_string(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple, range)) or type(value).__name__ == "dict_keys":
+        return "[" + ", ".join(java_string(v) for v in value) + "]"
+    return str(value)
+
+
+def _java_regex(pattern: str) -> str:
+    # Java's and Python's regex syntax agree on what templates use; possessive quantifiers and
+    # \p{...} classes are not translated (a template using them fails loudly: re.error → 500).
+    return pattern
+
+
+def _java_replacement(repl: str) -> str:
+    """A java.util.regex replacement ($1, \\$) as Python's re.sub replacement."""
+    out, i = [], 0
+    while i < len(repl):
+        ch = repl[i]
+        if ch == "\\" and i + 1 < len(repl):
+            out.append(re.escape(repl[i + 1]) if repl[i + 1] != "\\" else "\\\\")
+            i += 2
+        elif ch == "$" and i + 1 < len(repl) and repl[i + 1].isdigit():
+            out.append(f"\\g<{repl[i + 1]}>")
+            i += 2
+        else:
+            out.append("\\\\" if ch == "\\" else ch)
+            i += 1
+    return "".join(out)
+
+
+def _split(s: str, regex: str, limit: int = 0) -> list[str]:
+    """String.split: a regex; with limit 0, trailing empty strings are removed."""
+    parts = re.split(_java_regex(regex), s, maxsplit=max(limit - 1, 0))
+    if limit == 0:
+        while parts and parts[-1] == "":
+            parts.pop()
+    return parts
+
+
+def _index_of(s: Any, x: Any, start: int = 0) -> int:
+    try:
+        return s.index(x, start) if isinstance(s, str) else s.index(x)
+    except ValueError:
+        return -1
+
+
+def _substring(s: str, begin: int, end: int | None = None) -> str:
+    end = len(s) if end is None else end
+    if not 0 <= begin <= end <= len(s):  # StringIndexOutOfBoundsException on AWS
+        raise IndexError(f"begin {begin}, end {end}, length {len(s)}")
+    return s[begin:end]
+
+
+def _put(m: dict[Any, Any], k: Any, v: Any) -> Any:
+    old = m.get(k)
+    m[k] = v
+    return old
+
+
+def _list_add(lst: list[Any], *args: Any) -> bool:
+    if len(args) == 2:
+        lst.insert(args[0], args[1])
+    else:
+        lst.append(args[0])
+    return True
+
+
+_STRING_METHODS: dict[str, Callable[..., Any]] = {
+    "length": len,
+    "isEmpty": lambda s: len(s) == 0,
+    "toLowerCase": str.lower,
+    "toUpperCase": str.upper,
+    "trim": lambda s: s.strip("".join(chr(c) for c in range(33))),
+    "contains": lambda s, x: java_string(x) in s,
+    "startsWith": lambda s, x, off=0: s.startswith(x, off),
+    "endsWith": lambda s, x: s.endswith(x),
+    "equals": lambda s, x: isinstance(x, str) and s == x,
+    "equalsIgnoreCase": lambda s, x: isinstance(x, str) and s.lower() == x.lower(),
+    "indexOf": _index_of,
+    "lastIndexOf": lambda s, x: s.rfind(x),
+    "charAt": lambda s, i: s[i] if 0 <= i < len(s) else s[len(s) + 1],
+    "substring": _substring,
+    "concat": lambda s, x: s + x,
+    "replace": lambda s, a, b: s.replace(java_string(a), java_string(b)),
+    "replaceAll": lambda s, rx, r: re.sub(_java_regex(rx), _java_replacement(r), s),
+    "replaceFirst": lambda s, rx, r: re.sub(_java_regex(rx), _java_replacement(r), s, count=1),
+    "matches": lambda s, rx: re.fullmatch(_java_regex(rx), s) is not None,
+    "split": _split,
+    "toString": lambda s: s,
+    "hashCode": lambda s: _java_hash(s),
+}
+
+_LIST_METHODS: dict[str, Callable[..., Any]] = {
+    "size": len,
+    "isEmpty": lambda lst: len(lst) == 0,
+    "get": lambda lst, i: lst[i] if 0 <= i < len(lst) else lst[len(lst) + 1],
+    "contains": lambda lst, x: x in lst,
+    "indexOf": _index_of,
+    "add": _list_add,
+    "addAll": lambda lst, xs: lst.extend(xs) or True,
+    "set": lambda lst, i, v: (lst[i], lst.__setitem__(i, v))[0],
+    "remove": lambda lst, i: lst.pop(i) if isinstance(i, int) else _remove(lst, i),
+    "clear": lambda lst: lst.clear(),
+    "toString": java_string,
+}
+
+_MAP_METHODS: dict[str, Callable[..., Any]] = {
+    "size": len,
+    "isEmpty": lambda m: len(m) == 0,
+    "get": lambda m, k: m.get(k),
+    "getOrDefault": lambda m, k, d: m.get(k, d),
+    "containsKey": lambda m, k: k in m,
+    "containsValue": lambda m, v: v in m.values(),
+    "keySet": lambda m: list(m.keys()),
+    "values": lambda m: list(m.values()),
+    "entrySet": lambda m: [{"key": k, "value": v} for k, v in m.items()],
+    "put": _put,
+    "putAll": lambda m, other: m.update(other),
+    "remove": lambda m, k: m.pop(k, None),
+    "clear": lambda m: m.clear(),
+    "toString": java_string,
+}
+
+_SCALAR_METHODS: dict[str, Callable[..., Any]] = {
+    "toString": java_string,
+    "equals": lambda a, b: a == b,
+    "intValue": int,
+    "longValue": int,
+    "doubleValue": float,
+    "booleanValue": bool,
+}
+
+
+def _remove(lst: list[Any], x: Any) -> bool:
+    if x in lst:
+        lst.remove(x)
+        return True
+    return False
+
+
+def _java_hash(s: str) -> int:
+    h = 0
+    for ch in s:
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def _methods_of(obj: Any) -> dict[str, Callable[..., Any]] | None:
+    if isinstance(obj, str):
+        return _STRING_METHODS
+    if isinstance(obj, (list, tuple)):
+        return _LIST_METHODS
+    if isinstance(obj, dict):
+        return _MAP_METHODS
+    if isinstance(obj, (bool, int, float)):
+        return _SCALAR_METHODS
+    return None
+
+
+def _member(obj: Any, name: str, args: list[Any] | None) -> Any:
+    """``$obj.name`` (args None) or ``$obj.name(args)`` with Velocity's lookup, Java-typed."""
+    if obj is None:
+        return None
+    table = _methods_of(obj)
+    if args is not None:
+        if table is not None:
+            method = table.get(name)
+            return method(obj, *args) if method else None
+        # pocctl's own objects ($input, $util): their public methods
+        bound = getattr(obj, name, None) if not name.startswith("_") else None
+        return bound(*args) if callable(bound) else None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    if table is None and not name.startswith("_"):
+        value = getattr(obj, name, None)
+        return None if callable(value) else value
+    return None
+
+
+def _item(obj: Any, key: Any) -> Any:
+    """``$obj[key]``: a missing key or index is null, as Velocity's index notation."""
+    if isinstance(obj, dict):
+        return obj.get(key)
+    if isinstance(obj, (list, tuple)) and isinstance(key, int) and 0 <= key < len(obj):
+        return obj[key]
+    return None
+
+
+# -- the airspeed hooks: names only airspeed's parser calls ---------------------------------------
+
+
+class _Break(Exception):
+    """#break: leaves the innermost #foreach (or the template, outside one), as Velocity 1.7."""
+
+
+class _BreakDirective(_ops._Element):
+    START = re.compile(r"#(?:break|\{break\})(.*)", re.S)
+
+    def parse(self) -> None:
+        self.identity_match(self.START)
+
+    def evaluate_raw(self, stream: Any, namespace: Any, loader: Any) -> None:
+        raise _Break()
+
+
+def _is_break(exc: BaseException) -> bool:
+    return isinstance(exc, _Break) or isinstance(getattr(exc, "__cause__", None), _Break)
+
+
+class _Foreach(_ops.ForeachDirective):
+    """Velocity 1.7's #foreach: a map yields its values, null or a scalar yields nothing."""
+
+    def evaluate_raw(self, stream: Any, namespace: Any, loader: Any) -> None:
+        iterable = self.value.calculate(namespace, loader)
+        if isinstance(iterable, dict):
+            iterable = list(iterable.values())
+        if not isinstance(iterable, (list, tuple, range)):
+            return
+        items = list(iterable)
+        for n, item in enumerate(items, 1):
+            local = _ops.LocalNamespace(namespace)
+            local["velocityCount"] = n
+            local["velocityHasNext"] = n < len(items)
+            local["foreach"] = {
+                "count": n,
+                "index": n - 1,
+                "hasNext": n < len(items),
+                "first": n == 1,
+                "last": n == len(items),
+            }
+            local[self.loop_var_name] = item
+            try:
+                self.block.evaluate(stream, local, loader)
+            except _ops.TemplateExecutionError as exc:
+                if _is_break(exc):
+                    return
+                raise
+
+
+_original_name_or_call = _ops.NameOrCall.calculate
+
+
+def _name_or_call(self: Any, current: Any, loader: Any, top: Any) -> Any:
+    if isinstance(current, _ops.LocalNamespace):
+        return _original_name_or_call(self, current, loader, top)  # variables, macros, #define
+    args = self.parameters.calculate(top, loader) if self.parameters is not None else None
+    result = _member(current, self.name, args)
+    if self.index is not None:
+        result = _item(result, self.index.calculate(top, loader))
+    return result
+
+
+def _sub_expression(self: Any, current: Any, loader: Any, top: Any) -> Any:
+    if not isinstance(self.expression, _ops.ArrayIndex):
+        return self.expression.calculate(current, loader, top)
+    result = _item(current, self.expression.calculate(current, loader))
+    return self.subexpression.calculate(result, loader, top) if self.subexpression else result
+
+
+def _install() -> None:
+    """Fit airspeed to Velocity 1.7 as API Gateway runs it (see the module docstring).
+
+    airspeed-ext is pinned exactly; tests/local/test_vtl.py checks each hook so an upgrade that
+    moves these names fails loudly."""
+    if getattr(_ops, "_pocctl_installed", False):
+        return
+    _ops.value_to_string = java_string
+    _ops.ForeachDirective = _Foreach
+    _ops.NameOrCall.calculate = _name_or_call
+    _ops.SubExpression.calculate = _sub_expression
+    _ops.UserDefinedDirective.DIRECTIVES = [*_ops.UserDefinedDirective.DIRECTIVES, _BreakDirective]
+    _ops._pocctl_installed = True
+
+
+_install()
+
+
+# -- API Gateway's objects ----------------------------------------------------------------------
+
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_DIRECTIVE = re.compile(r"^\s*#(set|if|elseif|else|end|foreach|macro|define|parse|include)\b", re.M)
 _MISSING = object()
 
 
 def json_path(doc: Any, path: str) -> Any:
-    """A JSONPath subset: ``$``, ``.name``, ``['name']``, ``[index]``. Missing → None."""
+    """A JSONPath subset: ``$``, ``.name``, ``['name']``, ``[index]``, ``[*]``. Missing → None."""
     path = path.strip()
     if not path.startswith("$"):
         raise TemplateError(f"unsupported JSONPath {path!r}")
     i, cur = 1, doc
-    while i < len(path):
+    while i < len(path) and cur is not None:
         if path[i] == ".":
             m = _IDENT.match(path, i + 1)
             if not m:
                 raise TemplateError(f"unsupported JSONPath {path!r}")
-            key, i = m.group(0), m.end()
-            cur = cur.get(key) if isinstance(cur, dict) else None
+            cur, i = (cur.get(m.group(0)) if isinstance(cur, dict) else None), m.end()
         elif path[i] == "[":
             end = path.index("]", i)
-            token = path[i + 1 : end].strip()
-            i = end + 1
+            token, i = path[i + 1 : end].strip(), end + 1
             if token[:1] in "'\"":
                 cur = cur.get(token[1:-1]) if isinstance(cur, dict) else None
             elif token.lstrip("-").isdigit():
                 idx = int(token)
                 cur = cur[idx] if isinstance(cur, list) and -len(cur) <= idx < len(cur) else None
+            elif token == "*":
+                cur = list(cur.values()) if isinstance(cur, dict) else cur
             else:
                 raise TemplateError(f"unsupported JSONPath {path!r}")
         else:
             raise TemplateError(f"unsupported JSONPath {path!r}")
-        if cur is None:
-            return None
     return cur
 
 
+def _lenient_json(text: str) -> Any:
+    """The payload as AWS's json-smart parser (permissive mode) reads it: JSON, or — for text
+    that does not start an object or array — the text itself as one string (recorded on AWS:
+    ``a=b``, ``a{b``, ``null{`` read as strings; ``{a`` and ``[a`` are refused with 400)."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        if text.lstrip()[:1] in ("{", "["):
+            raise PayloadError(f": {exc}") from exc
+        return text
+
+
+def from_json(value: Any) -> Any:
+    """A parsed JSON value as AWS's JSONPath library hands it to Velocity: objects are maps
+    (printed {k=v}), arrays JSONArrays (printed as JSON)."""
+    if isinstance(value, dict):
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return JsonArray(from_json(v) for v in value)
+    return value
+
+
 def escape_javascript(s: str) -> str:
-    """Java's StringEscapeUtils.escapeJavaScript, as API Gateway's $util.escapeJavaScript."""
+    """commons-lang StringEscapeUtils.escapeJavaScript, API Gateway's $util.escapeJavaScript:
+    ' and " and \\ and / escaped, control characters and non-ASCII as \\uXXXX."""
     out = []
     for ch in str(s):
         if ch in "\"'\\/":
-            out.append("\\" + ch if ch != "/" else "\\/")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
+            out.append("\\" + ch)
+        elif ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
         elif ord(ch) < 32 or ord(ch) > 0x7E:
             out.append("".join(f"\\u{u:04X}" for u in _utf16(ch)))
         else:
             out.append(ch)
     return "".join(out)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
 
 def _utf16(ch: str) -> list[int]:
@@ -91,27 +427,41 @@ def url_encode(s: str) -> str:
 
 
 class Input:
-    """``$input`` for a request (or for an integration response, the backend's body)."""
+    """``$input`` for a request (or for an integration response, the backend's body).
+
+    An empty payload reads as ``{}`` (API Gateway's behaviour, recorded by LocalStack:
+    https://github.com/localstack/localstack/pull/12413). A payload that is not JSON reads, as
+    AWS's lenient JSON parser reads it, as one string: ``$input.path('$')`` is the raw text
+    (the documented form-urlencoded recipes split it), a deeper path is null."""
 
     def __init__(self, body: str, params: dict[str, dict[str, str]] | None = None) -> None:
-        self.body = body
+        self._raw = body
         self._params = params or {"path": {}, "querystring": {}, "header": {}}
         self._doc: Any = _MISSING
 
+    def __str__(self) -> str:
+        # $input alone renders nothing on AWS (recorded: ToQoz/api-gateway-mapping-template
+        # test/_.md, example-cd963d7c).
+        return ""
+
+    @property
+    def body(self) -> str:
+        return self._raw if self._raw else "{}"
+
     def _parsed(self) -> Any:
         if self._doc is _MISSING:
-            try:
-                self._doc = json.loads(self.body) if self.body.strip() else {}
-            except ValueError as exc:
-                raise TemplateError(f"body is not JSON: {exc}") from exc
+            self._doc = from_json(_lenient_json(self.body))
         return self._doc
 
-    def json(self, path: str) -> str:
-        value = json_path(self._parsed(), path)
-        return json.dumps(value) if value is not None else ""
+    def json(self, path: str = "$") -> str:
+        """The JSONPath result as compact JSON; nothing at the path → the empty string."""
+        value = json_path(self._parsed(), str(path))
+        if value is None:
+            return ""
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
     def path(self, path: str) -> Any:
-        return json_path(self._parsed(), path)
+        return json_path(self._parsed(), str(path))
 
     def params(self, name: str | None = None) -> Any:
         if name is None:
@@ -120,7 +470,7 @@ class Input:
             values = self._params.get(where, {})
             if where == "header":
                 for k, v in values.items():
-                    if k.lower() == name.lower():
+                    if k.lower() == str(name).lower():
                         return v
             elif name in values:
                 return values[name]
@@ -128,138 +478,56 @@ class Input:
 
 
 class Util:
-    """``$util``."""
+    """``$util``: the functions API Gateway documents, with their Java libraries' behaviour."""
 
-    def urlEncode(self, s: Any) -> str:  # noqa: N802 (VTL's names)
-        return url_encode(_text(s))
+    def __str__(self) -> str:
+        return ""  # as $input (recorded: example-a35f2355 of the same file)
 
-    def urlDecode(self, s: Any) -> str:  # noqa: N802
-        return unquote_plus(_text(s))
+    def urlEncode(self, s: Any) -> Any:  # noqa: N802 (VTL's names)
+        return None if s is None else url_encode(java_string(s))
 
-    def escapeJavaScript(self, s: Any) -> str:  # noqa: N802
-        return escape_javascript(_text(s))
+    def urlDecode(self, s: Any) -> Any:  # noqa: N802
+        return None if s is None else unquote_plus(java_string(s))
 
-    def base64Encode(self, s: Any) -> str:  # noqa: N802
-        return base64.b64encode(_text(s).encode("utf-8")).decode("ascii")
+    def escapeJavaScript(self, s: Any) -> Any:  # noqa: N802
+        return None if s is None else escape_javascript(java_string(s))
 
-    def base64Decode(self, s: Any) -> str:  # noqa: N802
-        return base64.b64decode(_text(s)).decode("utf-8", "replace")
+    def base64Encode(self, s: Any) -> Any:  # noqa: N802
+        if s is None:
+            return None
+        return base64.b64encode(java_string(s).encode("utf-8")).decode("ascii")
+
+    def base64Decode(self, s: Any) -> Any:  # noqa: N802
+        if s is None:
+            return None
+        return base64.b64decode(java_string(s)).decode("utf-8", "replace")
 
     def parseJson(self, s: Any) -> Any:  # noqa: N802
-        return json.loads(_text(s))
+        return from_json(json.loads(java_string(s)))
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+# -- rendering ----------------------------------------------------------------------------------
 
 
 def render(template: str, variables: dict[str, Any]) -> str:
-    """Render ``template`` with the root objects in ``variables`` (input, util, context...)."""
-    if _DIRECTIVE.search(template):
-        raise TemplateError("VTL directives (#set, #if, #foreach...) are not supported locally")
-    template = re.sub(r"##[^\n]*", "", template)
-    out: list[str] = []
-    i = 0
-    while i < len(template):
-        j = template.find("$", i)
-        if j < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:j])
-        parsed = _Parser(template, j, variables).reference()
-        if parsed is None:
-            out.append("$")
-            i = j + 1
-            continue
-        value, end, quiet = parsed
-        if value is None:
-            out.append("" if quiet else template[j:end])
-        else:
-            out.append(_text(value))
-        i = end
-    return "".join(out)
+    """Render ``template`` with the root objects in ``variables`` (input, util, context...).
 
-
-class _Parser:
-    """Parses and evaluates one reference starting at ``$``."""
-
-    def __init__(self, text: str, pos: int, variables: dict[str, Any]) -> None:
-        self.text, self.pos, self.vars = text, pos, variables
-
-    def reference(self) -> tuple[Any, int, bool] | None:
-        t = self.text
-        p = self.pos + 1
-        quiet = t.startswith("!", p)
-        if quiet:
-            p += 1
-        formal = t.startswith("{", p)
-        if formal:
-            p += 1
-        m = _IDENT.match(t, p)
-        if not m:
-            return None
-        value: Any = self.vars.get(m.group(0))
-        p = m.end()
-        while p < len(t) and t[p] == ".":
-            m = _IDENT.match(t, p + 1)
-            if not m:
-                break
-            name, q = m.group(0), m.end()
-            if q < len(t) and t[q] == "(":
-                args, q = self._args(q + 1)
-                method = getattr(value, name, None) if value is not None else None
-                if not callable(method) or name.startswith("_"):
-                    raise TemplateError(f"unsupported method {name}() in mapping template")
-                value = method(*args)
-            elif isinstance(value, dict):
-                value = value.get(name)
-            else:
-                value = (
-                    getattr(value, name, None)
-                    if value is not None and not callable(getattr(value, name, None))
-                    else None
-                )
-            p = q
-        if formal:
-            if not t.startswith("}", p):
-                raise TemplateError("unterminated ${...} reference")
-            p += 1
-        return value, p, quiet
-
-    def _args(self, p: int) -> tuple[list[Any], int]:
-        t, args = self.text, []
-        while True:
-            while p < len(t) and t[p].isspace():
-                p += 1
-            if p >= len(t):
-                raise TemplateError("unterminated argument list")
-            if t[p] == ")":
-                return args, p + 1
-            if t[p] in "'\"":
-                end = t.find(t[p], p + 1)
-                if end < 0:
-                    raise TemplateError("unterminated string literal")
-                args.append(t[p + 1 : end])
-                p = end + 1
-            elif t[p] == "$":
-                sub = _Parser(t, p, self.vars).reference()
-                if sub is None:
-                    raise TemplateError("bad reference in argument list")
-                args.append(sub[0])
-                p = sub[1]
-            else:
-                m = re.compile(r"-?\d+").match(t, p)
-                if not m:
-                    raise TemplateError(f"unsupported argument at {t[p : p + 20]!r}")
-                args.append(int(m.group(0)))
-                p = m.end()
-            while p < len(t) and t[p].isspace():
-                p += 1
-            if p < len(t) and t[p] == ",":
-                p += 1
+    ``variables`` is not modified except where the template assigns into it (for example
+    ``#set($context.responseOverride.status = 400)``), which is how API Gateway hands overrides
+    back."""
+    try:
+        compiled = airspeed.Template(template)
+        compiled.ensure_compiled()
+    except (_ops.TemplateSyntaxError, RecursionError) as exc:
+        raise TemplateError(f"mapping template does not parse: {exc}") from exc
+    stream = _ops.StoppableStream()
+    try:
+        compiled.merge_to(variables, stream)
+    except _ops.TemplateExecutionError as exc:
+        if isinstance(exc.__cause__, PayloadError):
+            raise exc.__cause__ from exc
+        if not _is_break(exc):
+            raise TemplateError(f"mapping template failed: {exc}") from exc
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise TemplateError(f"mapping template failed: {exc}") from exc
+    return stream.getvalue()
