@@ -585,7 +585,22 @@ def _context(
 
 def _identity(environ: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     """``$context.identity`` of an unsigned request without an API key (the lab's)."""
-    names = ["accountId", "apiKey", "apiKeyId", "caller", "cognitoAuthenticationProvider", "cognitoAuthenticationType", "cognitoIdentityId", "cognitoIdentityPoolId", "principalOrgId", "clientCert", "user", "userArn", "vpcId", "vpceId"]
+    names = [
+        "accountId",
+        "apiKey",
+        "apiKeyId",
+        "caller",
+        "cognitoAuthenticationProvider",
+        "cognitoAuthenticationType",
+        "cognitoIdentityId",
+        "cognitoIdentityPoolId",
+        "principalOrgId",
+        "clientCert",
+        "user",
+        "userArn",
+        "vpcId",
+        "vpceId",
+    ]
     identity: dict[str, Any] = dict.fromkeys(names)
     identity["sourceIp"] = environ.get("REMOTE_ADDR", "127.0.0.1")
     identity["userAgent"] = headers.get("User-Agent")
