@@ -273,7 +273,20 @@ def _is_break(exc: BaseException) -> bool:
 
 
 class _Foreach(_ops.ForeachDirective):
-    """Velocity 1.7's #foreach: a map yields its values, null or a scalar yields nothing."""
+    """Velocity 1.7's #foreach: a map yields its values, null or a scalar yields nothing, and
+    the newline after ``#foreach(...)`` is not output (Velocity user guide, "VTL: Formatting
+    Issues": the multi-line #foreach renders like the one-line form)."""
+
+    def parse(self) -> None:
+        self.identity_match(self.START)
+        self.require_match(self.OPEN_PAREN, "(")
+        (self.loop_var_name,) = self.require_match(self.LOOP_VAR_NAME, "loop var name")
+        self.require_match(self.IN, "in")
+        self.value = self.next_element(_ops.Value)
+        self.require_match(self.CLOSE_PAREN, ")")
+        self.optional_match(_ops.WHITESPACE_TO_END_OF_LINE)
+        self.block = self.next_element(_ops.Block)
+        self.require_next_element(_ops.End, "#end")
 
     def evaluate_raw(self, stream: Any, namespace: Any, loader: Any) -> None:
         iterable = self.value.calculate(namespace, loader)
@@ -300,6 +313,37 @@ class _Foreach(_ops.ForeachDirective):
                 if _is_break(exc):
                     return
                 raise
+
+
+class _Else(_ops.ElseBlock):
+    """#else, whose trailing newline Velocity does not output either (as #if's and #end's)."""
+
+    def parse(self) -> None:
+        self.identity_match(self.START)
+        self.optional_match(_ops.WHITESPACE_TO_END_OF_LINE)
+        self.block = self.require_next_element(_ops.Block, "block")
+        self.evaluate = self.block.evaluate
+
+
+class _Text(_ops.Text):
+    """Velocity's escaping: an even run of backslashes before a reference or directive prints
+    half of them (``\\\\$x`` → ``\\`` and the value of $x), as recorded on API Gateway
+    (localstack/airspeed test_velocity_style_escaping)."""
+
+    def parse(self) -> None:
+        super().parse()
+        if self.text == "\\\\" and _BACKSLASHES_THEN_MARK.match(self.next_text()):
+            self.text = "\\"
+
+
+_BACKSLASHES_THEN_MARK = re.compile(r"\\*[$#]")
+
+
+def _literal(self: Any, stream: Any, namespace: Any, loader: Any) -> None:
+    """What API Gateway's Velocity does not run prints as written: macro calls (#macro
+    definitions are accepted, their calls are not expanded), #evaluate and #return — recorded
+    on AWS in localstack/airspeed's snapshot (#tryme(), #recur(5), #evaluate(...), #return(...))."""
+    stream.write(self.my_text())
 
 
 _original_name_or_call = _ops.NameOrCall.calculate
@@ -331,6 +375,12 @@ def _install() -> None:
         return
     _ops.value_to_string = java_string
     _ops.ForeachDirective = _Foreach
+    _ops.ElseBlock = _Else
+    _ops.Text = _Text
+    # A block comment keeps the newline after it (recorded: "Stuff#*...*#\n and" keeps it).
+    _ops.Comment.COMMENT = re.compile(r"#(?:#.*?(?:\n|$)|\*.*?\*#)(.*)$", re.M | re.S)
+    for directive in (_ops.MacroCall, _ops.EvaluateDirective, _ops.ReturnDirective):
+        directive.evaluate_raw = _literal
     _ops.NameOrCall.calculate = _name_or_call
     _ops.SubExpression.calculate = _sub_expression
     _ops.UserDefinedDirective.DIRECTIVES = [*_ops.UserDefinedDirective.DIRECTIVES, _BreakDirective]
@@ -509,6 +559,12 @@ class Util:
 # -- rendering ----------------------------------------------------------------------------------
 
 
+# Velocity's lexer takes the blanks between a directive's ")" and a following #set into the
+# #set (recorded on API Gateway: "#set(...) #set(...)" renders nothing, localstack/airspeed
+# tests/test_templating.snapshot.json), while blanks before other text stay.
+_SPACE_BEFORE_SET = re.compile(r"(?<=\))[ \t]+(?=#set\b|#\{set\})")
+
+
 def render(template: str, variables: dict[str, Any]) -> str:
     """Render ``template`` with the root objects in ``variables`` (input, util, context...).
 
@@ -516,7 +572,7 @@ def render(template: str, variables: dict[str, Any]) -> str:
     ``#set($context.responseOverride.status = 400)``), which is how API Gateway hands overrides
     back."""
     try:
-        compiled = airspeed.Template(template)
+        compiled = airspeed.Template(_SPACE_BEFORE_SET.sub("", template))
         compiled.ensure_compiled()
     except (_ops.TemplateSyntaxError, RecursionError) as exc:
         raise TemplateError(f"mapping template does not parse: {exc}") from exc
