@@ -104,7 +104,9 @@ REQUEST_TEMPLATE = """\
 #foreach($i in $o.items)
 #set($ignored = $names.add($i.trim().toUpperCase()))
 #end
-#if($o.qty > 1)#set($kind = "many")#elseif($o.qty == 1)#set($kind = "one")#{else}#set($kind = "none")#end
+#if($o.qty > 1)#set($kind = "many")
+#elseif($o.qty == 1)#set($kind = "one")
+#{else}#set($kind = "none")#end
 #set($m = {"env": $stageVariables['env'], "tag": $input.params()['header']['X-Tag']})
 #set($js = $util.escapeJavaScript($o.note).replaceAll("\\\\'","'"))
 #set($msg = "kind=$kind names=$names n=$names.size() map=$m missing=[$o.nothing][$!o.nothing] \
@@ -113,7 +115,7 @@ Action=SendMessage&MessageBody=$util.urlEncode($msg)#if($kind == "many")&DelaySe
 
 EXPECTED_MESSAGE = (
     "kind=many names=[A, B] n=2 map={env=test, tag=t1} missing=[][] null=[] "
-    "js=it's \\\"ok\\\" has=true low=it's \"ok\""
+    'js=it\'s \\"ok\\" has=true low=it\'s "ok"'
 )
 
 
@@ -180,7 +182,7 @@ def test_the_old_engine_s_failures_render_as_aws_through_the_invoke_url(
 ) -> None:
     stack = build_stack(local_aws.endpoint_url, mappings=False)
     _set_templates(stack, REQUEST_TEMPLATE, RESPONSE_TEMPLATE)
-    body = json.dumps({"items": [" a ", "b"], "qty": 2, "note": "it's \"OK\"".replace("OK", "ok")})
+    body = json.dumps({"items": [" a ", "b"], "qty": 2, "note": 'it\'s "OK"'.replace("OK", "ok")})
     status, raw = _send(
         local_aws.invoke_url(stack.api_id, "prod"),
         body,
