@@ -1,23 +1,32 @@
 """API Gateway's mapping-template language: Velocity (VTL) with API Gateway's objects.
 
-The engine is airspeed-ext (pinned in pyproject.toml), the Velocity implementation another AWS
-emulator uses for exactly this; this module keeps API Gateway's side thin:
+The engine is airspeed-ext (pinned in pyproject.toml), the Python Velocity implementation that
+another AWS emulator (LocalStack) maintains for exactly this, with an AWS mode: missing
+references render empty and string literals keep their backslashes, as API Gateway does. The
+alternatives were the original airspeed (Velocity's defaults: a missing ``$foo`` prints as
+``$foo``, which API Gateway never does) or Java's Velocity (a JVM this project cannot ship).
+This module keeps API Gateway's side thin:
 
 - ``$input``, ``$util`` (:class:`Input`, :class:`Util`), ``$context`` and ``$stageVariables``
   (plain dicts built by the gateway), as documented in "Variables for data transformations for
   API Gateway" (https://docs.aws.amazon.com/apigateway/latest/developerguide/
   api-gateway-mapping-template-reference.html).
-- Java's view of values: ``String``/``List``/``Map`` methods (``replaceAll``, ``toLowerCase``,
-  ``trim``, ``size``, ``keySet``...), maps printed as ``{foo=bar}`` and lists as ``[a, b]``
-  (Java's ``toString``, which Velocity uses to render a reference), while JSON arrays from
-  ``$input.path`` print as JSON (they are json-smart ``JSONArray`` objects on AWS).
-- Velocity 1.7 details airspeed lacks: ``#break``, ``#foreach`` over a map's values, a
-  ``#foreach`` over ``null`` or a scalar doing nothing, a missing key or index giving ``null``.
+- Java's view of values: ``String``/``List``/``Map`` methods only (``replaceAll``,
+  ``toLowerCase``, ``trim``, ``size``, ``keySet``...; Python's own methods are not visible),
+  maps printed as ``{foo=bar}`` and lists as ``[a, b]`` (Java's ``toString``), while JSON
+  arrays from ``$input.path`` print as JSON (they are json-smart ``JSONArray`` objects on AWS).
+- What API Gateway's Velocity does differently from airspeed, each recorded on AWS (the
+  parity suite, tests/local/test_vtl_parity.py, holds the cases): ``#break``; ``#foreach``
+  over a map's values, over null or a scalar doing nothing, leaving no blank line; a missing
+  key or index giving null; ``#macro`` calls, ``#evaluate`` and ``#return`` printed as written
+  (API Gateway accepts a macro definition but does not expand its calls); Velocity's
+  backslash escaping; whitespace around ``#set``, ``#else`` and block comments.
 
-A missing or ``null`` reference renders as the empty string, as on API Gateway (airspeed-ext's
-AWS mode; e.g. https://github.com/toqoz/api-gateway-mapping-template/issues/5). A template
-that cannot be parsed or evaluated raises :class:`TemplateError`; the gateway answers it with
-API Gateway's 500 ``{"message": "Internal server error"}``.
+A missing or ``null`` reference renders as the empty string, and ``#if($missing)`` is true
+(recorded on API Gateway). A template that cannot be parsed or evaluated raises
+:class:`TemplateError`; the gateway answers it with API Gateway's 500
+``{"message": "Internal server error"}``. A body that ``$input.path``/``$input.json`` cannot
+read as JSON raises :class:`PayloadError`, API Gateway's 400.
 """
 
 from __future__ import annotations
@@ -377,6 +386,12 @@ def _install() -> None:
     _ops.ForeachDirective = _Foreach
     _ops.ElseBlock = _Else
     _ops.Text = _Text
+    # Blanks between a #set and the next #set belong to the second (Velocity's lexer takes
+    # them into the directive): recorded on API Gateway, "#set(...) #set(...)" prints nothing
+    # (localstack/airspeed tests/test_templating.snapshot.json).
+    _ops.Assignment.END = re.compile(
+        r"\s*\)(?:[ \t]*\r?\n|[ \t]+(?=#set\b|#\{set\}))?(.*)$", re.S | re.M
+    )
     # A block comment keeps the newline after it (recorded: "Stuff#*...*#\n and" keeps it).
     _ops.Comment.COMMENT = re.compile(r"#(?:#.*?(?:\n|$)|\*.*?\*#)(.*)$", re.M | re.S)
     for directive in (_ops.MacroCall, _ops.EvaluateDirective, _ops.ReturnDirective):
@@ -559,12 +574,6 @@ class Util:
 # -- rendering ----------------------------------------------------------------------------------
 
 
-# Velocity's lexer takes the blanks between a directive's ")" and a following #set into the
-# #set (recorded on API Gateway: "#set(...) #set(...)" renders nothing, localstack/airspeed
-# tests/test_templating.snapshot.json), while blanks before other text stay.
-_SPACE_BEFORE_SET = re.compile(r"(?<=\))[ \t]+(?=#set\b|#\{set\})")
-
-
 def render(template: str, variables: dict[str, Any]) -> str:
     """Render ``template`` with the root objects in ``variables`` (input, util, context...).
 
@@ -572,7 +581,7 @@ def render(template: str, variables: dict[str, Any]) -> str:
     ``#set($context.responseOverride.status = 400)``), which is how API Gateway hands overrides
     back."""
     try:
-        compiled = airspeed.Template(_SPACE_BEFORE_SET.sub("", template))
+        compiled = airspeed.Template(template)
         compiled.ensure_compiled()
     except (_ops.TemplateSyntaxError, RecursionError) as exc:
         raise TemplateError(f"mapping template does not parse: {exc}") from exc
