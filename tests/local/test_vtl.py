@@ -57,7 +57,10 @@ def test_directives_set_if_elseif_else_foreach_in_the_middle_of_a_line() -> None
 
 
 def test_foreach_loop_variables() -> None:
-    template = "#foreach($i in ['a','b'])$velocityCount$foreach.count$foreach.index$foreach.first$foreach.last;#end"
+    template = (
+        "#foreach($i in ['a','b'])"
+        "$velocityCount$foreach.count$foreach.index$foreach.first$foreach.last;#end"
+    )
     assert render(template) == "110truefalse;221falsetrue;"
 
 
