@@ -119,19 +119,21 @@ EXPECTED_MESSAGE = (
 )
 
 
-def _send(url: str, body: str, headers: dict[str, str]) -> tuple[int, bytes]:
+def _send(url: str, body: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
     parts = urlsplit(url)
     assert parts.hostname == "127.0.0.1", url
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
         conn.request("POST", parts.path, body=body.encode(), headers=headers)
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, resp.read(), dict(resp.getheaders())
     finally:
         conn.close()
 
 
-def _set_templates(stack: Any, request: str, response: str) -> None:
+def _set_templates(
+    stack: Any, request: str, response: str, content_type: str = "application/json"
+) -> None:
     """Give the lab's POST / new templates (re-put: moto's UpdateIntegration cannot patch
     requestTemplates) and the stage a variable, then deploy."""
     ag = stack.client("apigateway")
@@ -145,7 +147,7 @@ def _set_templates(stack: Any, request: str, response: str) -> None:
         uri=integ["uri"],
         credentials=integ["credentials"],
         requestParameters=integ.get("requestParameters") or {},
-        requestTemplates={"application/json": request},
+        requestTemplates={content_type: request},
         passthroughBehavior=integ.get("passthroughBehavior", "NEVER"),
     )
     for code, ir in (integ.get("integrationResponses") or {}).items():
@@ -183,12 +185,14 @@ def test_the_old_engine_s_failures_render_as_aws_through_the_invoke_url(
     stack = build_stack(local_aws.endpoint_url, mappings=False)
     _set_templates(stack, REQUEST_TEMPLATE, RESPONSE_TEMPLATE)
     body = json.dumps({"items": [" a ", "b"], "qty": 2, "note": 'it\'s "OK"'.replace("OK", "ok")})
-    status, raw = _send(
+    status, raw, headers = _send(
         local_aws.invoke_url(stack.api_id, "prod"),
         body,
         {"Content-Type": "application/json", "X-Tag": "t1"},
     )
+    # $context.responseOverride: the status and header the response template set.
     assert status == 201, raw
+    assert headers.get("X-Kind") == "override"
     out = json.loads(raw)
     msgs = stack.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
     assert [m["Body"] for m in msgs] == [EXPECTED_MESSAGE]
@@ -205,8 +209,46 @@ def test_a_template_api_gateway_cannot_render_is_its_500_never_literal_text(
 ) -> None:
     stack = build_stack(local_aws.endpoint_url, mappings=False)
     _set_templates(stack, "#set($x = 1/0)Action=SendMessage&MessageBody=x", '{"ok": true}')
-    status, raw = _send(
+    status, raw, _ = _send(
         local_aws.invoke_url(stack.api_id, "prod"), '{"a": 1}', {"Content-Type": "application/json"}
     )
     assert (status, json.loads(raw)) == (500, {"message": "Internal server error"})
     assert stack.count(stack.queue_url) == 0
+
+
+def test_a_body_api_gateway_cannot_parse_as_json_is_its_400(local_aws: LocalAWS) -> None:
+    """Recorded on API Gateway: a body starting an object or array that does not parse, read
+    by $input.path, answers 400 "Could not process payload..." (test_vtl_parity's toqoz-122ff6ce);
+    the same text read as a string (a=b) is no error."""
+    stack = build_stack(local_aws.endpoint_url, mappings=False)
+    # text/plain: the lab's model (and so its validator) covers application/json only.
+    template = "Action=SendMessage&MessageBody=$input.path('$')"
+    _set_templates(stack, template, '{"ok": true}', "text/plain")
+    url = local_aws.invoke_url(stack.api_id, "prod")
+    status, raw, _ = _send(url, '{"a": ', {"Content-Type": "text/plain"})
+    assert status == 400 and json.loads(raw)["message"].startswith("Could not process payload")
+    assert stack.count(stack.queue_url) == 0
+    status, raw, _ = _send(url, "a=b", {"Content-Type": "text/plain"})
+    assert (status, json.loads(raw)) == (200, {"ok": True})
+    msgs = stack.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
+    assert [m["Body"] for m in msgs] == ["a=b"]
+
+
+def test_request_override_replaces_the_integration_s_parameters(local_aws: LocalAWS) -> None:
+    """$context.requestOverride.querystring from the request template reaches the integration
+    request (AWS: "Use a mapping template to override an API's request and response
+    parameters"): here SQS reads MessageBody from it."""
+    stack = build_stack(local_aws.endpoint_url, mappings=False)
+    template = (
+        "#set($context.requestOverride.querystring.MessageBody = \"from-$input.path('$.who')\")"
+        "\nAction=SendMessage"
+    )
+    _set_templates(stack, template, '{"ok": true}')
+    status, raw, _ = _send(
+        local_aws.invoke_url(stack.api_id, "prod"),
+        '{"who": "override"}',
+        {"Content-Type": "application/json"},
+    )
+    assert status == 200, raw
+    msgs = stack.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
+    assert [m["Body"] for m in msgs] == ["from-override"]
