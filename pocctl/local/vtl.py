@@ -74,15 +74,9 @@ def java_string(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{java_string(k)}={java_string(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple, range)) or type(value).__name__ == "dict_keys":
+    if isinstance(value, (list, tuple, range)):
         return "[" + ", ".join(java_string(v) for v in value) + "]"
     return str(value)
-
-
-def _java_regex(pattern: str) -> str:
-    # Java's and Python's regex syntax agree on what templates use; possessive quantifiers and
-    # \p{...} classes are not translated (a template using them fails loudly: re.error → 500).
-    return pattern
 
 
 def _java_replacement(repl: str) -> str:
@@ -104,7 +98,7 @@ def _java_replacement(repl: str) -> str:
 
 def _split(s: str, regex: str, limit: int = 0) -> list[str]:
     """String.split: a regex; with limit 0, trailing empty strings are removed."""
-    parts = re.split(_java_regex(regex), s, maxsplit=max(limit - 1, 0))
+    parts = re.split(regex, s, maxsplit=max(limit - 1, 0))
     if limit == 0:
         while parts and parts[-1] == "":
             parts.pop()
@@ -116,6 +110,13 @@ def _index_of(s: Any, x: Any, start: int = 0) -> int:
         return s.index(x, start) if isinstance(s, str) else s.index(x)
     except ValueError:
         return -1
+
+
+def _at(seq: Any, i: int) -> Any:
+    """charAt/get: an index out of range throws in Java, which fails the template."""
+    if not 0 <= i < len(seq):
+        raise IndexError(f"index {i}, length {len(seq)}")
+    return seq[i]
 
 
 def _substring(s: str, begin: int, end: int | None = None) -> str:
@@ -152,13 +153,15 @@ _STRING_METHODS: dict[str, Callable[..., Any]] = {
     "equalsIgnoreCase": lambda s, x: isinstance(x, str) and s.lower() == x.lower(),
     "indexOf": _index_of,
     "lastIndexOf": lambda s, x: s.rfind(x),
-    "charAt": lambda s, i: s[i] if 0 <= i < len(s) else s[len(s) + 1],
+    "charAt": _at,
     "substring": _substring,
     "concat": lambda s, x: s + x,
     "replace": lambda s, a, b: s.replace(java_string(a), java_string(b)),
-    "replaceAll": lambda s, rx, r: re.sub(_java_regex(rx), _java_replacement(r), s),
-    "replaceFirst": lambda s, rx, r: re.sub(_java_regex(rx), _java_replacement(r), s, count=1),
-    "matches": lambda s, rx: re.fullmatch(_java_regex(rx), s) is not None,
+    # Java's and Python's regex syntax agree on what templates use; a pattern Python refuses
+    # (possessive quantifiers, \p{...}) fails the template: API Gateway's 500, never silence.
+    "replaceAll": lambda s, rx, r: re.sub(rx, _java_replacement(r), s),
+    "replaceFirst": lambda s, rx, r: re.sub(rx, _java_replacement(r), s, count=1),
+    "matches": lambda s, rx: re.fullmatch(rx, s) is not None,
     "split": _split,
     "toString": lambda s: s,
     "hashCode": lambda s: _java_hash(s),
@@ -167,7 +170,7 @@ _STRING_METHODS: dict[str, Callable[..., Any]] = {
 _LIST_METHODS: dict[str, Callable[..., Any]] = {
     "size": len,
     "isEmpty": lambda lst: len(lst) == 0,
-    "get": lambda lst, i: lst[i] if 0 <= i < len(lst) else lst[len(lst) + 1],
+    "get": _at,
     "contains": lambda lst, x: x in lst,
     "indexOf": _index_of,
     "add": _list_add,
