@@ -32,6 +32,7 @@ read as JSON raises :class:`PayloadError`, API Gateway's 400.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -577,6 +578,15 @@ class Util:
 # -- rendering ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(template: str) -> airspeed.Template:
+    """Parsed once per template text (a deployment's templates are fixed); merging a parsed
+    template keeps no state in it, so requests share it."""
+    compiled = airspeed.Template(template)
+    compiled.ensure_compiled()
+    return compiled
+
+
 def render(template: str, variables: dict[str, Any]) -> str:
     """Render ``template`` with the root objects in ``variables`` (input, util, context...).
 
@@ -584,8 +594,7 @@ def render(template: str, variables: dict[str, Any]) -> str:
     ``#set($context.responseOverride.status = 400)``), which is how API Gateway hands overrides
     back."""
     try:
-        compiled = airspeed.Template(template)
-        compiled.ensure_compiled()
+        compiled = _compiled(template)
     except (_ops.TemplateSyntaxError, RecursionError) as exc:
         raise TemplateError(f"mapping template does not parse: {exc}") from exc
     stream = _ops.StoppableStream()
