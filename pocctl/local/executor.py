@@ -204,7 +204,7 @@ class Executor:
         endpoint_url: str,
         *,
         log: LogFn | None = None,
-        logs_sink: Callable[[str, str, list[tuple[int, str]]], None] | None = None,
+        logs_sink: Callable[[str, str, list[tuple[int, str]], str], None] | None = None,
         workers_per_function: int = 2,
         work_dir: str | None = None,
     ) -> None:
@@ -441,4 +441,5 @@ class Executor:
             f"REPORT RequestId: {rid}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {spec.memory} MB",
         ]
-        self._logs_sink(spec.log_group, worker.log_stream, [(now, e) for e in events])
+        # The function's own region's CloudWatch Logs, as on AWS.
+        self._logs_sink(spec.log_group, worker.log_stream, [(now, e) for e in events], spec.region)

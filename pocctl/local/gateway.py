@@ -6,6 +6,13 @@ deployment, resources and methods, request validator and JSON-schema model, the 
 request parameters and template, the call to SQS as the integration's credentials role, and the
 integration response chosen by selectionPattern. Configuration is re-read whenever the stage
 points at a new deployment, so — as on AWS — a change takes effect at the next deployment.
+
+Every region: the API is read in the region it was created in (on AWS the invoke URL's host
+names it, https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-call-api.html:
+``{restapi_id}.execute-api.{region}.amazonaws.com``; here the API id alone finds it), and the
+SQS call is signed for the region the integration's URI names
+(``arn:aws:apigateway:{region}:sqs:path/...``,
+https://docs.aws.amazon.com/apigateway/latest/api/API_Integration.html).
 """
 
 from __future__ import annotations
@@ -126,10 +133,19 @@ class _Deployed:
 class ApiGateway:
     """The data plane; ``wrap`` is the WSGI middleware."""
 
-    def __init__(self, clients: ClientFactory, *, log: LogFn, region: str) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        *,
+        log: LogFn,
+        region: str,
+        api_region: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._clients = clients
         self._log = log
-        self._region = region
+        self._region = region  # where an API no region knows is looked for (answers 404)
+        # The region a REST API id lives in (moto_hooks.rest_api_region), None if unknown.
+        self._api_region = api_region or (lambda api_id: None)
         self._cache: dict[tuple[str, str], _Deployed] = {}
         self._generation = 0
         self._creds: dict[str, tuple[float, Any]] = {}
@@ -227,7 +243,11 @@ class ApiGateway:
             )
             return _error(500, "Internal server error", "InternalServerErrorException")
         status, backend_headers, backend_body = self._call_sqs(
-            integration, sqs.group(2), sqs.group(3), integration_body, int_headers, int_query
+            integration,
+            (sqs.group(1), sqs.group(2), sqs.group(3)),
+            integration_body,
+            int_headers,
+            int_query,
         )
         accept = headers.get("Accept", "")
         return self._integration_response(
@@ -264,7 +284,7 @@ class ApiGateway:
             generation = self._generation
         if cached is not None and cached.checked == generation:
             return cached
-        apigw = self._clients("apigateway")
+        apigw = self._clients("apigateway", region=self._api_region(api_id) or self._region)
         try:
             stage_cfg = apigw.get_stage(restApiId=api_id, stageName=stage)
         except apigw.exceptions.NotFoundException:
@@ -394,13 +414,13 @@ class ApiGateway:
     def _call_sqs(
         self,
         integration: dict[str, Any],
-        account: str,
-        queue: str,
+        target: tuple[str, str, str],
         body: str,
         headers: dict[str, str],
         query: dict[str, str],
     ) -> tuple[int, dict[str, str], str]:
-        """POST to SQS's query API as the credentials role; SQS's answer as API Gateway sees it."""
+        """POST to SQS's query API as the credentials role; SQS's answer as API Gateway sees it.
+        ``target``: (region, account, queue name) from the integration's URI."""
         from urllib.parse import urlencode
 
         from botocore.auth import SigV4Auth
@@ -411,6 +431,7 @@ class ApiGateway:
         if not role:
             self._log("[API Gateway] the SQS integration has no credentials role")
             return 500, {}, json.dumps({"message": "Internal server error"})
+        region, account, queue = target
         url = f"{self.endpoint_url}/{account}/{queue}"
         if query:
             url += "?" + urlencode(query)
@@ -420,7 +441,7 @@ class ApiGateway:
             data=body.encode("utf-8"),
             headers=dict(headers),
         )
-        SigV4Auth(self._credentials(str(role)), "sqs", self._region).add_auth(req)
+        SigV4Auth(self._credentials(str(role)), "sqs", region).add_auth(req)
         if self.send is not None:
             resp = self.send(req.prepare())
         else:
