@@ -323,15 +323,17 @@ class Executor:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _pool(self, name: str) -> _Pool:
+    def _pool(self, arn: str) -> _Pool:
         with self._lock:
-            pool = self._pools.get(name)
+            pool = self._pools.get(arn)
             if pool is None:
-                pool = self._pools[name] = _Pool(self._workers_per_function)
+                pool = self._pools[arn] = _Pool(self._workers_per_function)
             return pool
 
     def _acquire(self, spec: FunctionSpec) -> _Worker:
-        pool = self._pool(spec.name)
+        # By ARN, not name: functions of the same name in two regions (or accounts) are two
+        # functions, each with its own environment (AWS_REGION...) and warm workers.
+        pool = self._pool(spec.arn)
         stale: list[_Worker] = []
         with pool.cond:
             while True:
@@ -366,7 +368,7 @@ class Executor:
         return worker
 
     def _release(self, spec: FunctionSpec, worker: _Worker, keep: bool) -> None:
-        pool = self._pool(spec.name)
+        pool = self._pool(spec.arn)
         with self._lock:
             self._busy.discard(worker)
         with pool.cond:
