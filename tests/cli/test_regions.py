@@ -37,6 +37,13 @@ def stacks(server: LocalProcess, tmp_path_factory: pytest.TempPathFactory) -> di
     return built
 
 
+def _events(logs, group: str):  # type: ignore[no-untyped-def]
+    """The group's events, or None while the group does not exist yet."""
+    if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        return None
+    return logs.filter_log_events(logGroupName=group).get("events")
+
+
 def _client(server: LocalProcess, service: str, region: str):  # type: ignore[no-untyped-def]
     return boto3.client(service, region_name=region, endpoint_url=server.endpoint)
 
@@ -72,10 +79,7 @@ def test_each_region_keeps_its_own_data_and_logs(
         for fn in ("POC-Lambda-1", "POC-Lambda-2"):
             group = f"/aws/lambda/{fn}"
             events = wait_for(
-                lambda g=group: logs.filter_log_events(logGroupName=g).get("events")
-                if logs.describe_log_groups(logGroupNamePrefix=g)["logGroups"]
-                else None,
-                what=f"{group}'s events in {region}",
+                lambda g=group, c=logs: _events(c, g), what=f"{group}'s events in {region}"
             )
             assert any(e["message"].startswith("REPORT RequestId:") for e in events)
             arn = _client(server, "lambda", region).get_function(FunctionName=fn)
