@@ -196,7 +196,12 @@ def check_visibility_timeout(queue_name: str, visibility: int, function_timeout:
     """An SQS mapping needs the queue's visibility timeout >= the function's timeout: "your
     queue's visibility timeout must be at least as long as your function's timeout"
     (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html). The message is
-    AWS's (quoted verbatim in hashicorp/terraform-provider-aws#18099 and others)."""
+    AWS's (quoted verbatim in hashicorp/terraform-provider-aws#18099 and others).
+
+    Checked when the mapping is created only: AWS documents no such check on
+    UpdateFunctionConfiguration or UpdateEventSourceMapping, and raising a mapped function's
+    timeout later is reported to go through (github-aws-runners/terraform-aws-github-runner#467:
+    "the constraint is not causing terraform to fail when trying to modify")."""
     del queue_name  # AWS's message names neither the queue nor the function
     if visibility < function_timeout:
         raise invalid(

@@ -48,6 +48,10 @@ def _client(server: LocalProcess, service: str, region: str):  # type: ignore[no
     return boto3.client(service, region_name=region, endpoint_url=server.endpoint)
 
 
+def test_the_banner_says_every_region_is_served(server: LocalProcess) -> None:
+    assert "Every region is served" in server.output
+
+
 @pytest.mark.parametrize("region", REGIONS)
 def test_test_order_passes_in_every_region(
     server: LocalProcess, stacks: dict[str, Workspace], region: str

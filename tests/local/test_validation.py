@@ -116,6 +116,10 @@ def test_visibility_timeout_equal_to_function_timeout_is_accepted(lab: Lab) -> N
     lab.function(timeout=30)
     arn = lab.queue(visibility=30)
     lab.lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="fn")
+    # Only CreateEventSourceMapping checks it (validation.check_visibility_timeout's docstring
+    # says why): raising the mapped function's timeout afterwards goes through.
+    lab.lam.update_function_configuration(FunctionName="fn", Timeout=60)
+    assert lab.lam.get_function_configuration(FunctionName="fn")["Timeout"] == 60
 
 
 def test_a_second_mapping_of_the_same_queue_and_function_conflicts(lab: Lab) -> None:
