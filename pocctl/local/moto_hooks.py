@@ -523,10 +523,14 @@ def _receive_in_passes(original: Any) -> Any:
 # -- Lambda: validation as AWS, and the mappings' state --------------------------------------
 
 
-def _queue_by_arn(account: str, region: str, arn: str) -> Any:
+def _queue_by_arn(backend: Any, arn: str) -> Any:
+    """The queue ``arn`` names, if it is in the Lambda ``backend``'s account and region (a
+    mapping's source is in its function's region; moto itself refuses any other)."""
     from moto.sqs.models import sqs_backends
 
-    name = arn.rsplit(":", 1)[-1]
+    _, _, _, region, account, name = (arn.split(":", 5) + [""] * 6)[:6]
+    if (account, region) != (backend.account_id, backend.region_name):
+        return None
     return sqs_backends[account][region].queues.get(name)
 
 
@@ -546,11 +550,7 @@ def _validate_create_mapping(original: Any) -> Any:
                 for m in self._event_source_mappings.values()
             ]
             validation.check_duplicate(kind, spec["EventSourceArn"], fn.function_arn, existing)
-            queue = (
-                _queue_by_arn(self.account_id, self.region_name, spec["EventSourceArn"])
-                if kind.startswith("sqs")
-                else None
-            )
+            queue = _queue_by_arn(self, spec["EventSourceArn"]) if kind.startswith("sqs") else None
             if queue is not None:
                 validation.check_visibility_timeout(
                     queue.name, int(queue.visibility_timeout), int(fn.timeout or 3)
