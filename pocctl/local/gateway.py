@@ -139,13 +139,14 @@ class ApiGateway:
         *,
         log: LogFn,
         region: str,
-        api_region: Callable[[str], str | None] | None = None,
+        api_home: Callable[[str], tuple[str, str] | None] | None = None,
     ) -> None:
         self._clients = clients
         self._log = log
         self._region = region  # where an API no region knows is looked for (answers 404)
-        # The region a REST API id lives in (moto_hooks.rest_api_region), None if unknown.
-        self._api_region = api_region or (lambda api_id: None)
+        # (account, region) a REST API id lives in (moto_hooks.rest_api_home), None if unknown.
+        self._api_home = api_home or (lambda api_id: None)
+        self._homes: dict[str, tuple[str, str]] = {}
         self._cache: dict[tuple[str, str], _Deployed] = {}
         self._generation = 0
         self._creds: dict[str, tuple[float, Any]] = {}
@@ -167,6 +168,7 @@ class ApiGateway:
         with self._lock:
             self._generation += 1
             self._cache.clear()
+            self._homes.clear()
             self._creds.clear()
             self._buckets.clear()
 
@@ -220,6 +222,9 @@ class ApiGateway:
         if invalid is not None:
             return invalid
         context = _context(environ, headers, request_id, api_id, stage, method, resource, path)
+        # "$context.accountId: The API owner's AWS account ID" (https://docs.aws.amazon.com/
+        # apigateway/latest/developerguide/api-gateway-mapping-template-reference.html).
+        context["accountId"] = (self._home(api_id) or ("", ""))[0]
         variables = {
             "input": Input(body, params),
             "util": Util(),
@@ -284,7 +289,8 @@ class ApiGateway:
             generation = self._generation
         if cached is not None and cached.checked == generation:
             return cached
-        apigw = self._clients("apigateway", region=self._api_region(api_id) or self._region)
+        home = self._home(api_id)
+        apigw = self._clients("apigateway", region=home[1] if home else self._region)
         try:
             stage_cfg = apigw.get_stage(restApiId=api_id, stageName=stage)
         except apigw.exceptions.NotFoundException:
@@ -321,6 +327,17 @@ class ApiGateway:
         with self._lock:
             self._cache[key] = deployed
         return deployed
+
+    def _home(self, api_id: str) -> tuple[str, str] | None:
+        """(account, region) of the API, looked up once (an API never moves)."""
+        with self._lock:
+            home = self._homes.get(api_id)
+        if home is None:
+            home = self._api_home(api_id)
+            if home is not None:
+                with self._lock:
+                    self._homes[api_id] = home
+        return home
 
     def _read_deployment(
         self, apigw: Any, api_id: str

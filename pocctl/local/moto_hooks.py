@@ -640,14 +640,14 @@ def record_processing_result(function_arn: str, uuid: str, result: str) -> None:
         setattr(esm, _RESULT_ATTR, result)
 
 
-def rest_api_region(api_id: str) -> str | None:
-    """The region a REST API was created in (its id is unique across regions here, as AWS's
-    invoke host names it: {api_id}.execute-api.{region}.amazonaws.com), or None."""
+def rest_api_home(api_id: str) -> tuple[str, str] | None:
+    """(account, region) a REST API was created in (its id is unique across regions here, as
+    AWS's invoke host names the region: {api_id}.execute-api.{region}.amazonaws.com), or None."""
     from moto.apigateway.models import apigateway_backends
 
-    for _, region, backend in apigateway_backends.iter_backends():
+    for account, region, backend in apigateway_backends.iter_backends():
         if api_id in backend.apis:
-            return str(region)
+            return str(account), str(region)
     return None
 
 

@@ -62,7 +62,7 @@ class LocalAWS:
         self._user_log = log
         self.region = region
         self._gateway = ApiGateway(
-            self._client, log=self._emit, region=region, api_region=self._rest_api_region
+            self._client, log=self._emit, region=region, api_home=self._rest_api_home
         )
         # --data DIR: snapshots of the whole state (persist.py); None keeps it in memory only.
         self.persistence = Persistence(data_dir, log=self._emit) if data_dir else None
@@ -285,11 +285,11 @@ class LocalAWS:
         with self.server.request_lock:
             return sorted({self.region, *moto_hooks.lambda_regions()})
 
-    def _rest_api_region(self, api_id: str) -> str | None:
-        """Which region's backend holds the REST API (read under the server's lock: moto's
+    def _rest_api_home(self, api_id: str) -> tuple[str, str] | None:
+        """Which account and region hold the REST API (read under the server's lock: moto's
         dicts change while other requests run)."""
         with self.server.request_lock:
-            return moto_hooks.rest_api_region(api_id)
+            return moto_hooks.rest_api_home(api_id)
 
     def _report_mapping_result(self, uuid: str, function_arn: str, result: str) -> None:
         """A poller's batch outcome, as the mapping's LastProcessingResult. Under the server's

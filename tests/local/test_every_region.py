@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from support.localkit import wait_for, zipped
+from support.localkit import build_stack, post, wait_for, zipped
 
 from pocctl.local.runtime import LocalAWS
 
@@ -76,3 +76,22 @@ def test_a_mapping_in_another_region_runs_there(local_aws: LocalAWS) -> None:
     assert _client(local_aws, "sqs", "us-east-1").list_queues().get("QueueUrls", []) == []
     # Only the regions in use are read for mappings (not every region AWS has).
     assert local_aws._lambda_regions() == sorted({"us-east-1", REGION})
+
+
+def test_context_account_id_is_the_api_owners(local_aws: LocalAWS) -> None:
+    """$context.accountId: "The API owner's AWS account ID" (API Gateway's mapping template
+    reference), read from where the API lives."""
+    stack = build_stack(local_aws.endpoint_url, mappings=False)
+    ag = stack.client("apigateway")
+    root = next(r["id"] for r in ag.get_resources(restApiId=stack.api_id)["items"])
+    ag.put_integration_response(
+        restApiId=stack.api_id,
+        resourceId=root,
+        httpMethod="POST",
+        statusCode="200",
+        selectionPattern="",
+        responseTemplates={"application/json": '{"account": "$context.accountId"}'},
+    )
+    ag.create_deployment(restApiId=stack.api_id, stageName="prod")
+    status, out = post(local_aws.invoke_url(stack.api_id, "prod"), '{"a": 1}')
+    assert status == 200 and out == {"account": "123456789012"}
