@@ -151,6 +151,11 @@ def check_mapping_settings(kind: str, spec: dict[str, Any]) -> None:
 def _check_sqs_settings(kind: str, spec: dict[str, Any]) -> None:
     batch = spec.get("BatchSize")
     window = spec.get("MaximumBatchingWindowInSeconds") or 0
+    if kind == "sqs-fifo" and window:
+        # "Batch window ... This applies only to standard queues"
+        # (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html); AWS's
+        # message as CloudFormation reports it ("Invalid request provided: ...").
+        raise invalid("Batching window is not supported for FIFO queues")
     if kind == "sqs-fifo" and batch is not None and batch > 10:
         # "For FIFO queues the max is 10" (API_CreateEventSourceMapping.html, BatchSize). The
         # sentence is the documented limit; AWS's own wording is not verified.

@@ -189,9 +189,22 @@ def test_a_fifo_queue_takes_batches_of_ten_at_most(lab: Lab) -> None:
     arn = lab.queue("q.fifo", FifoQueue="true")
     refused(
         lambda: lab.lam.create_event_source_mapping(
-            EventSourceArn=arn, FunctionName="fn", BatchSize=11, MaximumBatchingWindowInSeconds=1
+            EventSourceArn=arn, FunctionName="fn", BatchSize=11
         ),
         "InvalidParameterValueException",
+    )
+    message = refused(
+        lambda: lab.lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName="fn", MaximumBatchingWindowInSeconds=1
+        ),
+        "InvalidParameterValueException",
+    )
+    assert message == "Batching window is not supported for FIFO queues"
+    assert (
+        lab.lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="fn", BatchSize=10)[
+            "BatchSize"
+        ]
+        == 10
     )
 
 
