@@ -45,12 +45,14 @@ def test_batch_item_failures_reads_responses_as_aws_does() -> None:
 def test_poison_message_alone_goes_to_the_dlq(local_aws: LocalAWS, log_lines) -> None:  # type: ignore[no-untyped-def]
     """One batch of ten, one poison: nine stored, the poison retried until maxReceiveCount (3),
     then moved to the DLQ by the queue's RedrivePolicy."""
-    stack = build_stack(local_aws.endpoint_url, visibility_timeout=1, mappings=False, api=False)
+    # Visibility 3 s for quick retries; AWS refuses a mapping whose queue's visibility timeout is
+    # below the function's timeout, so the function gets 3 s too (a cold start under load fits).
+    stack = build_stack(local_aws.endpoint_url, visibility_timeout=3, mappings=False, api=False)
     bodies = [json.dumps({"item": i}) for i in range(9)] + [json.dumps({"poison": True})]
     ids = _send_batch(stack, bodies)
     _sqs_mapping(stack)  # created after the sends, so the ten arrive as one batch
 
-    wait_for(lambda: stack.count(stack.dlq_url) == 1, timeout=30, what="the poison in the DLQ")
+    wait_for(lambda: stack.count(stack.dlq_url) == 1, timeout=60, what="the poison in the DLQ")
     rows = stack.rows()
     assert sorted(r["orderID"]["S"] for r in rows) == sorted(ids[:9])
     dead: list[str] = []
