@@ -120,6 +120,10 @@ def _banner(app: App, aws: LocalAWS, admin: bool) -> None:
     term.line(f"  aws --endpoint-url {url} sqs list-queues")
     term.line(f"REST APIs answer at {url}/restapis/<api-id>/<stage>/_user_request_/")
     term.line(
+        "Every region is served (region: in config.yaml, --region or AWS_REGION); "
+        "each region's resources are its own, as on AWS."
+    )
+    term.line(
         f"Deployed Lambda functions run on this machine as {_user()}, without a sandbox: "
         "deploy only code you trust."
     )

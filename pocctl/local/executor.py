@@ -204,7 +204,7 @@ class Executor:
         endpoint_url: str,
         *,
         log: LogFn | None = None,
-        logs_sink: Callable[[str, str, list[tuple[int, str]]], None] | None = None,
+        logs_sink: Callable[[str, str, list[tuple[int, str]], str], None] | None = None,
         workers_per_function: int = 2,
         work_dir: str | None = None,
     ) -> None:
@@ -323,15 +323,17 @@ class Executor:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _pool(self, name: str) -> _Pool:
+    def _pool(self, arn: str) -> _Pool:
         with self._lock:
-            pool = self._pools.get(name)
+            pool = self._pools.get(arn)
             if pool is None:
-                pool = self._pools[name] = _Pool(self._workers_per_function)
+                pool = self._pools[arn] = _Pool(self._workers_per_function)
             return pool
 
     def _acquire(self, spec: FunctionSpec) -> _Worker:
-        pool = self._pool(spec.name)
+        # By ARN, not name: functions of the same name in two regions (or accounts) are two
+        # functions, each with its own environment (AWS_REGION...) and warm workers.
+        pool = self._pool(spec.arn)
         stale: list[_Worker] = []
         with pool.cond:
             while True:
@@ -366,7 +368,7 @@ class Executor:
         return worker
 
     def _release(self, spec: FunctionSpec, worker: _Worker, keep: bool) -> None:
-        pool = self._pool(spec.name)
+        pool = self._pool(spec.arn)
         with self._lock:
             self._busy.discard(worker)
         with pool.cond:
@@ -441,4 +443,5 @@ class Executor:
             f"REPORT RequestId: {rid}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {spec.memory} MB",
         ]
-        self._logs_sink(spec.log_group, worker.log_stream, [(now, e) for e in events])
+        # The function's own region's CloudWatch Logs, as on AWS.
+        self._logs_sink(spec.log_group, worker.log_stream, [(now, e) for e in events], spec.region)

@@ -6,6 +6,13 @@ deployment, resources and methods, request validator and JSON-schema model, the 
 request parameters and template, the call to SQS as the integration's credentials role, and the
 integration response chosen by selectionPattern. Configuration is re-read whenever the stage
 points at a new deployment, so — as on AWS — a change takes effect at the next deployment.
+
+Every region: the API is read in the region it was created in (on AWS the invoke URL's host
+names it, https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-call-api.html:
+``{restapi_id}.execute-api.{region}.amazonaws.com``; here the API id alone finds it), and the
+SQS call is signed for the region the integration's URI names
+(``arn:aws:apigateway:{region}:sqs:path/...``,
+https://docs.aws.amazon.com/apigateway/latest/api/API_Integration.html).
 """
 
 from __future__ import annotations
@@ -132,10 +139,20 @@ class _Deployed:
 class ApiGateway:
     """The data plane; ``wrap`` is the WSGI middleware."""
 
-    def __init__(self, clients: ClientFactory, *, log: LogFn, region: str) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        *,
+        log: LogFn,
+        region: str,
+        api_home: Callable[[str], tuple[str, str] | None] | None = None,
+    ) -> None:
         self._clients = clients
         self._log = log
-        self._region = region
+        self._region = region  # where an API no region knows is looked for (answers 404)
+        # (account, region) a REST API id lives in (moto_hooks.rest_api_home), None if unknown.
+        self._api_home = api_home or (lambda api_id: None)
+        self._homes: dict[str, tuple[str, str]] = {}
         self._cache: dict[tuple[str, str], _Deployed] = {}
         self._generation = 0
         self._creds: dict[str, tuple[float, Any]] = {}
@@ -157,6 +174,7 @@ class ApiGateway:
         with self._lock:
             self._generation += 1
             self._cache.clear()
+            self._homes.clear()
             self._creds.clear()
             self._buckets.clear()
 
@@ -212,6 +230,11 @@ class ApiGateway:
         context = _context(
             environ, headers, request_id, api_id, stage, method, resource, path, deployed
         )
+        # "$context.accountId: The API owner's AWS account ID" (https://docs.aws.amazon.com/
+        # apigateway/latest/developerguide/api-gateway-mapping-template-reference.html).
+        home = self._home(api_id)
+        if home is not None:
+            context["accountId"] = home[0]
         variables = {
             "input": Input(body, params),
             "util": Util(),
@@ -241,7 +264,11 @@ class ApiGateway:
             )
             return _error(500, "Internal server error", "InternalServerErrorException")
         status, backend_headers, backend_body = self._call_sqs(
-            integration, sqs.group(2), sqs.group(3), integration_body, int_headers, int_query
+            integration,
+            (sqs.group(1), sqs.group(2), sqs.group(3)),
+            integration_body,
+            int_headers,
+            int_query,
         )
         accept = headers.get("Accept", "")
         return self._integration_response(
@@ -283,7 +310,8 @@ class ApiGateway:
             generation = self._generation
         if cached is not None and cached.checked == generation:
             return cached
-        apigw = self._clients("apigateway")
+        home = self._home(api_id)
+        apigw = self._clients("apigateway", region=home[1] if home else self._region)
         try:
             stage_cfg = apigw.get_stage(restApiId=api_id, stageName=stage)
         except apigw.exceptions.NotFoundException:
@@ -320,6 +348,17 @@ class ApiGateway:
         with self._lock:
             self._cache[key] = deployed
         return deployed
+
+    def _home(self, api_id: str) -> tuple[str, str] | None:
+        """(account, region) of the API, looked up once (an API never moves)."""
+        with self._lock:
+            home = self._homes.get(api_id)
+        if home is None:
+            home = self._api_home(api_id)
+            if home is not None:
+                with self._lock:
+                    self._homes[api_id] = home
+        return home
 
     def _read_deployment(
         self, apigw: Any, api_id: str
@@ -413,13 +452,13 @@ class ApiGateway:
     def _call_sqs(
         self,
         integration: dict[str, Any],
-        account: str,
-        queue: str,
+        target: tuple[str, str, str],
         body: str,
         headers: dict[str, str],
         query: dict[str, str],
     ) -> tuple[int, dict[str, str], str]:
-        """POST to SQS's query API as the credentials role; SQS's answer as API Gateway sees it."""
+        """POST to SQS's query API as the credentials role; SQS's answer as API Gateway sees it.
+        ``target``: (region, account, queue name) from the integration's URI."""
         from urllib.parse import urlencode
 
         from botocore.auth import SigV4Auth
@@ -430,6 +469,7 @@ class ApiGateway:
         if not role:
             self._log("[API Gateway] the SQS integration has no credentials role")
             return 500, {}, json.dumps({"message": "Internal server error"})
+        region, account, queue = target
         url = f"{self.endpoint_url}/{account}/{queue}"
         if query:
             url += "?" + urlencode(query)
@@ -439,7 +479,7 @@ class ApiGateway:
             data=body.encode("utf-8"),
             headers=dict(headers),
         )
-        SigV4Auth(self._credentials(str(role)), "sqs", self._region).add_auth(req)
+        SigV4Auth(self._credentials(str(role)), "sqs", region).add_auth(req)
         if self.send is not None:
             resp = self.send(req.prepare())
         else:

@@ -520,6 +520,145 @@ def _receive_in_passes(original: Any) -> Any:
 
 # -- the patches, in install order -----------------------------------------------------------
 
+# -- Lambda: validation as AWS, and the mappings' state --------------------------------------
+
+
+def _queue_by_arn(backend: Any, arn: str) -> Any:
+    """The queue ``arn`` names, if it is in the Lambda ``backend``'s account and region (a
+    mapping's source is in its function's region; moto itself refuses any other)."""
+    from moto.sqs.models import sqs_backends
+
+    _, _, _, region, account, name = (arn.split(":", 5) + [""] * 6)[:6]
+    if (account, region) != (backend.account_id, backend.region_name):
+        return None
+    return sqs_backends[account][region].queues.get(name)
+
+
+def _validate_create_mapping(original: Any) -> Any:
+    """CreateEventSourceMapping refused as AWS refuses it (pocctl/local/validation.py)."""
+    from pocctl.local import validation
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        kind = validation.source_kind(str(spec.get("EventSourceArn") or ""))
+        if kind:
+            validation.check_mapping_settings(kind, spec)
+            fn = self._lambdas.get_function_by_name_or_arn_with_qualifier(
+                spec.get("FunctionName", "")
+            )
+            existing = [
+                (m.uuid, m.event_source_arn, m.function_arn)
+                for m in self._event_source_mappings.values()
+            ]
+            validation.check_duplicate(kind, spec["EventSourceArn"], fn.function_arn, existing)
+            queue = _queue_by_arn(self, spec["EventSourceArn"]) if kind.startswith("sqs") else None
+            if queue is not None:
+                validation.check_visibility_timeout(
+                    queue.name, int(queue.visibility_timeout), int(fn.timeout or 3)
+                )
+        return original(self, spec)
+
+    return create_event_source_mapping
+
+
+def _validate_update_mapping(original: Any) -> Any:
+    """UpdateEventSourceMapping: the mapping as it would be after the update is checked."""
+    from pocctl.local import validation
+
+    def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        esm = self._event_source_mappings.get(uuid)
+        if esm is not None:
+            kind = validation.source_kind(esm.event_source_arn)
+            if kind:
+                merged = {**original_configuration(esm), **spec}
+                validation.check_mapping_settings(kind, merged)
+        return original(self, uuid, spec)
+
+    return update_event_source_mapping
+
+
+def original_configuration(esm: Any) -> dict[str, Any]:
+    """moto's GetEventSourceMapping answer for ``esm``, without pocctl's state fields."""
+    patched = _BY_NAME["lambda-mapping-state"]
+    get = patched.original if patched.installed else type(esm).get_configuration
+    return dict(get(esm))
+
+
+def _validate_create_function(original: Any) -> Any:
+    from pocctl.local import validation
+
+    def create_function(self: Any, spec: dict[str, Any]) -> Any:
+        validation.check_function_config(spec)
+        return original(self, spec)
+
+    return create_function
+
+
+def _validate_function_configuration(original: Any) -> Any:
+    from pocctl.local import validation
+
+    def update_function_configuration(
+        self: Any, function_name: str, qualifier: str, body: dict[str, Any]
+    ) -> Any:
+        validation.check_function_config(body)
+        return original(self, function_name, qualifier, body)
+
+    return update_function_configuration
+
+
+# StateTransitionReason as AWS writes it: "USER_INITIATED" for an SQS mapping, "User action"
+# for a stream's (https://docs.aws.amazon.com/cli/latest/reference/lambda/
+# get-event-source-mapping.html shows an SQS mapping's; https://docs.aws.amazon.com/lambda/
+# latest/dg/with-ddb.html a DynamoDB stream's, with LastProcessingResult "No records
+# processed" before the first batch). moto answers "User initiated" and no result.
+_SQS_REASON, _STREAM_REASON = "USER_INITIATED", "User action"
+_NO_RECORDS = "No records processed"
+_RESULT_ATTR = "_pocctl_last_processing_result"
+
+
+def _mapping_state(original: Any) -> Any:
+    def get_configuration(self: Any) -> dict[str, Any]:
+        config = dict(original(self))
+        is_sqs = str(self.event_source_arn).split(":")[2:3] == ["sqs"]
+        config["StateTransitionReason"] = _SQS_REASON if is_sqs else _STREAM_REASON
+        result = getattr(self, _RESULT_ATTR, None) or (None if is_sqs else _NO_RECORDS)
+        if result:
+            config["LastProcessingResult"] = result
+        else:
+            config.pop("LastProcessingResult", None)
+        return config
+
+    return get_configuration
+
+
+def record_processing_result(function_arn: str, uuid: str, result: str) -> None:
+    """Set a mapping's LastProcessingResult (the pollers report each batch's outcome)."""
+    from moto.awslambda.models import lambda_backends
+
+    _, _, _, region, account = function_arn.split(":", 5)[:5]
+    esm = lambda_backends[account][region]._event_source_mappings.get(uuid)
+    if esm is not None:
+        setattr(esm, _RESULT_ATTR, result)
+
+
+def rest_api_home(api_id: str) -> tuple[str, str] | None:
+    """(account, region) a REST API was created in (its id is unique across regions here, as
+    AWS's invoke host names the region: {api_id}.execute-api.{region}.amazonaws.com), or None."""
+    from moto.apigateway.models import apigateway_backends
+
+    for account, region, backend in apigateway_backends.iter_backends():
+        if api_id in backend.apis:
+            return str(account), str(region)
+    return None
+
+
+def lambda_regions() -> list[str]:
+    """The regions in which the embedded AWS has a Lambda backend (any account): only there
+    can a function or an event source mapping exist."""
+    from moto.awslambda.models import lambda_backends
+
+    return sorted({region for _, region, _ in lambda_backends.iter_backends()})
+
+
 _SQS = "moto.sqs.models"
 _LAMBDA = "moto.awslambda.models"
 _STREAMS = "moto.dynamodbstreams.models:DynamoDBStreamsBackend"
@@ -615,6 +754,54 @@ PATCHES: list[Patch] = [
         _receive_in_passes,
         (f"{_SQS}:SQSBackend.receive_message",),
         auto=False,
+    ),
+    Patch(
+        "lambda-mapping-state",
+        "fidelity",
+        f"{_LAMBDA}:EventSourceMapping.get_configuration",
+        "StateTransitionReason USER_INITIATED (SQS) / User action (streams) and "
+        "LastProcessingResult as the pollers report it (https://docs.aws.amazon.com/lambda/"
+        "latest/api/API_EventSourceMappingConfiguration.html); moto answers 'User initiated'.",
+        _mapping_state,
+        (f"{_LAMBDA}:EventSourceMapping.get_configuration",),
+    ),
+    Patch(
+        "lambda-validate-create-mapping",
+        "fidelity",
+        f"{_LAMBDA}:LambdaBackend.create_event_source_mapping",
+        "CreateEventSourceMapping refuses what AWS refuses (https://docs.aws.amazon.com/lambda/"
+        "latest/api/API_CreateEventSourceMapping.html): visibility timeout below the function "
+        "timeout, duplicate mappings, out-of-range settings (pocctl/local/validation.py).",
+        _validate_create_mapping,
+        (_ESM,),
+    ),
+    Patch(
+        "lambda-validate-update-mapping",
+        "fidelity",
+        f"{_LAMBDA}:LambdaBackend.update_event_source_mapping",
+        "UpdateEventSourceMapping refuses settings AWS refuses (https://docs.aws.amazon.com/"
+        "lambda/latest/api/API_UpdateEventSourceMapping.html).",
+        _validate_update_mapping,
+        (f"{_LAMBDA}:LambdaBackend.update_event_source_mapping",),
+    ),
+    Patch(
+        "lambda-validate-create-function",
+        "fidelity",
+        f"{_LAMBDA}:LambdaBackend.create_function",
+        "CreateFunction refuses an unknown Runtime, Timeout over 900 s, MemorySize outside "
+        "128-10240 MB (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html); "
+        "moto accepts python9.99.",
+        _validate_create_function,
+        (f"{_LAMBDA}:LambdaBackend.create_function",),
+    ),
+    Patch(
+        "lambda-validate-function-configuration",
+        "fidelity",
+        f"{_LAMBDA}:LambdaBackend.update_function_configuration",
+        "UpdateFunctionConfiguration: the same limits as CreateFunction (https://docs.aws."
+        "amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html).",
+        _validate_function_configuration,
+        (f"{_LAMBDA}:LambdaBackend.update_function_configuration",),
     ),
     Patch(
         "sqs-clock",
@@ -780,6 +967,10 @@ PINNED_SOURCES: dict[str, str] = {
         "1f41972c1e4e660f"
     ),
     "moto.iam.models:IAMBackend._init_aws_policies": "b3f2c8c3a9c6a1eb",
+    "moto.awslambda.models:EventSourceMapping.get_configuration": "b41577cbcbd7dbb2",
+    "moto.awslambda.models:LambdaBackend.update_event_source_mapping": "7ec08b40f6d05196",
+    "moto.awslambda.models:LambdaBackend.create_function": "dea879c1b1bc6a09",
+    "moto.awslambda.models:LambdaBackend.update_function_configuration": "b11ed261c9acd60e",
 }
 
 

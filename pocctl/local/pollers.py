@@ -1,10 +1,20 @@
 """The Lambda service's pollers: SQS and DynamoDB-stream event source mappings.
 
 Mappings are discovered through the Lambda API (ListEventSourceMappings on the embedded
-server), re-read every ``refresh_interval`` seconds: a mapping created, disabled, re-enabled or
+server, in every region that has a Lambda backend: a mapping lives in its function's region, as
+on AWS), re-read every ``refresh_interval`` seconds: a mapping created, disabled, re-enabled or
 deleted while the engine runs takes effect at the next refresh. Each enabled mapping gets its
 own poller thread(s); they talk to SQS / DynamoDB Streams / Lambda through the same APIs as on
-AWS, so moto stays the single source of truth.
+AWS, so moto stays the single source of truth. Each call goes to the region of the ARN it
+acts on (queue, stream, function, destination): resources are regional on AWS, and a poller in
+eu-west-1 must read eu-west-1's queue.
+
+Each mapping reports its last batch as AWS does (``Reporter``): LastProcessingResult "OK" after
+a batch the function processed, "PROBLEM: Function call failed" after a function error
+(https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html shows both values in
+GetEventSourceMapping's output; https://docs.aws.amazon.com/lambda/latest/api/
+API_EventSourceMappingConfiguration.html: "The result of the event source mapping's last
+processing attempt").
 """
 
 from __future__ import annotations
@@ -17,14 +27,23 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 logger = logging.getLogger("pocctl.local")
 
 LogFn = Callable[[str], None]
-ClientFactory = Callable[[str], Any]
+# clients(service, region=REGION): a client of the embedded AWS in that region.
+ClientFactory = Callable[..., Any]
+# report(mapping UUID, function ARN, LastProcessingResult) after each batch.
+Reporter = Callable[[str, str, str], None]
+# The regions to look for mappings in (those where the embedded AWS has a Lambda backend).
+Regions = Callable[[], Iterable[str]]
+
+# LastProcessingResult values, as AWS reports them (see the module docstring).
+RESULT_OK = "OK"
+RESULT_FUNCTION_FAILED = "PROBLEM: Function call failed"
 
 # SQS long-poll wait: short, so that stop() and disabling a mapping take effect quickly.
 SQS_WAIT_SECONDS = 1
@@ -65,11 +84,18 @@ class InvokeOutcome:
 Invoker = Callable[[str, dict[str, Any]], InvokeOutcome]
 
 
-def lambda_invoker(lambda_client: Any) -> Invoker:
-    """Invoke through the Lambda API: the request-response path moto hands to our executor."""
+def arn_region(arn: str) -> str:
+    """The region field of an ARN (arn:partition:service:REGION:account:resource)."""
+    return arn.split(":", 4)[3]
+
+
+def lambda_invoker(lambda_clients: Callable[[str], Any]) -> Invoker:
+    """Invoke through the Lambda API: the request-response path moto hands to our executor.
+    ``lambda_clients(region)``: the function is invoked in its own region (moto finds a
+    function only in the backend of the region the request is signed for)."""
 
     def invoke(function_arn: str, event: dict[str, Any]) -> InvokeOutcome:
-        resp = lambda_client.invoke(
+        resp = lambda_clients(arn_region(function_arn)).invoke(
             FunctionName=function_arn, Payload=json.dumps(event).encode("utf-8")
         )
         raw = resp["Payload"].read()
@@ -123,10 +149,12 @@ class Poller:
         log: LogFn,
         checkpoints: dict[tuple[str, str], dict[str, Any]],
         gate: Gate | None = None,
+        report: Reporter | None = None,
     ) -> None:
         self.config = config
         self.uuid: str = config["UUID"]
         self._clients = clients
+        self._report = report
         self._invoke = invoke
         self._log = log
         self._checkpoints = checkpoints
@@ -137,6 +165,22 @@ class Poller:
     @property
     def function_name(self) -> str:
         return str(self.config["FunctionArn"]).rsplit(":", 1)[-1]
+
+    def _client(self, service: str, arn: str) -> Any:
+        """A client in the region of the resource ``arn`` names."""
+        return self._clients(service, region=arn_region(arn))
+
+    def _reported(self, ok: bool) -> None:
+        if self._report is None:
+            return
+        try:
+            self._report(
+                self.uuid,
+                str(self.config["FunctionArn"]),
+                RESULT_OK if ok else RESULT_FUNCTION_FAILED,
+            )
+        except Exception:  # a report never stops a poller (the mapping may be gone already)
+            logger.debug("could not record the result of mapping %s", self.uuid, exc_info=True)
 
     def start(self) -> None:
         for i in range(self.threads_per_mapping):
@@ -200,8 +244,8 @@ class SqsPoller(Poller):
     threads_per_mapping = 2
 
     def run(self) -> None:
-        sqs = self._clients("sqs")
         arn = str(self.config["EventSourceArn"])
+        sqs = self._client("sqs", arn)
         _, _, _, region, account, queue_name = arn.split(":", 5)
         queue_url = sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)[
             "QueueUrl"
@@ -258,6 +302,7 @@ class SqsPoller(Poller):
         event = {"Records": [_sqs_record(m, arn, region) for m in messages]}
         outcome = self._invoke(str(self.config["FunctionArn"]), event)
         ids = [m["MessageId"] for m in messages]
+        self._reported(outcome.ok)
         if not outcome.ok:
             # Nothing is deleted: the messages come back after the visibility timeout and the
             # queue's RedrivePolicy moves them to the DLQ after maxReceiveCount receives.
@@ -321,8 +366,8 @@ class StreamPoller(Poller):
     the on-failure destination as configured."""
 
     def run(self) -> None:
-        streams = self._clients("dynamodbstreams")
         arn = str(self.config["EventSourceArn"])
+        streams = self._client("dynamodbstreams", arn)
         iterators: dict[str, str] = {}
         shards: list[dict[str, Any]] = []
         described = 0.0
@@ -413,6 +458,7 @@ class StreamPoller(Poller):
             # With --data, a snapshot sees this batch before its invoke or checkpointed after.
             with self._gate.batch():
                 outcome = self._invoke(str(cfg["FunctionArn"]), {"Records": records})
+                self._reported(outcome.ok)
                 seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
                 failed: list[str] | None = None
                 if outcome.ok:
@@ -499,12 +545,12 @@ class StreamPoller(Poller):
             return
         body = json.dumps(info)
         if ":sqs:" in dest:
-            sqs = self._clients("sqs")
+            sqs = self._client("sqs", dest)
             _, _, _, _, account, name = dest.split(":", 5)
             url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             sqs.send_message(QueueUrl=url, MessageBody=body)
         elif ":sns:" in dest:
-            self._clients("sns").publish(TopicArn=dest, Message=body)
+            self._client("sns", dest).publish(TopicArn=dest, Message=body)
         else:
             logger.error("unsupported on-failure destination %s", dest)
 
@@ -540,8 +586,12 @@ class MappingManager:
         refresh_interval: float = 1.0,
         checkpoints: dict[tuple[str, str], dict[str, Any]] | None = None,
         gate: Gate | None = None,
+        regions: Regions,
+        report: Reporter | None = None,
     ) -> None:
         self._clients = clients
+        self._regions = regions
+        self._report = report
         self._invoke = invoke
         self._log = log
         self.refresh_interval = refresh_interval
@@ -605,25 +655,30 @@ class MappingManager:
             return self._cond.wait_for(lambda: self.generation >= target, timeout)
 
     def _loop(self) -> None:
-        lambda_client = self._clients("lambda")
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                self.refresh(lambda_client)
+                self.refresh()
             except Exception as exc:
                 logger.debug("could not list event source mappings", exc_info=True)
                 self._log(f"[pollers] could not list event source mappings: {exc}")
             self._wake.wait(self.refresh_interval)
 
-    def refresh(self, lambda_client: Any = None) -> None:
-        lambda_client = lambda_client or self._clients("lambda")
-        with self._lock:
-            if self._paused or self._stop.is_set():
-                return
-            mappings: dict[str, dict[str, Any]] = {}
+    def _list_mappings(self) -> dict[str, dict[str, Any]]:
+        """Every region's mappings (ListEventSourceMappings lists one region's, as on AWS)."""
+        mappings: dict[str, dict[str, Any]] = {}
+        for region in sorted(set(self._regions())):
+            lambda_client = self._clients("lambda", region=region)
             for page in lambda_client.get_paginator("list_event_source_mappings").paginate():
                 for m in page.get("EventSourceMappings", []):
                     mappings[m["UUID"]] = m
+        return mappings
+
+    def refresh(self) -> None:
+        with self._lock:
+            if self._paused or self._stop.is_set():
+                return
+            mappings = self._list_mappings()
             for uid, poller in list(self._pollers.items()):
                 m = mappings.get(uid)
                 if m is None or m.get("State") != "Enabled":
@@ -652,6 +707,7 @@ class MappingManager:
                     log=self._log,
                     checkpoints=self._checkpoints,
                     gate=self._gate,
+                    report=self._report,
                 )
                 self._pollers[uid] = poller
                 poller.start()

@@ -61,7 +61,9 @@ class LocalAWS:
     ) -> None:
         self._user_log = log
         self.region = region
-        self._gateway = ApiGateway(self._client, log=self._emit, region=region)
+        self._gateway = ApiGateway(
+            self._client, log=self._emit, region=region, api_home=self._rest_api_home
+        )
         # --data DIR: snapshots of the whole state (persist.py); None keeps it in memory only.
         self.persistence = Persistence(data_dir, log=self._emit) if data_dir else None
         self.restored: Restored | None = None
@@ -115,7 +117,8 @@ class LocalAWS:
         app = self.server.app
         self._gateway.send = lambda request: call_app(app, request)
         self._stopped.clear()
-        self._shipper = LogShipper(self._client("logs"))
+        # Each function's logs go to CloudWatch Logs in the function's own region, as on AWS.
+        self._shipper = LogShipper(lambda region: self._client("logs", region=region))
         self.executor = Executor(
             self.endpoint_url,
             log=self._emit,
@@ -124,7 +127,13 @@ class LocalAWS:
         )
         self.mappings = MappingManager(
             clients=self._client,
-            invoke=lambda_invoker(self._client("lambda", read_timeout=910)),
+            invoke=lambda_invoker(
+                lambda region: self._client("lambda", region=region, read_timeout=910)
+            ),
+            # Every region moto has a Lambda backend for: mappings live in their function's
+            # region, and the embedded AWS serves any region, as AWS does.
+            regions=self._lambda_regions,
+            report=self._report_mapping_result,
             log=self._emit,
             refresh_interval=self._refresh_interval,
             checkpoints=self._checkpoints,
@@ -257,16 +266,36 @@ class LocalAWS:
 
         return middleware
 
-    def _client(self, service: str, **config: Any) -> Any:
-        key = service + json.dumps(config, sort_keys=True)
+    def _client(self, service: str, *, region: str | None = None, **config: Any) -> Any:
+        """The embedded AWS's own client of ``service`` in ``region`` (default: ``region``
+        given to LocalAWS): one per (service, region, config), as resources are regional."""
+        region = region or self.region
+        key = f"{service}/{region}/" + json.dumps(config, sort_keys=True)
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
                 # The embedded AWS calling itself: straight into the app, no loopback HTTP.
                 client = self._clients[key] = self.server.in_process(
-                    local_client(self.endpoint_url, service, region=self.region, **config)
+                    local_client(self.endpoint_url, service, region=region, **config)
                 )
             return client
+
+    def _lambda_regions(self) -> list[str]:
+        """The regions with a Lambda backend, and always LocalAWS's own (under the lock)."""
+        with self.server.request_lock:
+            return sorted({self.region, *moto_hooks.lambda_regions()})
+
+    def _rest_api_home(self, api_id: str) -> tuple[str, str] | None:
+        """Which account and region hold the REST API (read under the server's lock: moto's
+        dicts change while other requests run)."""
+        with self.server.request_lock:
+            return moto_hooks.rest_api_home(api_id)
+
+    def _report_mapping_result(self, uuid: str, function_arn: str, result: str) -> None:
+        """A poller's batch outcome, as the mapping's LastProcessingResult. Under the server's
+        lock: moto's objects are changed one request at a time."""
+        with self.server.request_lock:
+            moto_hooks.record_processing_result(function_arn, uuid, result)
 
     def _run_invoke(
         self, fn: Any, body: Any, request_headers: Any, response_headers: dict[str, Any]

@@ -171,13 +171,17 @@ def build_stack(
     store_src: str = STORE_ORDER,
     notify_src: str = NOTIFY_ORDER,
     visibility_timeout: int = 60,
-    lambda1_timeout: int = 10,
+    lambda1_timeout: int | None = None,
     mappings: bool = True,
     api: bool = True,
     throttle: tuple[int, int] = (100, 50),
 ) -> Stack:
     """The pipeline as pocctl builds it (the lab's settings), with knobs for fast tests."""
     s = Stack(endpoint)
+    if lambda1_timeout is None:
+        # AWS refuses an SQS mapping whose queue's visibility timeout is below the function's
+        # timeout: a short visibility (fast retries) comes with a timeout no longer than it.
+        lambda1_timeout = min(10, visibility_timeout)
     iam, sqs, ddb = s.client("iam"), s.client("sqs"), s.client("dynamodb")
     lam, sns = s.client("lambda"), s.client("sns")
     trust = json.dumps({"Version": "2012-10-17", "Statement": []})
