@@ -77,22 +77,66 @@ class _LineCapture:
 
 
 class LambdaContext:
-    """The context object of the Lambda Python runtime."""
+    """The context object as the Lambda Python runtime builds it.
+
+    As in AWS's runtime interface client (aws-lambda-python-runtime-interface-client,
+    awslambdaric/lambda_context.py), which the python3.x runtimes run: the function's fields
+    come from the runtime's environment variables, so memory_limit_in_mb is a string;
+    identity is a CognitoIdentity whose fields are None when the caller sent none; client_context
+    is None. Documented: "Using the Lambda context object to retrieve Python function
+    information", https://docs.aws.amazon.com/lambda/latest/dg/python-context.html.
+    """
 
     def __init__(self, ctx: dict) -> None:
-        self.function_name = ctx["function_name"]
-        self.function_version = ctx.get("function_version", "$LATEST")
-        self.invoked_function_arn = ctx["invoked_function_arn"]
-        self.memory_limit_in_mb = int(ctx["memory_limit_in_mb"])
         self.aws_request_id = ctx["aws_request_id"]
-        self.log_group_name = ctx["log_group_name"]
-        self.log_stream_name = ctx["log_stream_name"]
-        self.identity = None
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = ctx["invoked_function_arn"]
+        self.tenant_id = None
         self.client_context = None
-        self._deadline_ms = int(ctx["deadline_ms"])
+        self.identity = CognitoIdentity()
+        self._epoch_deadline_time_in_ms = int(ctx["deadline_ms"])
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, self._deadline_ms - int(time.time() * 1000))
+        return max(0, self._epoch_deadline_time_in_ms - int(time.time() * 1000))
+
+    def log(self, msg: object) -> None:
+        sys.stdout.write(str(msg))
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(["
+            f"aws_request_id={self.aws_request_id},"
+            f"log_group_name={self.log_group_name},"
+            f"log_stream_name={self.log_stream_name},"
+            f"function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},"
+            f"function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},"
+            f"client_context={self.client_context},"
+            f"identity={self.identity},"
+            f"tenant_id={self.tenant_id}"
+            "])"
+        )
+
+
+class CognitoIdentity:
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __init__(self) -> None:
+        self.cognito_identity_id = None
+        self.cognito_identity_pool_id = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(["
+            f"cognito_identity_id={self.cognito_identity_id},"
+            f"cognito_identity_pool_id={self.cognito_identity_pool_id}"
+            "])"
+        )
 
 
 class _RequestIdFilter(logging.Filter):

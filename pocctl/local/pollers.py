@@ -518,12 +518,21 @@ def _iso(t: float | dt.datetime | str) -> str:
 
 
 def _stream_record(r: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A stream record as Lambda delivers it: GetRecords' Record plus eventSourceARN.
+
+    eventVersion is "1.1" and awsRegion the stream's region, as DynamoDB Streams returns them
+    (GetRecords example, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
+    API_streams_GetRecords.html; the Lambda tutorial's sample event, https://docs.aws.amazon.com/
+    lambda/latest/dg/with-ddb.html). moto writes "1.0" and "us-east-1" whatever the region.
+    """
     rec = dict(r)
     ddb = dict(rec.get("dynamodb", {}))
     created = ddb.get("ApproximateCreationDateTime")
     if isinstance(created, dt.datetime):  # boto3 parsed it; Lambda events carry epoch seconds
         ddb["ApproximateCreationDateTime"] = round(created.timestamp())
     rec["dynamodb"] = ddb
+    rec["eventVersion"] = "1.1"
+    rec["awsRegion"] = arn.split(":")[3]
     rec["eventSourceARN"] = arn
     return rec
 
