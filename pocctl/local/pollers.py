@@ -316,6 +316,39 @@ def _sqs_record(m: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
     }
 
 
+def sns_record(
+    subscription_arn: str, topic_arn: str, post: dict[str, Any], region: str
+) -> dict[str, Any]:
+    """One SNS notification as Lambda receives it, from SNS's HTTP/S notification ``post``.
+
+    AWS's example event ("Invoking Lambda functions with Amazon SNS notifications",
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html): the notification's own fields,
+    with SigningCertUrl / UnsubscribeUrl spelt so, Subject null and MessageAttributes {} when
+    the publisher gave none, under the subscription's ARN.
+    """
+    return {
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": subscription_arn,
+        "Sns": {
+            "Type": post["Type"],
+            "MessageId": post["MessageId"],
+            "TopicArn": topic_arn,
+            "Subject": post.get("Subject"),
+            "Message": post["Message"],
+            "Timestamp": post["Timestamp"],
+            "SignatureVersion": post["SignatureVersion"],
+            "Signature": post["Signature"],
+            "SigningCertUrl": post["SigningCertURL"],
+            "UnsubscribeUrl": (
+                f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe"
+                f"&SubscriptionArn={subscription_arn}"
+            ),
+            "MessageAttributes": post.get("MessageAttributes") or {},
+        },
+    }
+
+
 class StreamPoller(Poller):
     """Reads each shard in order from the mapping's checkpoint; retries, bisects, gives up to
     the on-failure destination as configured."""

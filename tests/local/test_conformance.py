@@ -350,11 +350,26 @@ def test_sns_to_lambda_event_matches_powertools_and_awss_sample(
         Subject="TestInvoke",
         MessageAttributes={"Test": {"DataType": "String", "StringValue": "TestString"}},
     )
-    got = wait_for(lambda: records(log_lines, "subscriber"), timeout=30, what="the SNS event")
+    bare = sns.publish(TopicArn=stack.topic_arn, Message="no subject, no attributes")
+    got = wait_for(
+        lambda: len(records(log_lines, "subscriber")) >= 2 and records(log_lines, "subscriber"),
+        timeout=30,
+        what="two SNS events",
+    )
     for event in captured(log_lines, "subscriber", "EVENT"):
         parse(event=event, model=SnsModel)
-    (rec,) = got
-    assert same_shape(rec, AWS_SNS_RECORD) == []
+        assert len(event["Records"]) == 1  # SNS invokes once per notification
+    rec, plain = sorted(got, key=lambda r: r["Sns"]["MessageId"] == bare["MessageId"])
+    # MessageAttributes is a map of the publisher's names: compared by value below.
+    sample = {**AWS_SNS_RECORD, "Sns": {**AWS_SNS_RECORD["Sns"], "MessageAttributes": {}}}
+    assert same_shape({**rec, "Sns": {**rec["Sns"], "MessageAttributes": {}}}, sample) == []
+    assert plain["Sns"]["Subject"] is None and plain["Sns"]["MessageAttributes"] == {}
+    assert plain["Sns"]["MessageId"] == bare["MessageId"]
+    assert rec["Sns"]["MessageId"] != plain["Sns"]["MessageId"]
+    assert sub["SubscriptionArn"] in rec["Sns"]["UnsubscribeUrl"]
+    assert rec["Sns"]["Timestamp"].endswith("Z") and rec["Sns"]["SigningCertUrl"].startswith(
+        "https://sns.us-east-1.amazonaws.com/"
+    )
     assert rec["EventSource"] == "aws:sns" and rec["EventVersion"] == "1.0"
     assert rec["EventSubscriptionArn"] == sub["SubscriptionArn"]
     assert rec["Sns"]["Message"] == "Hello from SNS!" and rec["Sns"]["Subject"] == "TestInvoke"
