@@ -45,6 +45,7 @@ class Interpreter:
     version: str  # "3.13.0"
     source: str  # "POCCTL_PYTHON3_13", "host", "PATH", "pyenv", "uv"
     exact: bool  # its major.minor is the runtime's
+    refused: str = ""  # why the interpreter the variable names was not used
 
     @property
     def note(self) -> str | None:
@@ -63,11 +64,14 @@ class Interpreter:
 
     def describe(self) -> str:
         """What ``pocctl local``'s banner says about this runtime."""
+        refused = f" ({self.refused})" if self.refused else ""
         if self.exact:
-            return f"Python {self.version} ({self.source}: {self.executable})"
+            return f"Python {self.version} ({self.source}: {self.executable}){refused}"
+        if self.source == env_var(self.runtime):
+            return f"the host's Python {self.version} ({env_var(self.runtime)}=host)"
         return (
             f"the host's Python {self.version}: no {self.runtime} interpreter found "
-            f"(set {env_var(self.runtime)}=/path/to/{self.runtime})"
+            f"(set {env_var(self.runtime)}=/path/to/{self.runtime}){refused}"
         )
 
 
@@ -145,20 +149,23 @@ def find(
     named = environ.get(env_var(runtime), "").strip()
     if named == "host":
         return Interpreter(runtime, host_exe, host_version, env_var(runtime), exact=False)
+    refused = ""
     if want is not None:
         if named:
             found = probe(named)
             if found and _minor(found[0]) == want:
                 return Interpreter(runtime, found[1], found[0], env_var(runtime), exact=True)
+            what = f"is Python {found[0]}" if found else "does not run"
+            refused = f"{env_var(runtime)}={named} {what}: not used"
         if _minor(host_version) == want:
-            return Interpreter(runtime, host_exe, host_version, "host", exact=True)
+            return Interpreter(runtime, host_exe, host_version, "host", True, refused)
         for source, path in candidates(
             runtime, search_path=search_path, pyenv_root=pyenv_root, uv_root=uv_root
         ):
             found = probe(path)
             if found and _minor(found[0]) == want:
-                return Interpreter(runtime, found[1], found[0], source, exact=True)
-    return Interpreter(runtime, host_exe, host_version, "host", exact=False)
+                return Interpreter(runtime, found[1], found[0], source, True, refused)
+    return Interpreter(runtime, host_exe, host_version, "host", False, refused)
 
 
 def _minor(version: str) -> str:

@@ -87,6 +87,16 @@ def test_a_named_interpreter_of_the_wrong_version_is_not_used(tmp_path: Path) ->
         uv_root=str(tmp_path),
     )
     assert found.executable == sys.executable and not found.exact
+    # Said where the user looks: the banner.
+    assert f"{env_var(OTHER)}={wrong} is Python 3.9.18: not used" in found.describe()
+    broken = find(
+        OTHER,
+        environ={env_var(OTHER): str(tmp_path / "nothing")},
+        search_path="",
+        pyenv_root=str(tmp_path),
+        uv_root=str(tmp_path),
+    )
+    assert "does not run: not used" in broken.describe()
 
 
 def test_none_found_runs_on_the_host_and_says_so(tmp_path: Path) -> None:

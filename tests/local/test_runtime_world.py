@@ -305,3 +305,23 @@ def time_prefix() -> str:
     import time
 
     return time.strftime("%Y/%m/%d/", time.gmtime())
+
+
+def test_bytecode_stays_out_of_the_code_and_goes_with_the_executor(
+    lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ex = Executor("http://127.0.0.1:9", log=lines.append)
+    files = {"app.py": "import helper\n\ndef handler(e, c):\n    return helper.X\n"}
+    files["helper.py"] = "X = 1\n"
+    try:
+        assert ex.invoke(spec("bytecode", files, "app.handler"), {}).result() == 1
+        code_dir = ex._code_dir(spec("bytecode", files, "app.handler"))
+        # /var/task is read-only on AWS: nothing is written next to the function's code.
+        assert not list(code_dir.rglob("__pycache__"))
+        cache = tmp_path / "cache" / "pocctl" / "pycache"
+        mirrored = cache / code_dir.relative_to(code_dir.anchor)
+        assert list(mirrored.rglob("helper*.pyc"))
+    finally:
+        ex.stop()
+    assert not mirrored.exists()
