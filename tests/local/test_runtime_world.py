@@ -315,8 +315,9 @@ def test_bytecode_stays_out_of_the_code_and_goes_with_the_executor(
     files = {"app.py": "import helper\n\ndef handler(e, c):\n    return helper.X\n"}
     files["helper.py"] = "X = 1\n"
     try:
-        assert ex.invoke(spec("bytecode", files, "app.handler"), {}).result() == 1
-        code_dir = ex._code_dir(spec("bytecode", files, "app.handler"))
+        fn = spec("bytecode", files, "app.handler")
+        assert ex.invoke(fn, {}).result() == 1
+        code_dir = ex._code_dir(fn)
         # /var/task is read-only on AWS: nothing is written next to the function's code.
         assert not list(code_dir.rglob("__pycache__"))
         cache = tmp_path / "cache" / "pocctl" / "pycache"
