@@ -166,7 +166,7 @@ def _load_handler(spec: str):  # type: ignore[no-untyped-def]
         )
     # The runtime imports "a/b.handler" as a.b but names the module as written in its errors
     # (aws-lambda-python-runtime-interface-client, bootstrap.py _get_handler).
-    if module_name.split("/")[0] in sys.builtin_module_names:
+    if module_name.split(".")[0] in sys.builtin_module_names:
         raise _RuntimeError(
             "Runtime.BuiltInModuleConflict",
             f"Cannot use built-in module {module_name} as a handler module",
