@@ -221,14 +221,19 @@ class _RuntimeWorld:
         ]
 
 
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pocctl"
+
+
 def _pycache_dir() -> Path:
     """Where workers keep compiled bytecode: the user's cache folder, shared by every run.
 
     Compiling boto3 and botocore takes ~0.7 s per interpreter version; Python checks each
-    cached file against its source's mtime and size, so sharing it is safe.
+    cached file against its source's mtime and size, so sharing it is safe. (The runtime SDK
+    folder is under the cache folder too: a stable path, so its bytecode is found again.)
     """
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pocctl" / "pycache"
+    return _cache_dir() / "pycache"
 
 
 class _Pool:
@@ -450,7 +455,7 @@ class Executor:
         with self._extract_lock:
             world = self._runtimes.get(spec.runtime)
             if world is None:
-                sdk = interpreters.build_runtime_sdk(self._root / "runtime-sdk")
+                sdk = interpreters.build_runtime_sdk(_cache_dir() / "runtime-sdk")
                 world = self._runtimes[spec.runtime] = _RuntimeWorld(
                     self._find_interpreter(spec.runtime), sdk, _pycache_dir()
                 )

@@ -19,6 +19,7 @@ version, the host's Python runs the function, and pocctl says so: in ``pocctl lo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -200,15 +201,20 @@ def sdk_versions() -> dict[str, str]:
     return {name: version(name) for name in SDK_DISTRIBUTIONS}
 
 
-def build_runtime_sdk(target: Path) -> Path:
-    """A folder holding exactly the runtime's SDK (links to pocctl's installed copies).
+def build_runtime_sdk(parent: Path) -> Path:
+    """A folder under ``parent`` holding exactly the runtime's SDK (links to pocctl's copies).
 
     It stands in for the runtime's own library folder (LAMBDA_RUNTIME_DIR, /var/runtime on AWS):
-    a handler imports from its zip, this folder and the standard library, nothing else.
+    a handler imports from its zip, this folder and the standard library, nothing else. One
+    folder per installation and SDK version (pocctl installs in several virtualenvs share the
+    cache), built once and reused.
     """
+    import hashlib
     import importlib.util
     from importlib.metadata import distribution
 
+    key = json.dumps([sys.prefix, sorted(sdk_versions().items())])
+    target = parent / hashlib.sha256(key.encode()).hexdigest()[:16]
     target.mkdir(parents=True, exist_ok=True)
     sources: list[Path] = []
     for module in SDK_MODULES:
@@ -228,6 +234,8 @@ def build_runtime_sdk(target: Path) -> Path:
             continue
         try:
             link.symlink_to(src, target_is_directory=src.is_dir())
+        except FileExistsError:  # another pocctl process built it at the same time
+            continue
         except OSError:  # no symlinks (Windows without the privilege): copy
             if src.is_dir():
                 shutil.copytree(src, link)
