@@ -128,6 +128,7 @@ def _banner(app: App, aws: LocalAWS, admin: bool) -> None:
         "deploy only code you trust."
     )
     term.line("Only this machine's tools may use it: no other Host, no web page, signed API calls.")
+    _runtimes_banner(app)
     if admin:
         term.line(
             f"moto's admin API is ON (--admin): {url}/moto-api/ "
@@ -137,6 +138,19 @@ def _banner(app: App, aws: LocalAWS, admin: bool) -> None:
         term.line("moto's admin API (/moto-api) is off; --admin turns it on.")
     term.info(_state_line(aws))
     term.line("Ctrl-C stops it.")
+
+
+def _runtimes_banner(app: App) -> None:
+    """Which Python serves each Lambda runtime, and the SDK version handlers get."""
+    from pocctl.local.interpreters import sdk_versions, serving_rows
+
+    sdk = sdk_versions()
+    app.terminal.info(
+        "Lambda runtimes: handlers import their zip, the standard library and the runtime's "
+        f"SDK (boto3 {sdk['boto3']}, botocore {sdk['botocore']}), nothing else."
+    )
+    for runtime, served in serving_rows():
+        app.terminal.info(f"  {runtime} runs on {served}")
 
 
 def _user() -> str:

@@ -1,8 +1,13 @@
 """A warm Lambda execution environment: runs one function's handler for many invocations.
 
-Started by pocctl.local.executor as ``python _worker.py CODE_DIR HANDLER``, with the function's
-environment. Standard library only, and it never imports pocctl: the handler's world is the
-extracted zip plus what a Lambda Python runtime offers (the stdlib and boto3).
+Started by pocctl.local.executor as ``python -I _worker.py CODE_DIR HANDLER SDK_DIR [NOTE]``,
+with the function's environment, on an interpreter of the function's runtime (Python 3.10 to
+3.13: standard library only, and it never imports pocctl). ``-I`` (isolated mode) leaves out the
+script's folder, the user's site-packages and every PYTHON* variable, and no site-packages is
+on sys.path: the handler's world is exactly what a Lambda Python runtime offers, the extracted
+zip first (LAMBDA_TASK_ROOT, /var/task on AWS), then the runtime's SDK (SDK_DIR: boto3, botocore
+and their dependencies; LAMBDA_RUNTIME_DIR), then the standard library. NOTE, when given, is
+printed once at start (the interpreter is not the runtime's version).
 
 Protocol: one JSON request per line on stdin; replies on the original stdout, one JSON object
 per line, each prefixed with RS (\\x1e) so they can be told apart from raw fd-level output:
@@ -72,22 +77,66 @@ class _LineCapture:
 
 
 class LambdaContext:
-    """The context object of the Lambda Python runtime."""
+    """The context object as the Lambda Python runtime builds it.
+
+    As in AWS's runtime interface client (aws-lambda-python-runtime-interface-client,
+    awslambdaric/lambda_context.py), which the python3.x runtimes run: the function's fields
+    come from the runtime's environment variables, so memory_limit_in_mb is a string;
+    identity is a CognitoIdentity whose fields are None when the caller sent none; client_context
+    is None. Documented: "Using the Lambda context object to retrieve Python function
+    information", https://docs.aws.amazon.com/lambda/latest/dg/python-context.html.
+    """
 
     def __init__(self, ctx: dict) -> None:
-        self.function_name = ctx["function_name"]
-        self.function_version = ctx.get("function_version", "$LATEST")
-        self.invoked_function_arn = ctx["invoked_function_arn"]
-        self.memory_limit_in_mb = int(ctx["memory_limit_in_mb"])
         self.aws_request_id = ctx["aws_request_id"]
-        self.log_group_name = ctx["log_group_name"]
-        self.log_stream_name = ctx["log_stream_name"]
-        self.identity = None
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = ctx["invoked_function_arn"]
+        self.tenant_id = None
         self.client_context = None
-        self._deadline_ms = int(ctx["deadline_ms"])
+        self.identity = CognitoIdentity()
+        self._epoch_deadline_time_in_ms = int(ctx["deadline_ms"])
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, self._deadline_ms - int(time.time() * 1000))
+        return max(0, self._epoch_deadline_time_in_ms - int(time.time() * 1000))
+
+    def log(self, msg: object) -> None:
+        sys.stdout.write(str(msg))
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(["
+            f"aws_request_id={self.aws_request_id},"
+            f"log_group_name={self.log_group_name},"
+            f"log_stream_name={self.log_stream_name},"
+            f"function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},"
+            f"function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},"
+            f"client_context={self.client_context},"
+            f"identity={self.identity},"
+            f"tenant_id={self.tenant_id}"
+            "])"
+        )
+
+
+class CognitoIdentity:
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __init__(self) -> None:
+        self.cognito_identity_id = None
+        self.cognito_identity_pool_id = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(["
+            f"cognito_identity_id={self.cognito_identity_id},"
+            f"cognito_identity_pool_id={self.cognito_identity_pool_id}"
+            "])"
+        )
 
 
 class _RequestIdFilter(logging.Filter):
@@ -96,18 +145,6 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.aws_request_id = _RequestIdFilter.request_id
         return True
-
-
-class _BlockPocctl:
-    """Meta-path finder: the host's pocctl package is not part of a Lambda runtime."""
-
-    def __init__(self, code_dir: str) -> None:
-        self._in_zip = os.path.exists(os.path.join(code_dir, "pocctl"))
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if not self._in_zip and (name == "pocctl" or name.startswith("pocctl.")):
-            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
-        return None
 
 
 def _error(exc: BaseException, request_id: str, skip_frames: int = 1) -> dict:
@@ -127,10 +164,18 @@ def _load_handler(spec: str):  # type: ignore[no-untyped-def]
             "Runtime.MalformedHandlerName",
             f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)",
         )
-    module_name = module_name.replace("/", ".")
+    # The runtime imports "a/b.handler" as a.b but names the module as written in its errors
+    # (aws-lambda-python-runtime-interface-client, bootstrap.py _get_handler).
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise _RuntimeError(
+            "Runtime.BuiltInModuleConflict",
+            f"Cannot use built-in module {module_name} as a handler module",
+        )
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
+        # AWS: "Unable to import module 'app': No module named 'requests'" (errorType
+        # Runtime.ImportModuleError), for the handler's module or anything it imports.
         raise _RuntimeError(
             "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
         ) from exc
@@ -166,11 +211,34 @@ def _log_as_the_runtime_does() -> None:
     logging.getLogger().addHandler(handler)
 
 
+def _runtime_import_world(code_dir: str, sdk_dir: str) -> None:
+    """sys.path as the Lambda runtime has it: the zip, the runtime's SDK, the standard library.
+
+    Run with -I and no site module, sys.path holds only the standard library here; the zip
+    comes first, as /var/task does on AWS, so a zip's own boto3 wins over the runtime's
+    ("Building Lambda functions with Python", Runtime-included SDK versions:
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html).
+    """
+    # PYTHONPATH (AWS: $LAMBDA_RUNTIME_DIR unless the function sets its own) is read here, as
+    # -I made the interpreter ignore it.
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    head = [code_dir, *extra, sdk_dir]
+    head = [p for i, p in enumerate(head) if p not in head[:i]]
+    stdlib = [p for p in sys.path if p and p not in head]
+    sys.path[:] = [*head, *stdlib]
+    importlib.invalidate_caches()
+    # -S skipped site (its .pth files would bring pocctl's virtualenv back); the builtins it
+    # adds (exit, quit, help...) are part of every Python runtime: add them without its paths.
+    import site
+
+    for name in ("setquit", "setcopyright", "sethelper"):
+        getattr(site, name, lambda: None)()
+
+
 def main() -> None:
-    code_dir, handler_spec = sys.argv[1], sys.argv[2]
-    # sys.path[0] is this file's folder (pocctl/local): replace it by the function's code.
-    sys.path[0] = code_dir
-    sys.meta_path.insert(0, _BlockPocctl(code_dir))
+    code_dir, handler_spec, sdk_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+    note = sys.argv[4] if len(sys.argv) > 4 else ""
+    _runtime_import_world(code_dir, sdk_dir)
     os.chdir(code_dir)
 
     channel = _Channel(os.dup(1))
@@ -183,6 +251,8 @@ def main() -> None:
     sys.stderr = sys.stdout
 
     _log_as_the_runtime_does()
+    if note:
+        print(note)
 
     func = None
     for raw in requests:

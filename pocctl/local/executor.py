@@ -18,7 +18,6 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pocctl.local import interpreters
+from pocctl.local.interpreters import Interpreter
 from pocctl.local.server import LOCAL_CREDENTIALS
 
 logger = logging.getLogger("pocctl.local")
@@ -91,12 +92,21 @@ class InvocationResult:
 class _Worker:
     """One warm execution environment (a child process running _worker.py)."""
 
-    def __init__(self, spec: FunctionSpec, code_dir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        code_dir: Path,
+        env: dict[str, str],
+        runtime: _RuntimeWorld,
+    ) -> None:
         self.fingerprint = spec.fingerprint
         self.log_stream = time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()) + uuid.uuid4().hex
         self._inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        argv = [str(code_dir), spec.handler, str(runtime.sdk_dir)]
+        if runtime.interpreter.note:
+            argv.append(runtime.interpreter.note)
         self.proc = subprocess.Popen(  # noqa: S603 (our own script, argv list)
-            [sys.executable, "-u", WORKER_SCRIPT, str(code_dir), spec.handler],
+            [*runtime.command, WORKER_SCRIPT, *argv],
             cwd=str(code_dir),
             env={**env, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream},
             stdin=subprocess.PIPE,
@@ -186,6 +196,46 @@ class _Worker:
             self.proc.stdout.close()
 
 
+@dataclass(frozen=True)
+class _RuntimeWorld:
+    """What a runtime's workers start with: its interpreter, and the folder of its SDK."""
+
+    interpreter: Interpreter
+    sdk_dir: Path
+    pycache: Path
+
+    @property
+    def command(self) -> list[str]:
+        # -I: isolated (no script folder, user site or PYTHON* variables); -S: no site-packages
+        # nor .pth files (pocctl's editable install would come back through one); -u: the log
+        # lines reach pocctl as they are written. Bytecode goes to pocctl's own cache folder,
+        # never into the function's code (read-only /var/task on AWS) or the virtualenv.
+        # (The -X option exists from Python 3.8.)
+        return [
+            self.interpreter.executable,
+            "-I",
+            "-S",
+            "-u",
+            "-X",
+            f"pycache_prefix={self.pycache}",
+        ]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pocctl"
+
+
+def _pycache_dir() -> Path:
+    """Where workers keep compiled bytecode: the user's cache folder, shared by every run.
+
+    Compiling boto3 and botocore takes ~0.7 s per interpreter version; Python checks each
+    cached file against its source's mtime and size, so sharing it is safe. (The runtime SDK
+    folder is under the cache folder too: a stable path, so its bytecode is found again.)
+    """
+    return _cache_dir() / "pycache"
+
+
 class _Pool:
     """The warm workers of one function; at most ``size`` invocations run at once."""
 
@@ -207,6 +257,7 @@ class Executor:
         logs_sink: Callable[[str, str, list[tuple[int, str]], str], None] | None = None,
         workers_per_function: int = 2,
         work_dir: str | None = None,
+        find_interpreter: Callable[[str], Interpreter] = interpreters.find,
     ) -> None:
         self.endpoint_url = endpoint_url
         self._log = log
@@ -218,6 +269,8 @@ class Executor:
         self._busy: set[_Worker] = set()
         self._stopped = False
         self._extract_lock = threading.Lock()
+        self._find_interpreter = find_interpreter
+        self._runtimes: dict[str, _RuntimeWorld] = {}
 
     # -- public ---------------------------------------------------------------------------
 
@@ -303,6 +356,9 @@ class Executor:
         self._stopped = True
         self.kill_workers(busy_too=True)
         shutil.rmtree(self._root, ignore_errors=True)
+        # The bytecode of the functions' own code, mirrored under the shared cache folder.
+        mirrored = _pycache_dir() / self._root.relative_to(self._root.anchor)
+        shutil.rmtree(mirrored, ignore_errors=True)
 
     def kill_workers(self, *, busy_too: bool = False) -> None:
         """Forget every warm worker (the next invocation cold-starts)."""
@@ -357,7 +413,9 @@ class Executor:
             w.kill()
         if worker is None:
             try:
-                worker = _Worker(spec, self._code_dir(spec), self._environment(spec))
+                worker = _Worker(
+                    spec, self._code_dir(spec), self._environment(spec), self._runtime(spec)
+                )
             except Exception:
                 with pool.cond:
                     pool.count -= 1
@@ -394,34 +452,80 @@ class Executor:
                 tmp.rename(target)
         return target
 
+    def _runtime(self, spec: FunctionSpec) -> _RuntimeWorld:
+        """The interpreter and SDK folder of ``spec``'s runtime (found once per runtime)."""
+        with self._extract_lock:
+            world = self._runtimes.get(spec.runtime)
+            if world is None:
+                sdk = interpreters.build_runtime_sdk(_cache_dir() / "runtime-sdk")
+                world = self._runtimes[spec.runtime] = _RuntimeWorld(
+                    self._find_interpreter(spec.runtime), sdk, _pycache_dir()
+                )
+            return world
+
+    def credentials(self, spec: FunctionSpec) -> dict[str, str]:
+        """The credentials a function's code calls AWS with (AWS: its execution role's)."""
+        return {**LOCAL_CREDENTIALS, "AWS_SESSION_TOKEN": "testing"}
+
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """The variables the Lambda Python runtime sets, and the function's own.
+
+        AWS's list: "Defined runtime environment variables",
+        https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+        #configuration-envvars-runtime. Nothing of the host's environment leaks in. The
+        runtime's paths stand for AWS's: the interpreter's bin folder for /var/lang/bin, the
+        runtime SDK folder for /var/runtime, the extracted zip for /var/task.
+        """
+        world = self._runtime(spec)
+        task = str(self._code_dir(spec))
+        runtime_dir = str(world.sdk_dir)
+        lang_dir = Path(world.interpreter.executable).parent
+        # Unreserved: the function's configuration may replace them.
         env = {
-            k: os.environ[k]
-            for k in ("PATH", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-            if k in os.environ
+            "LANG": "en_US.UTF-8",
+            "PATH": os.pathsep.join(
+                [str(lang_dir), "/usr/local/bin", "/usr/bin/", "/bin", "/opt/bin"]
+            ),
+            "LD_LIBRARY_PATH": os.pathsep.join(
+                [
+                    str(lang_dir.parent / "lib"),
+                    "/lib64",
+                    "/usr/lib64",
+                    runtime_dir,
+                    f"{runtime_dir}/lib",
+                    task,
+                    f"{task}/lib",
+                    "/opt/lib",
+                ]
+            ),
+            "PYTHONPATH": runtime_dir,
         }
+        if "SYSTEMROOT" in os.environ:  # Windows' Python cannot start without it
+            env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
         env.update({k: str(v) for k, v in spec.env.items()})
-        # The runtime's own variables win over the function's, as on AWS (they are reserved).
+        # Reserved: the runtime's own win over the function's, as on AWS. Not set: _X_AMZN_TRACE_ID
+        # (only with active tracing, which pocctl never enables) and AWS_LAMBDA_RUNTIME_API
+        # (there is no Runtime API here; the worker speaks to pocctl over a pipe).
         env.update(
             {
-                "LAMBDA_TASK_ROOT": str(self._code_dir(spec)),
                 "_HANDLER": spec.handler,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
                 "AWS_LAMBDA_FUNCTION_NAME": spec.name,
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
+                "LAMBDA_TASK_ROOT": task,
+                "LAMBDA_RUNTIME_DIR": runtime_dir,
+                "TZ": ":UTC",
+                **self.credentials(spec),
+                # Not AWS's: what makes the function's SDK calls reach the embedded AWS, and keeps
+                # the developer's own profiles and config files away from it.
                 "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_SESSION_TOKEN": "testing",
-                # No profile or config file of the developer's machine reaches the handler.
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "PYTHONIOENCODING": "utf-8",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "TZ": ":UTC",
-                **LOCAL_CREDENTIALS,
             }
         )
         return env

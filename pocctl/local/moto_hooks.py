@@ -518,6 +518,49 @@ def _receive_in_passes(original: Any) -> Any:
     return receive_in_passes(original)
 
 
+def _sns_lambda_event(original: Any) -> Any:
+    """SNS -> Lambda with the notification AWS sends, not moto's canned sample event."""
+
+    def publish(
+        self: Any,
+        message: str,
+        message_id: str,
+        subject: Any = None,
+        message_attributes: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        if self.protocol != "lambda":
+            return original(self, message, message_id, subject, message_attributes, *args, **kwargs)
+        if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(
+            message_attributes, message
+        ):
+            return None
+        structure = kwargs.get("message_structure", args[2] if len(args) > 2 else None)
+        if structure == "json":
+            message = self._parse_message_structure(message, self.protocol)
+        from moto.awslambda.utils import get_backend
+
+        from pocctl.local.pollers import sns_record
+
+        arn = self.endpoint.split(":")  # arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+        post = self.get_post_data(message, message_id, subject, message_attributes)
+        event = {
+            "Records": [
+                sns_record(self.arn, self.topic.arn, post, self.topic.sns_backend.region_name)
+            ]
+        }
+        fn = get_backend(
+            self.account_id, arn[3]
+        )._lambdas.get_function_by_name_or_arn_with_qualifier(
+            arn[6], arn[7] if len(arn) > 7 else None
+        )
+        fn.invoke(json.dumps(event), {}, {})
+        return None
+
+    return publish
+
+
 # -- the patches, in install order -----------------------------------------------------------
 
 # -- Lambda: validation as AWS, and the mappings' state --------------------------------------
@@ -928,12 +971,28 @@ PATCHES: list[Patch] = [
         _relevant_managed_policies,
         ("moto.iam.models:IAMBackend._init_aws_policies",),
     ),
+    Patch(
+        "sns-lambda-event",
+        "fidelity",
+        "moto.sns.models:Subscription.publish",
+        "SNS invokes a subscribed function with the notification itself: its MessageId, "
+        "Timestamp, TopicArn, attributes and the subscription's ARN (https://docs.aws.amazon.com/"
+        "lambda/latest/dg/with-sns.html); moto sends a canned sample (EXAMPLE ARNs and URLs, a "
+        "fixed MessageId, made-up attributes).",
+        _sns_lambda_event,
+        (
+            "moto.sns.models:Subscription.publish",
+            "moto.awslambda.models:LambdaBackend.send_sns_message",
+        ),
+    ),
 ]
 _BY_NAME = {p.name: p for p in PATCHES}
 
 # sha256 (16 hex digits, source_hash) of the source each patch replaces or relies on, in moto
 # 5.2.5 (requests 2.x for HTTPAdapter.send). A mismatch: re-read that code before changing this.
 PINNED_SOURCES: dict[str, str] = {
+    "moto.sns.models:Subscription.publish": "fd07bd0bb87fbe2a",
+    "moto.awslambda.models:LambdaBackend.send_sns_message": "93a31ff107e6294f",
     "moto.sqs.models:Queue.add_message": "f27c9231c1f20433",
     "moto.awslambda.models:LambdaBackend.create_event_source_mapping": "19f8125cabf7d67b",
     "moto.dynamodb.models.table:StreamShard.add": "357dc6da267e5dd7",

@@ -361,6 +361,39 @@ def _sqs_record(m: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
     }
 
 
+def sns_record(
+    subscription_arn: str, topic_arn: str, post: dict[str, Any], region: str
+) -> dict[str, Any]:
+    """One SNS notification as Lambda receives it, from SNS's HTTP/S notification ``post``.
+
+    AWS's example event ("Invoking Lambda functions with Amazon SNS notifications",
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html): the notification's own fields,
+    with SigningCertUrl / UnsubscribeUrl spelt so, Subject null and MessageAttributes {} when
+    the publisher gave none, under the subscription's ARN.
+    """
+    return {
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": subscription_arn,
+        "Sns": {
+            "Type": post["Type"],
+            "MessageId": post["MessageId"],
+            "TopicArn": topic_arn,
+            "Subject": post.get("Subject"),
+            "Message": post["Message"],
+            "Timestamp": post["Timestamp"],
+            "SignatureVersion": post["SignatureVersion"],
+            "Signature": post["Signature"],
+            "SigningCertUrl": post["SigningCertURL"],
+            "UnsubscribeUrl": (
+                f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe"
+                f"&SubscriptionArn={subscription_arn}"
+            ),
+            "MessageAttributes": post.get("MessageAttributes") or {},
+        },
+    }
+
+
 class StreamPoller(Poller):
     """Reads each shard in order from the mapping's checkpoint; retries, bisects, gives up to
     the on-failure destination as configured."""
@@ -564,12 +597,21 @@ def _iso(t: float | dt.datetime | str) -> str:
 
 
 def _stream_record(r: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A stream record as Lambda delivers it: GetRecords' Record plus eventSourceARN.
+
+    eventVersion is "1.1" and awsRegion the stream's region, as DynamoDB Streams returns them
+    (GetRecords example, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
+    API_streams_GetRecords.html; the Lambda tutorial's sample event, https://docs.aws.amazon.com/
+    lambda/latest/dg/with-ddb.html). moto writes "1.0" and "us-east-1" whatever the region.
+    """
     rec = dict(r)
     ddb = dict(rec.get("dynamodb", {}))
     created = ddb.get("ApproximateCreationDateTime")
     if isinstance(created, dt.datetime):  # boto3 parsed it; Lambda events carry epoch seconds
         ddb["ApproximateCreationDateTime"] = round(created.timestamp())
     rec["dynamodb"] = ddb
+    rec["eventVersion"] = "1.1"
+    rec["awsRegion"] = arn.split(":")[3]
     rec["eventSourceARN"] = arn
     return rec
 
