@@ -52,7 +52,18 @@ _INIT_WARNING = (
 
 
 def _peak_rss_mb() -> "int | None":
-    """Peak resident set size of this process in MB (ru_maxrss is KB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process in MB: REPORT's "Max Memory Used".
+
+    Linux's VmHWM (/proc/self/status) first: ru_maxrss survives fork+exec, so in a worker
+    started by a big parent it reports the parent's peak. ru_maxrss elsewhere (KB, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return -(-int(line.split()[1]) // 1024)
+    except (OSError, ValueError, IndexError):
+        pass
     if resource is None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
