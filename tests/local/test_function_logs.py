@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,3 +346,63 @@ def test_a_failed_init_is_retried_within_the_invoke_and_fails_as_aws(local_aws: 
         and "\t\tLAMBDA_WARNING: Unhandled exception." in inside[0]
     )
     assert inside[1:] == [error_event, reports[1]]
+
+
+POWERTOOLS = """
+from aws_lambda_powertools import Logger
+
+logger = Logger(service="orders", level="DEBUG")
+
+@logger.inject_lambda_context
+def handler(event, context):
+    for n in range(14):
+        logger.info("step", n=n)
+    logger.debug("")
+    try:
+        {}["missing"]
+    except KeyError:
+        logger.exception("retrying")
+    return context.aws_request_id
+"""
+
+
+def _package_files(module: Any) -> dict[str, bytes]:
+    """A module or package's source files, as they would sit at the root of a function's zip."""
+    path = Path(module.__file__)
+    if path.name != "__init__.py":
+        return {path.name: path.read_bytes()}
+    root = path.parent
+    return {
+        str(f.relative_to(root.parent)): f.read_bytes()
+        for f in root.rglob("*.py")
+        if "__pycache__" not in f.parts
+    }
+
+
+def test_powertools_logger_lines_all_arrive(local_aws: LocalAWS) -> None:
+    # The issue's case: 6 of 16 Powertools logger lines were missing. The function carries
+    # Powertools in its zip, as it must on AWS (the runtime has only boto3 besides the stdlib).
+    powertools = pytest.importorskip("aws_lambda_powertools")
+    import typing_extensions
+
+    files: dict[str, Any] = {"app.py": POWERTOOLS}
+    files |= _package_files(powertools) | _package_files(typing_extensions)
+    lam = local_client(local_aws.endpoint_url, "lambda")
+    iam = local_client(local_aws.endpoint_url, "iam")
+    role = iam.create_role(RoleName="pt-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="powertools",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": zipped(files)},
+        Timeout=10,
+    )
+    resp = _invoke(lam, "powertools")
+    assert "FunctionError" not in resp, resp["body"]
+    docs = [json.loads(m) for m in _between(_events(local_aws, "powertools"), resp["body"])]
+    assert len(docs) == 16
+    assert [d.get("n") for d in docs[:14]] == list(range(14))
+    assert [d["level"] for d in docs[14:]] == ["DEBUG", "ERROR"]
+    assert all(d["service"] == "orders" and d["function_request_id"] == resp["body"] for d in docs)
+    assert "KeyError" in docs[15]["exception"]
