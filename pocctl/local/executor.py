@@ -193,10 +193,12 @@ class _Worker:
             if kind == "log":
                 on_event(msg["msg"])
             elif kind in ("init", "init_error"):
-                self.init_ms = float(msg.get("ms", 0.0))
+                if kind == "init":
+                    self.init_ms = float(msg.get("ms", 0.0))
                 self.peak_mb = msg.get("mem_mb")
                 return kind, msg
             elif kind == "eof":
+                self._inbox.put(msg)  # whoever reads next learns it too
                 return "eof", None
 
     def invoke(
@@ -212,6 +214,7 @@ class _Worker:
             if msg.get("t") == "log":
                 on_event(msg["msg"])
             elif msg.get("t") == "eof":
+                self._inbox.put(msg)
                 return "eof", None
         assert self.proc.stdin is not None
         try:
@@ -234,6 +237,7 @@ class _Worker:
                 self.peak_mb = msg.get("mem_mb", self.peak_mb)
                 return kind, msg
             elif kind == "eof":
+                self._inbox.put(msg)
                 return "eof", None
 
     def peak_rss_mb(self) -> int | None:
@@ -358,6 +362,8 @@ class Executor:
         # information in the INIT_REPORT log" (execution environment lifecycle, "Failures during
         # the Init phase"), then retries the init during the first invocation.
         log.platform(_init_report(kind, msg, (time.monotonic() - worker.spawned) * 1000, "init"))
+        if self._stopped:  # no new environment while stopping: the invocation ends on this one
+            return worker, None
         return self._respawn(spec, worker), None
 
     def _invoke_phase(

@@ -406,3 +406,24 @@ def test_powertools_logger_lines_all_arrive(local_aws: LocalAWS) -> None:
     assert [d["level"] for d in docs[14:]] == ["DEBUG", "ERROR"]
     assert all(d["service"] == "orders" and d["function_request_id"] == resp["body"] for d in docs)
     assert "KeyError" in docs[15]["exception"]
+
+
+EXITS_AT_IMPORT = """
+import sys
+print("leaving")
+sys.exit(3)
+def handler(event, context):
+    return 1
+"""
+
+
+def test_an_init_that_exits_fails_the_invoke_with_exit_error(local_aws: LocalAWS) -> None:
+    lam = _function(local_aws, "exits-init", EXITS_AT_IMPORT)
+    for _ in range(2):  # a failed environment is never reused: each invocation retries init
+        resp = _invoke(lam, "exits-init")
+        assert resp["FunctionError"] == "Unhandled"
+        assert resp["body"]["errorType"] == "Runtime.ExitError"
+        assert resp["body"]["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    messages = _events(local_aws, "exits-init")
+    assert messages.count("leaving\n") == 4  # the Init phase and its retry, twice
+    assert len([m for m in messages if "Phase: init\tStatus: error" in m]) == 2
