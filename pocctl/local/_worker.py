@@ -13,10 +13,15 @@ per line, each prefixed with RS (\\x1e) so they can be told apart from raw fd-le
   {"t": "error", "id": ..., "error": {...}, "mem_mb": 21}        the handler raised
 ``mem_mb`` is the process's peak RSS so far (REPORT's "Max Memory Used").
 
-Log events follow the Python runtime (awslambdaric, bootstrap.py): stdout/stderr are read line
-by line, one event per line *including* its "\\n" (so a bare ``print()`` is the one-character
-event "\\n", never an empty message, which PutLogEvents rejects); a logging record is one event
-whatever its line count; an unhandled exception is one event (``log_error``).
+Log events follow the Python runtime (aws-lambda-python-runtime-interface-client, awslambdaric/
+bootstrap.py): print() goes to the runtime's plain stdout, which Lambda reads line by line
+("if your function outputs logs using Python print statements, Lambda can only send log
+outputs to CloudWatch Logs in plain text format", Lambda guide, "Log and monitor Python Lambda
+functions"), while the root logger's handler and ``log_error`` write whole frames to the
+telemetry log fd. Here: stdout/stderr are read line by line, one event per line *including*
+its "\\n" (so a bare ``print()`` is the one-character event "\\n", never an empty message,
+which PutLogEvents rejects); a logging record is one event whatever its line count; an
+unhandled exception is one event (``log_error``).
 """
 
 import importlib

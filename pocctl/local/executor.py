@@ -2,9 +2,11 @@
 
 One small pool of worker processes per function (``_worker.py``), kept warm between
 invocations and replaced when the code or configuration changes (CodeSha256, handler,
-environment, memory). The configured timeout is enforced by killing the worker. What the
-handler prints or logs goes, prefixed with the function name, to the ``log`` callable and to
-the CloudWatch Logs group ``/aws/lambda/<name>`` on the embedded server.
+environment, memory). A new worker's Init phase (importing the handler) has its own 10 s limit;
+the configured timeout, enforced by killing the worker, covers the invocation. What the handler
+prints or logs goes, prefixed with the function name, to the ``log`` callable and, framed as
+Lambda frames it (START … END, REPORT), to the CloudWatch Logs group ``/aws/lambda/<name>`` on
+the embedded server.
 """
 
 from __future__ import annotations
@@ -331,6 +333,9 @@ class Executor:
         keep = False
         try:
             worker, init_ms = self._init_phase(spec, worker, log)
+            # Lambda's platform lines end with "\n" in CloudWatch Logs, as its function lines do
+            # (FilterLogEvents output in pulumi/pulumi#857: "START RequestId: … Version:
+            # $LATEST\n"; the Lambda guide's get-log-events examples alike).
             log.platform(f"START RequestId: {rid} Version: $LATEST\n")
             started = time.monotonic()
             kind, msg = self._invoke_phase(spec, worker, rid, event, started, log)
