@@ -11,9 +11,22 @@ printed once at start (the interpreter is not the runtime's version).
 
 Protocol: one JSON request per line on stdin; replies on the original stdout, one JSON object
 per line, each prefixed with RS (\\x1e) so they can be told apart from raw fd-level output:
-  {"t": "log", "line": "..."}                      something the handler printed or logged
-  {"t": "result", "id": ..., "payload": "<json>"}  the handler returned
-  {"t": "error", "id": ..., "error": {...}}        the handler raised (AWS error payload)
+  {"t": "log", "msg": "..."}      one CloudWatch Logs event, exactly as Lambda would write it
+  {"t": "init", "ms": 12.3, "mem_mb": 20}            the Init phase ended (handler imported)
+  {"t": "init_error", "ms": ..., "error": {...}}     the Init phase failed; the worker exits
+  {"t": "result", "id": ..., "payload": "<json>", "mem_mb": 21}  the handler returned
+  {"t": "error", "id": ..., "error": {...}, "mem_mb": 21}        the handler raised
+``mem_mb`` is the process's peak RSS so far (REPORT's "Max Memory Used").
+
+Log events follow the Python runtime (aws-lambda-python-runtime-interface-client, awslambdaric/
+bootstrap.py): print() goes to the runtime's plain stdout, which Lambda reads line by line
+("if your function outputs logs using Python print statements, Lambda can only send log
+outputs to CloudWatch Logs in plain text format", Lambda guide, "Log and monitor Python Lambda
+functions"), while the root logger's handler and ``log_error`` write whole frames to the
+telemetry log fd. Here: stdout/stderr are read line by line, one event per line *including*
+its "\\n" (so a bare ``print()`` is the one-character event "\\n", never an empty message,
+which PutLogEvents rejects); a logging record is one event whatever its line count; an
+unhandled exception is one event (``log_error``).
 """
 
 import importlib
@@ -26,6 +39,46 @@ import time
 import traceback
 
 RS = b"\x1e"
+
+try:
+    import resource
+except ImportError:  # not on Windows: REPORT then has no Max Memory Used figure
+    resource = None  # type: ignore[assignment]
+
+# awslambdaric's bootstrap.py: an error event's lines are joined with "\n" in one frame and
+# their leading spaces become NO-BREAK SPACE (ERROR_LOG_IDENT, replace_line_indentation).
+_ERROR_LOG_IDENT = "\u00a0"
+# awslambdaric's lambda_literals.py: logged (at WARNING, through the root logger) when init fails.
+_INIT_WARNING = (
+    "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code. "
+    "However, in rare cases, a Lambda runtime update can cause unexpected function behavior. "
+    "For functions using managed runtimes, runtime updates can be triggered by a function change, "
+    "or can be applied automatically. To determine if the runtime has been updated, check the "
+    "runtime version in the INIT_START log entry. If this error correlates with a change in the "
+    "runtime version, you may be able to mitigate this error by temporarily rolling back to the "
+    "previous runtime version. For more information, see "
+    "https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html"
+)
+
+
+def _peak_rss_mb() -> "int | None":
+    """Peak resident set size of this process in MB: REPORT's "Max Memory Used".
+
+    Linux's VmHWM (/proc/self/status) first: ru_maxrss survives fork+exec, so in a worker
+    started by a big parent it reports the parent's peak. ru_maxrss elsewhere (KB, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return -(-int(line.split()[1]) // 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    per_mb = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return -(-peak // per_mb)
 
 
 class _Channel:
@@ -40,7 +93,7 @@ class _Channel:
 
 
 class _LineCapture:
-    """sys.stdout / sys.stderr replacement: each complete line becomes a log message."""
+    """sys.stdout / sys.stderr replacement: each complete line, with its "\\n", becomes an event."""
 
     encoding = "utf-8"
     errors = "replace"
@@ -56,15 +109,17 @@ class _LineCapture:
         with self._lock:
             self._buf += s
             *lines, self._buf = self._buf.split("\n")
-        for line in lines:
-            self._channel.send({"t": "log", "line": line})
+            # Sent under the lock: two threads printing never interleave their events.
+            for line in lines:
+                self._channel.send({"t": "log", "msg": line + "\n"})
         return len(s)
 
     def flush(self) -> None:
+        """End of an invocation: a line printed without its newline is an event of its own."""
         with self._lock:
             rest, self._buf = self._buf, ""
-        if rest:
-            self._channel.send({"t": "log", "line": rest})
+            if rest:
+                self._channel.send({"t": "log", "msg": rest})
 
     def isatty(self) -> bool:
         return False
@@ -197,17 +252,37 @@ class _RuntimeError(Exception):
         self.error_type = error_type
 
 
-def _log_as_the_runtime_does() -> None:
-    """The Lambda Python runtime puts one handler on the root logger (level WARNING)."""
-    handler = logging.StreamHandler(sys.stdout)
+class _LambdaLoggerHandler(logging.Handler):
+    """awslambdaric's LambdaLoggerHandler: one record is one log event, however many lines."""
+
+    def __init__(self, channel: _Channel) -> None:
+        super().__init__()
+        self._channel = channel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        sys.stdout.flush()  # what was printed before the record stays before it
+        self._channel.send({"t": "log", "msg": msg})
+
+
+def _log_as_the_runtime_does(channel: _Channel) -> None:
+    """The Lambda Python runtime puts one handler on the root logger (level WARNING).
+
+    Format and UTC converter as awslambdaric's bootstrap.py ``_setup_logging`` (text format).
+    """
+    logging.Formatter.converter = time.gmtime
+    handler = _LambdaLoggerHandler(channel)
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(
         logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
             "%Y-%m-%dT%H:%M:%S",
         )
     )
-    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
     logging.getLogger().addHandler(handler)
 
 
@@ -235,6 +310,83 @@ def _runtime_import_world(code_dir: str, sdk_dir: str) -> None:
         getattr(site, name, lambda: None)()
 
 
+def _log_error(channel: _Channel, err: dict) -> None:
+    """One event for an unhandled error, as awslambdaric's bootstrap.py ``log_error`` (text).
+
+    "[ERROR] Type: message", then "Traceback (most recent call last):" and the stack, lines
+    joined by "\\n", each line's leading spaces turned into NO-BREAK SPACEs.
+    """
+    description = "[ERROR]"
+    if err.get("errorType"):
+        description += " " + err["errorType"]
+    if err.get("errorMessage"):
+        description += (":" if err.get("errorType") else "") + " " + err["errorMessage"]
+    lines = [description]
+    if err.get("stackTrace") is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in err["stackTrace"]:
+            for line in element.splitlines() or [""]:
+                stripped = line.lstrip(" ")
+                lines.append(_ERROR_LOG_IDENT * (len(line) - len(stripped)) + stripped)
+    sys.stdout.flush()
+    channel.send({"t": "log", "msg": "\n".join(lines)})
+
+
+def _fault(exc: BaseException, request_id: str) -> dict:
+    """The AWS error object of a failed init or invoke (awslambdaric's make_error)."""
+    if isinstance(exc, _RuntimeError):
+        return {
+            "errorMessage": str(exc),
+            "errorType": exc.error_type,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+    return _error(exc, request_id)
+
+
+def _init(handler_spec: str, channel: _Channel):  # type: ignore[no-untyped-def]
+    """The Init phase: import the handler's module, report how long it took (or why it failed).
+
+    On failure awslambdaric logs LAMBDA_WARNING and the error, posts the init error and exits
+    (bootstrap.py ``run``); Lambda then retries the init in a fresh environment during the first
+    invoke ("Understanding the Lambda execution environment lifecycle", Init phase).
+    """
+    started = time.monotonic()
+    try:
+        func = _load_handler(handler_spec)
+    except Exception as exc:
+        err = _fault(exc, "")
+        logging.warning(_INIT_WARNING)
+        _log_error(channel, err)
+        ms = (time.monotonic() - started) * 1000
+        channel.send({"t": "init_error", "ms": ms, "error": err, "mem_mb": _peak_rss_mb()})
+        return None
+    sys.stdout.flush()
+    ms = (time.monotonic() - started) * 1000
+    channel.send({"t": "init", "ms": ms, "mem_mb": _peak_rss_mb()})
+    return func
+
+
+def _invoke(func, req: dict, channel: _Channel) -> None:  # type: ignore[no-untyped-def]
+    rid = req["context"]["aws_request_id"]
+    _RequestIdFilter.request_id = rid
+    try:
+        result = func(req["event"], LambdaContext(req["context"]))
+        try:
+            payload = json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            raise _RuntimeError(
+                "Runtime.MarshalError", f"Unable to marshal response: {exc}"
+            ) from exc
+    except Exception as exc:
+        err = _fault(exc, rid)
+        _log_error(channel, err)
+        channel.send({"t": "error", "id": rid, "error": err, "mem_mb": _peak_rss_mb()})
+        return
+    sys.stdout.flush()
+    channel.send({"t": "result", "id": rid, "payload": payload, "mem_mb": _peak_rss_mb()})
+
+
 def main() -> None:
     code_dir, handler_spec, sdk_dir = sys.argv[1], sys.argv[2], sys.argv[3]
     note = sys.argv[4] if len(sys.argv) > 4 else ""
@@ -250,43 +402,15 @@ def main() -> None:
     sys.stdout = _LineCapture(channel)  # type: ignore[assignment]
     sys.stderr = sys.stdout
 
-    _log_as_the_runtime_does()
+    _log_as_the_runtime_does(channel)
     if note:
         print(note)
 
-    func = None
+    func = _init(handler_spec, channel)
+    if func is None:
+        sys.exit(1)  # as awslambdaric after post_init_error: the environment is not reused
     for raw in requests:
-        req = json.loads(raw)
-        rid = req["context"]["aws_request_id"]
-        _RequestIdFilter.request_id = rid
-        try:
-            if func is None:  # init on first use; AWS retries a failed init on the next invoke
-                func = _load_handler(handler_spec)
-            result = func(req["event"], LambdaContext(req["context"]))
-            try:
-                payload = json.dumps(result)
-            except (TypeError, ValueError) as exc:
-                raise _RuntimeError(
-                    "Runtime.MarshalError", f"Unable to marshal response: {exc}"
-                ) from exc
-            sys.stdout.flush()
-            channel.send({"t": "result", "id": rid, "payload": payload})
-        except _RuntimeError as exc:
-            err = {
-                "errorMessage": str(exc),
-                "errorType": exc.error_type,
-                "requestId": rid,
-                "stackTrace": [],
-            }
-            print(f"[ERROR] {exc.error_type}: {exc}")
-            sys.stdout.flush()
-            channel.send({"t": "error", "id": rid, "error": err})
-        except Exception as exc:
-            err = _error(exc, rid)
-            print(f"[ERROR] {err['errorType']}: {err['errorMessage']}")
-            print("Traceback (most recent call last):\n" + "".join(err["stackTrace"]).rstrip())
-            sys.stdout.flush()
-            channel.send({"t": "error", "id": rid, "error": err})
+        _invoke(func, json.loads(raw), channel)
 
 
 if __name__ == "__main__":

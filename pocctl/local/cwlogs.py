@@ -67,17 +67,32 @@ class LogShipper:
             try:
                 self._use_region(region)
                 self._put(group, stream, events)
-            except Exception:
+            except Exception:  # _put logs each failed batch; this is a bug in the shipper
                 logger.exception("could not write %d log events to %s", len(events), group)
 
     def _put(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
-        try:
-            self._put_once(group, stream, events)
-        except self._client.exceptions.ResourceNotFoundException:
-            # The group was deleted since (e.g. by `pocctl down`): create it again, as Lambda
-            # does on the next invocation.
-            self._known.discard((group, stream))
-            self._put_once(group, stream, events)
+        """Write ``events`` in as many PutLogEvents calls as AWS's limits need.
+
+        A batch that fails is logged with what it held, and the others are still written.
+        """
+        for batch in batches(events):
+            try:
+                try:
+                    self._put_once(group, stream, batch)
+                except self._client.exceptions.ResourceNotFoundException:
+                    # The group was deleted since (e.g. by `pocctl down`): create it again, as
+                    # Lambda does on the next invocation.
+                    self._known.discard((group, stream))
+                    self._put_once(group, stream, batch)
+            except Exception:
+                logger.exception(
+                    "could not write %d log events (of %d) to %s %s; first: %.200r",
+                    len(batch),
+                    len(events),
+                    group,
+                    stream,
+                    batch[0][1],
+                )
 
     def _put_once(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
         if (group, stream) not in self._known:
@@ -90,8 +105,76 @@ class LogShipper:
                 except self._client.exceptions.ResourceAlreadyExistsException:
                     pass  # created earlier (by us, or by the user's own tooling)
             self._known.add((group, stream))
-        self._client.put_log_events(
+        resp = self._client.put_log_events(
             logGroupName=group,
             logStreamName=stream,
             logEvents=[{"timestamp": ts, "message": msg} for ts, msg in events],
         )
+        if resp.get("rejectedLogEventsInfo"):
+            logger.error(
+                "CloudWatch Logs rejected some of %d log events for %s %s: %s",
+                len(events),
+                group,
+                stream,
+                resp["rejectedLogEventsInfo"],
+            )
+
+
+# PutLogEvents' limits (CloudWatch Logs API reference, PutLogEvents,
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html):
+# "The maximum batch size is 1,048,576 bytes. This size is calculated as the sum of all event
+# messages in UTF-8, plus 26 bytes for each log event." "Each log event can be no larger than
+# 256 KB." "The maximum number of log events in a batch is 10,000." "A batch of log events in a
+# single request cannot span more than 24 hours." The message's own minimum length is 1.
+MAX_BATCH_BYTES = 1_048_576
+EVENT_OVERHEAD = 26
+MAX_EVENT_BYTES = 256 * 1024 - EVENT_OVERHEAD  # the 256 KB counts the overhead ("exceeds limit
+# of 262144" is what CloudWatch answers for a bigger event)
+MAX_BATCH_EVENTS = 10_000
+MAX_SPAN_MS = 24 * 3600 * 1000
+
+
+def split_message(message: str, limit: int = MAX_EVENT_BYTES) -> list[str]:
+    """A message over the event size limit as consecutive events, each at most ``limit`` bytes
+    of UTF-8 and never cut inside a character: nothing is lost, the order is kept."""
+    data = message.encode("utf-8")
+    if len(data) <= limit:
+        return [message]
+    parts: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # a continuation byte: back off
+            end -= 1
+        parts.append(data[start:end].decode("utf-8"))
+        start = end
+    return parts
+
+
+def batches(events: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    """``events`` as PutLogEvents batches within AWS's limits, in chronological order."""
+    out: list[list[tuple[int, str]]] = []
+    batch: list[tuple[int, str]] = []
+    size = 0
+    last = 0
+    for ts, message in events:
+        if not message:
+            # AWS (and botocore's validation) refuse an empty message; it carries nothing.
+            logger.warning("an empty log event was not written (PutLogEvents' minimum is 1)")
+            continue
+        ts = max(ts, last)  # chronological order within a batch is required
+        last = ts
+        for part in split_message(message):
+            cost = len(part.encode("utf-8")) + EVENT_OVERHEAD
+            if batch and (
+                size + cost > MAX_BATCH_BYTES
+                or len(batch) >= MAX_BATCH_EVENTS
+                or ts - batch[0][0] > MAX_SPAN_MS
+            ):
+                out.append(batch)
+                batch, size = [], 0
+            batch.append((ts, part))
+            size += cost
+    if batch:
+        out.append(batch)
+    return out

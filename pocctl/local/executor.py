@@ -2,9 +2,11 @@
 
 One small pool of worker processes per function (``_worker.py``), kept warm between
 invocations and replaced when the code or configuration changes (CodeSha256, handler,
-environment, memory). The configured timeout is enforced by killing the worker. What the
-handler prints or logs goes, prefixed with the function name, to the ``log`` callable and to
-the CloudWatch Logs group ``/aws/lambda/<name>`` on the embedded server.
+environment, memory). A new worker's Init phase (importing the handler) has its own 10 s limit;
+the configured timeout, enforced by killing the worker, covers the invocation. What the handler
+prints or logs goes, prefixed with the function name, to the ``log`` callable and, framed as
+Lambda frames it (START … END, REPORT), to the CloudWatch Logs group ``/aws/lambda/<name>`` on
+the embedded server.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ logger = logging.getLogger("pocctl.local")
 WORKER_SCRIPT = str(Path(__file__).with_name("_worker.py"))
 RS = "\x1e"
 LogFn = Callable[[str], None]
+EventFn = Callable[[str], None]
+
+# "The Init phase is limited to 10 seconds. If all three tasks do not complete within 10 seconds,
+# Lambda retries the Init phase at the time of the first function invocation with the configured
+# function timeout." (AWS Lambda developer guide, "Understanding the Lambda execution environment
+# lifecycle", https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html)
+INIT_LIMIT_S = 10.0
+# "LogResult: The last 4 KB of the execution log, which is base64-encoded." (Lambda API
+# reference, Invoke, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html)
+TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -78,8 +90,13 @@ class InvocationResult:
     request_id: str
     payload: bytes  # the JSON the Invoke API returns (the result, or the error object)
     error: dict[str, Any] | None = None
-    log_lines: list[str] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)  # the function's output, line by line
+    # The invocation's CloudWatch Logs events, (epoch ms, message): a cold start's init output,
+    # then START … END, REPORT.
+    log_events: list[tuple[int, str]] = field(default_factory=list)
     duration_ms: float = 0.0
+    init_ms: float | None = None  # the Init phase before this invocation (a cold start)
+    max_memory_mb: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,9 +105,47 @@ class InvocationResult:
     def result(self) -> Any:
         return json.loads(self.payload) if self.payload else None
 
+    def log_tail(self, limit: int = TAIL_BYTES) -> str:
+        """The last ``limit`` bytes of the execution log (Invoke's LogResult with LogType Tail)."""
+        text = "".join(m if m.endswith("\n") else m + "\n" for _, m in self.log_events)
+        return text.encode("utf-8")[-limit:].decode("utf-8", "ignore")
+
+
+class _InvocationLog:
+    """What one invocation writes, in order: CloudWatch events, and the function's lines echoed."""
+
+    def __init__(self, name: str, echo: LogFn | None) -> None:
+        self._name = name
+        self._echo = echo
+        self.events: list[tuple[int, str]] = []
+        self.lines: list[str] = []
+
+    def _stamp(self) -> int:
+        # PutLogEvents wants chronological order: a clock step backwards never reorders events.
+        now = int(time.time() * 1000)
+        return max(now, self.events[-1][0]) if self.events else now
+
+    def add(self, msg: str) -> None:
+        """Output of the function (or the runtime's own lines about it): echoed and logged."""
+        self.events.append((self._stamp(), msg))
+        for line in msg.rstrip("\n").split("\n"):
+            self.lines.append(line)
+            if self._echo is not None:
+                self._echo(f"[{self._name}] {line}")
+
+    def platform(self, msg: str) -> None:
+        """START / END / REPORT / INIT_REPORT: in CloudWatch Logs only."""
+        self.events.append((self._stamp(), msg))
+
 
 class _Worker:
     """One warm execution environment (a child process running _worker.py)."""
+
+    # Set by Executor._new_worker / the worker's messages (kept out of __init__, the spawn).
+    spawned = 0.0  # time.monotonic() when the process started: the Init phase's clock
+    init_ms: float | None = None  # the Init phase's duration, once reported
+    cold = True  # no invocation has run here yet: its REPORT carries Init Duration
+    peak_mb: int | None = None  # the last peak RSS the worker reported
 
     def __init__(
         self,
@@ -124,22 +179,44 @@ class _Worker:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             raw_text, sep, proto = line.partition(RS)
             if raw_text:  # fd-level output of the handler (C extensions, subprocesses)
-                self._inbox.put({"t": "log", "line": raw_text})
+                self._inbox.put({"t": "log", "msg": raw_text + "\n"})
             if sep:
                 try:
                     self._inbox.put(json.loads(proto))
                 except ValueError:
-                    self._inbox.put({"t": "log", "line": proto})
+                    self._inbox.put({"t": "log", "msg": proto + "\n"})
         self._inbox.put({"t": "eof"})
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def wait_init(self, deadline: float, on_event: EventFn) -> tuple[str, dict[str, Any] | None]:
+        """The Init phase's outcome: ("init"|"init_error", message) or ("timeout"|"eof", None)."""
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                msg = self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else None
+            except queue.Empty:
+                msg = None
+            if msg is None:
+                return "timeout", None
+            kind = msg.get("t")
+            if kind == "log":
+                on_event(msg["msg"])
+            elif kind in ("init", "init_error"):
+                if kind == "init":
+                    self.init_ms = float(msg.get("ms", 0.0))
+                self.peak_mb = msg.get("mem_mb")
+                return kind, msg
+            elif kind == "eof":
+                self._inbox.put(msg)  # whoever reads next learns it too
+                return "eof", None
+
     def invoke(
-        self, request: dict[str, Any], deadline: float, on_line: Callable[[str], None]
-    ) -> tuple[str, Any]:
-        """Send one request: ("result", payload), ("error", err), ("timeout"|"eof", None)."""
+        self, request: dict[str, Any], deadline: float, on_event: EventFn
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Send one request: ("result"|"error", message) or ("timeout"|"eof", None)."""
         # Output printed between invocations belongs to no request: pass it on first.
         while True:
             try:
@@ -147,8 +224,9 @@ class _Worker:
             except queue.Empty:
                 break
             if msg.get("t") == "log":
-                on_line(msg["line"])
+                on_event(msg["msg"])
             elif msg.get("t") == "eof":
+                self._inbox.put(msg)
                 return "eof", None
         assert self.proc.stdin is not None
         try:
@@ -166,13 +244,24 @@ class _Worker:
                 return "timeout", None
             kind = msg.get("t")
             if kind == "log":
-                on_line(msg["line"])
-            elif kind == "result":
-                return "result", msg["payload"]
-            elif kind == "error":
-                return "error", msg["error"]
+                on_event(msg["msg"])
+            elif kind in ("result", "error"):
+                self.peak_mb = msg.get("mem_mb", self.peak_mb)
+                return kind, msg
             elif kind == "eof":
+                self._inbox.put(msg)
                 return "eof", None
+
+    def peak_rss_mb(self) -> int | None:
+        """Peak RSS of a worker that cannot tell it (timed out): Linux's VmHWM, else the last."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return -(-int(line.split()[1]) // 1024)
+        except (OSError, ValueError, IndexError):
+            pass
+        return self.peak_mb
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -277,16 +366,10 @@ class Executor:
     def invoke(
         self, spec: FunctionSpec, event: Any, *, request_id: str | None = None
     ) -> InvocationResult:
-        """Run ``spec``'s handler with ``event`` (blocking up to the function's timeout)."""
+        """Run ``spec``'s handler with ``event``: a cold start's Init phase (up to 10 s), then
+        the invocation (up to the function's timeout)."""
         rid = request_id or str(uuid.uuid4())
-        started = time.monotonic()
-        lines: list[str] = []
-
-        def on_line(line: str) -> None:
-            lines.append(line)
-            if self._log is not None:
-                self._log(f"[{spec.name}] {line}")
-
+        log = _InvocationLog(spec.name, self._log)
         if self._stopped:
             return self._failed(rid, "Runtime.Unavailable", "the local Lambda engine is stopping")
         if spec.package_type != "Zip":
@@ -297,10 +380,65 @@ class Executor:
             worker = self._acquire(spec)
         except Exception as exc:
             logger.exception("could not start a worker for %s", spec.name)
-            on_line(f"[ERROR] could not start the function: {exc}")
+            log.add(f"[ERROR] could not start the function: {exc}\n")
             return self._failed(rid, "Runtime.Unavailable", f"could not start the function: {exc}")
 
+        keep = False
+        try:
+            worker, init_ms = self._init_phase(spec, worker, log)
+            # Lambda's platform lines end with "\n" in CloudWatch Logs, as its function lines do
+            # (FilterLogEvents output in pulumi/pulumi#857: "START RequestId: … Version:
+            # $LATEST\n"; the Lambda guide's get-log-events examples alike).
+            log.platform(f"START RequestId: {rid} Version: $LATEST\n")
+            started = time.monotonic()
+            kind, msg = self._invoke_phase(spec, worker, rid, event, started, log)
+            # A failed init's worker has exited (awslambdaric exits after an init error).
+            keep = kind in ("result", "error") and worker.init_ms is not None
+            result = self._outcome(spec, worker, rid, kind, msg, log)
+            result.duration_ms = (time.monotonic() - started) * 1000
+            result.max_memory_mb = worker.peak_mb if keep else worker.peak_rss_mb()
+        finally:
+            self._release(spec, worker, keep)
+        result.init_ms = init_ms
+        self._end_log(spec, worker, result, log)
+        return result
+
+    def _init_phase(
+        self, spec: FunctionSpec, worker: _Worker, log: _InvocationLog
+    ) -> tuple[_Worker, float | None]:
+        """A new worker's Init phase, limited to 10 s apart from the function's timeout.
+
+        Returns the worker to invoke and the Init Duration to report (None when warm, or when the
+        init failed and is retried within the invocation, on a fresh worker).
+        """
+        if not worker.cold:
+            return worker, None
+        kind, msg = worker.wait_init(worker.spawned + INIT_LIMIT_S, log.add)
+        if kind == "init":
+            return worker, worker.init_ms
+        # "If the function crashes or times out during the Init phase, Lambda emits error
+        # information in the INIT_REPORT log" (execution environment lifecycle, "Failures during
+        # the Init phase"), then retries the init during the first invocation.
+        log.platform(_init_report(kind, msg, (time.monotonic() - worker.spawned) * 1000, "init"))
+        if self._stopped:  # no new environment while stopping: the invocation ends on this one
+            return worker, None
+        return self._respawn(spec, worker), None
+
+    def _invoke_phase(
+        self,
+        spec: FunctionSpec,
+        worker: _Worker,
+        rid: str,
+        event: Any,
+        started: float,
+        log: _InvocationLog,
+    ) -> tuple[str, dict[str, Any] | None]:
         deadline = started + spec.timeout
+        if worker.init_ms is None:  # the retried Init phase counts against the function timeout
+            kind, msg = worker.wait_init(deadline, log.add)
+            if kind != "init":
+                log.platform(_init_report(kind, msg, (time.monotonic() - started) * 1000, "invoke"))
+                return ("error", msg) if kind == "init_error" else (kind, None)
         request = {
             "event": event,
             "context": {
@@ -311,21 +449,11 @@ class Executor:
                 "aws_request_id": rid,
                 "log_group_name": spec.log_group,
                 "log_stream_name": worker.log_stream,
-                "deadline_ms": int((time.time() + spec.timeout) * 1000),
+                "deadline_ms": int((time.time() + deadline - time.monotonic()) * 1000),
             },
         }
-        keep = False
-        try:
-            kind, value = worker.invoke(request, deadline, on_line)
-            keep = kind in ("result", "error")
-            result = self._outcome(spec, worker, rid, kind, value, on_line)
-        finally:
-            self._release(spec, worker, keep)
-
-        result.duration_ms = (time.monotonic() - started) * 1000
-        result.log_lines = lines
-        self._ship_logs(spec, worker, rid, lines, result.duration_ms)
-        return result
+        worker.cold = False
+        return worker.invoke(request, deadline, log.add)
 
     def _outcome(
         self,
@@ -333,23 +461,24 @@ class Executor:
         worker: _Worker,
         rid: str,
         kind: str,
-        value: Any,
-        on_line: Callable[[str], None],
+        msg: dict[str, Any] | None,
+        log: _InvocationLog,
     ) -> InvocationResult:
         """What one invocation came to, as Lambda reports it (and logs it, on failure)."""
-        if kind == "result":
-            return InvocationResult(rid, value.encode("utf-8"))
-        if kind == "error":
-            return InvocationResult(rid, json.dumps(value).encode("utf-8"), error=value)
+        if kind == "result" and msg is not None:
+            return InvocationResult(rid, msg["payload"].encode("utf-8"))
+        if kind == "error" and msg is not None:
+            err = msg["error"]
+            return InvocationResult(rid, json.dumps(err).encode("utf-8"), error=err)
         if kind == "timeout":
-            msg = f"Task timed out after {spec.timeout:.2f} seconds"
-            on_line(f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {rid} {msg}")
-            return self._failed(rid, "Sandbox.Timedout", f"RequestId: {rid} Error: {msg}")
+            text = f"Task timed out after {spec.timeout:.2f} seconds"
+            log.add(f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {rid} {text}\n")
+            return self._failed(rid, "Sandbox.Timedout", f"RequestId: {rid} Error: {text}")
         # The process ended (sys.exit, crash, killed by stop()).
         code = worker.proc.wait(timeout=5)
-        msg = f"Runtime exited with error: exit status {code}"
-        on_line(f"RequestId: {rid} Error: {msg}")
-        return self._failed(rid, "Runtime.ExitError", f"RequestId: {rid} Error: {msg}")
+        text = f"Runtime exited with error: exit status {code}"
+        log.add(f"RequestId: {rid} Error: {text}\n")
+        return self._failed(rid, "Runtime.ExitError", f"RequestId: {rid} Error: {text}")
 
     def stop(self) -> None:
         """Kill every worker and remove the extracted code. Later invocations fail fast."""
@@ -413,9 +542,7 @@ class Executor:
             w.kill()
         if worker is None:
             try:
-                worker = _Worker(
-                    spec, self._code_dir(spec), self._environment(spec), self._runtime(spec)
-                )
+                worker = self._new_worker(spec)
             except Exception:
                 with pool.cond:
                     pool.count -= 1
@@ -424,6 +551,21 @@ class Executor:
         with self._lock:
             self._busy.add(worker)
         return worker
+
+    def _new_worker(self, spec: FunctionSpec) -> _Worker:
+        spawned = time.monotonic()
+        worker = _Worker(spec, self._code_dir(spec), self._environment(spec), self._runtime(spec))
+        worker.spawned = spawned
+        return worker
+
+    def _respawn(self, spec: FunctionSpec, failed: _Worker) -> _Worker:
+        """A fresh execution environment in the failed one's pool slot (its init failed)."""
+        failed.kill()
+        fresh = self._new_worker(spec)
+        with self._lock:
+            self._busy.discard(failed)
+            self._busy.add(fresh)
+        return fresh
 
     def _release(self, spec: FunctionSpec, worker: _Worker, keep: bool) -> None:
         pool = self._pool(spec.arn)
@@ -534,18 +676,48 @@ class Executor:
         err = {"errorMessage": message, "errorType": error_type}
         return InvocationResult(rid, json.dumps(err).encode("utf-8"), error=err)
 
-    def _ship_logs(
-        self, spec: FunctionSpec, worker: _Worker, rid: str, lines: list[str], duration_ms: float
+    def _end_log(
+        self, spec: FunctionSpec, worker: _Worker, result: InvocationResult, log: _InvocationLog
     ) -> None:
-        if self._logs_sink is None:
-            return
-        now = int(time.time() * 1000)
-        events = [
-            f"START RequestId: {rid} Version: $LATEST",
-            *lines,
-            f"END RequestId: {rid}",
-            f"REPORT RequestId: {rid}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {spec.memory} MB",
-        ]
-        # The function's own region's CloudWatch Logs, as on AWS.
-        self._logs_sink(spec.log_group, worker.log_stream, [(now, e) for e in events], spec.region)
+        """END and REPORT, then the whole invocation's events to CloudWatch Logs."""
+        log.platform(f"END RequestId: {result.request_id}\n")
+        log.platform(report_line(spec, result))
+        result.log_lines = log.lines
+        result.log_events = log.events
+        if self._logs_sink is not None:
+            self._logs_sink(spec.log_group, worker.log_stream, list(log.events), spec.region)
+
+
+def report_line(spec: FunctionSpec, result: InvocationResult) -> str:
+    """The REPORT event as Lambda writes it (tab-separated fields, a trailing tab).
+
+    Fields and their order from the Lambda developer guide's example ("Log and monitor Python
+    Lambda functions", https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html):
+    Duration, Billed Duration, Memory Size, Max Memory Used, and Init Duration on a cold start
+    only. There, Billed Duration (147 ms) is Duration (15.74) plus Init Duration (130.49) rounded
+    up: the Init phase of on-demand functions is billed.
+    """
+    billed = result.duration_ms + (result.init_ms or 0.0)
+    fields = [
+        f"REPORT RequestId: {result.request_id}",
+        f"Duration: {result.duration_ms:.2f} ms",
+        f"Billed Duration: {max(1, math.ceil(billed))} ms",
+        f"Memory Size: {spec.memory} MB",
+    ]
+    if result.max_memory_mb is not None:
+        fields.append(f"Max Memory Used: {result.max_memory_mb} MB")
+    if result.init_ms is not None:
+        fields.append(f"Init Duration: {result.init_ms:.2f} ms")
+    return "\t".join(fields) + "\t\n"
+
+
+def _init_report(kind: str, msg: dict[str, Any] | None, ms: float, phase: str) -> str:
+    """INIT_REPORT for a failed Init phase (lifecycle guide, "Failures during the Init phase";
+    Phase is "init" or "invoke" as in the Telemetry API's platform.initReport)."""
+    if kind == "timeout":
+        return f"INIT_REPORT Init Duration: {ms:.2f} ms\tPhase: {phase}\tStatus: timeout\n"
+    error_type = (msg or {}).get("error", {}).get("errorType") or "Runtime.ExitError"
+    return (
+        f"INIT_REPORT Init Duration: {ms:.2f} ms\tPhase: {phase}\tStatus: error"
+        f"\tError Type: {error_type}\n"
+    )

@@ -323,7 +323,10 @@ class LocalAWS:
         result = executor.invoke(spec, event)
         if result.error is not None:
             response_headers["x-amz-function-error"] = "Unhandled"
-        tail = "\n".join(result.log_lines)[-4096:]
-        response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
+        if (request_headers.get("x-amz-log-type") or "None") == "Tail":
+            # "LogResult: The last 4 KB of the execution log, which is base64-encoded" (Lambda API
+            # reference, Invoke): START … END, REPORT, as written to CloudWatch Logs.
+            tail = result.log_tail()
+            response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
         response_headers["x-amz-executed-version"] = "$LATEST"
         return result.payload

@@ -61,7 +61,7 @@ def test_invoke_returns_the_handler_result(local_aws: LocalAWS, log_lines) -> No
     )["events"]
     messages = [e["message"] for e in events]
     assert messages[0].startswith(f"START RequestId: {out['request_id']}")
-    assert "echo 7" in messages
+    assert "echo 7\n" in messages  # a printed line is one event, with its newline
     assert messages[-1].startswith(f"REPORT RequestId: {out['request_id']}")
 
 
