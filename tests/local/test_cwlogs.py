@@ -75,11 +75,11 @@ def _read_all(client: Any, group: str, stream: str) -> list[str]:
 
 def test_the_shipper_writes_more_than_one_call_holds(local_aws: LocalAWS) -> None:
     client = local_client(local_aws.endpoint_url, "logs")
-    shipper = LogShipper(client)
+    shipper = LogShipper(lambda region: client)
     try:
         now = int(time.time() * 1000)
         events = [(now, f"{i}\n") for i in range(12_000)] + [(now, "z" * 300_000 + "\n")]
-        shipper("/test/many", "s", events)
+        shipper("/test/many", "s", events, "us-east-1")
         shipper.flush()
     finally:
         shipper.stop()
@@ -111,11 +111,12 @@ def test_a_failed_batch_is_reported_and_the_others_still_written(
 ) -> None:
     caplog.set_level(logging.ERROR, logger="pocctl.local")
     real = local_client(local_aws.endpoint_url, "logs")
-    shipper = LogShipper(_FailingSecond(real))
+    failing = _FailingSecond(real)
+    shipper = LogShipper(lambda region: failing)
     try:
         now = int(time.time() * 1000)
         events = [(now, f"{i}\n") for i in range(MAX_BATCH_EVENTS * 3)]
-        shipper("/test/hiccup", "s", events)
+        shipper("/test/hiccup", "s", events, "us-east-1")
         shipper.flush()
     finally:
         shipper.stop()
