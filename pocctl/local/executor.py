@@ -54,6 +54,7 @@ class FunctionSpec:
     region: str
     account_id: str
     package_type: str = "Zip"
+    role: str = ""  # the execution role's ARN
 
     @property
     def fingerprint(self) -> str:
@@ -64,12 +65,18 @@ class FunctionSpec:
             self.runtime,
             str(self.memory),
             json.dumps(self.env, sort_keys=True),
+            self.role,  # a new role is a new environment, with that role's credentials
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
+
+
+def local_admin_credentials(spec: FunctionSpec) -> dict[str, str]:
+    """The local admin's credentials (unrestricted on the embedded AWS)."""
+    return {**LOCAL_CREDENTIALS, "AWS_SESSION_TOKEN": "testing"}
 
 
 @dataclass
@@ -90,6 +97,8 @@ class InvocationResult:
 
 class _Worker:
     """One warm execution environment (a child process running _worker.py)."""
+
+    retire_at = math.inf  # time.monotonic() after which it takes no new invocation
 
     def __init__(self, spec: FunctionSpec, code_dir: Path, env: dict[str, str]) -> None:
         self.fingerprint = spec.fingerprint
@@ -207,6 +216,8 @@ class Executor:
         logs_sink: Callable[[str, str, list[tuple[int, str]]], None] | None = None,
         workers_per_function: int = 2,
         work_dir: str | None = None,
+        credentials: Callable[[FunctionSpec], dict[str, str]] | None = None,
+        worker_max_age: float = math.inf,
     ) -> None:
         self.endpoint_url = endpoint_url
         self._log = log
@@ -218,6 +229,10 @@ class Executor:
         self._busy: set[_Worker] = set()
         self._stopped = False
         self._extract_lock = threading.Lock()
+        # The AWS_* credentials a new worker gets (default: the local admin's); a worker is
+        # retired after worker_max_age seconds, before those credentials expire (iam_authz).
+        self._credentials = credentials or local_admin_credentials
+        self._worker_max_age = worker_max_age
 
     # -- public ---------------------------------------------------------------------------
 
@@ -335,9 +350,10 @@ class Executor:
         stale: list[_Worker] = []
         with pool.cond:
             while True:
+                now = time.monotonic()
                 # Warm workers of an older deployment never run again.
                 for w in list(pool.idle):
-                    if w.fingerprint != spec.fingerprint or not w.alive:
+                    if w.fingerprint != spec.fingerprint or not w.alive or w.retire_at < now:
                         pool.idle.remove(w)
                         pool.count -= 1
                         stale.append(w)
@@ -356,6 +372,7 @@ class Executor:
         if worker is None:
             try:
                 worker = _Worker(spec, self._code_dir(spec), self._environment(spec))
+                worker.retire_at = time.monotonic() + self._worker_max_age
             except Exception:
                 with pool.cond:
                     pool.count -= 1
@@ -412,14 +429,13 @@ class Executor:
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
                 "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_SESSION_TOKEN": "testing",
                 # No profile or config file of the developer's machine reaches the handler.
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                 "PYTHONIOENCODING": "utf-8",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "TZ": ":UTC",
-                **LOCAL_CREDENTIALS,
+                **self._credentials(spec),
             }
         )
         return env

@@ -24,6 +24,7 @@ from pocctl.local import moto_hooks
 from pocctl.local.cwlogs import LogShipper
 from pocctl.local.executor import Executor, FunctionSpec
 from pocctl.local.gateway import ApiGateway
+from pocctl.local.iam_authz import WORKER_MAX_AGE, ExecutionRoleCredentials
 from pocctl.local.operation import operation_of
 from pocctl.local.persist import Persistence, Restored, Unfinished, unfinished_work
 from pocctl.local.pollers import MappingManager, lambda_invoker
@@ -116,11 +117,15 @@ class LocalAWS:
         self._gateway.send = lambda request: call_app(app, request)
         self._stopped.clear()
         self._shipper = LogShipper(self._client("logs"))
+        self._role_credentials = ExecutionRoleCredentials(self._client("sts"), self._client("iam"))
         self.executor = Executor(
             self.endpoint_url,
             log=self._emit,
             logs_sink=self._shipper,
             workers_per_function=self._workers_per_function,
+            # Each function calls AWS as its execution role (iam_authz), as on AWS.
+            credentials=self._role_credentials,
+            worker_max_age=WORKER_MAX_AGE,
         )
         self.mappings = MappingManager(
             clients=self._client,
@@ -179,6 +184,7 @@ class LocalAWS:
                 self._shipper.flush()
                 self._shipper.forget()
             self.executor.kill_workers()
+            self._role_credentials.forget()
             self._gateway.forget()
             self.server.reset()
         finally:

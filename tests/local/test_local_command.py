@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from support import subprocess_env
-from support.localkit import SIGNED, request, signed, zipped
+from support.localkit import LAMBDA_TRUST, SIGNED, request, signed, zipped
 from support.localproc import LocalProcess
 
 
@@ -137,7 +137,7 @@ def test_it_stops_within_5_s_while_functions_run(local: LocalCommand) -> None:
     both functions run for a minute; SIGTERM still ends `pocctl local` within 5 s."""
     iam, lam = signed(local.endpoint, "iam"), signed(local.endpoint, "lambda")
     sqs = signed(local.endpoint, "sqs")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
     lam.create_function(
         FunctionName="slow",
         Runtime="python3.12",
