@@ -117,7 +117,11 @@ class LocalAWS:
         self._gateway.send = lambda request: call_app(app, request)
         self._stopped.clear()
         self._shipper = LogShipper(self._client("logs"))
-        self._role_credentials = ExecutionRoleCredentials(self._client("sts"), self._client("iam"))
+        # Lambda names the session after the function (assumed-role/ROLE/FUNCTION), which may
+        # be shorter than AssumeRole's 2-character minimum for callers: no client-side check.
+        self._role_credentials = ExecutionRoleCredentials(
+            self._client("sts", parameter_validation=False), self._client("iam")
+        )
         self.executor = Executor(
             self.endpoint_url,
             log=self._emit,
