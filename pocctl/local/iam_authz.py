@@ -434,6 +434,21 @@ def _queue_policy(queue_arn: str) -> tuple[Policy, ...]:
     return (Policy.parse(f"queue policy of {name}", text),) if text else ()
 
 
+# The moto 5.2.5 internals read above (not patched: moto_hooks' registry is for replacements),
+# with their source hashes (moto_hooks.source_hash); tests/local/test_iam_authz.py fails when an
+# upgrade changes one: AssumedRole's attributes (access_key_id, session_token, expiration,
+# policy, role_arn), STSBackend.assumed_roles, Role.policies / managed_policies,
+# IAMBackend.roles, Policy.versions, Queue.policy.
+MOTO_READS = {
+    "moto.sts.models:AssumedRole.__init__": "7a9e804024b6075d",
+    "moto.sts.models:STSBackend.assume_role": "f32a21bb2eb0084c",
+    "moto.iam.models:Role.__init__": "5aad9afbd86eefd1",
+    "moto.iam.models:IAMBackend.__init__": "0aab2d3a734fac8b",
+    "moto.iam.models:Policy.__init__": "596dbfb50a9af125",
+    "moto.sqs.models:Queue.policy": "1cf8617511de6167",
+}
+
+
 # -- the authorizer --------------------------------------------------------------------------
 
 
