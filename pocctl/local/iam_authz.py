@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
@@ -380,6 +380,7 @@ class Session:
     token: str
     expires: float  # time.time()
     session_policy: Policy | None
+    context: dict[str, list[str]] = field(default_factory=dict)  # the caller's condition keys
 
 
 def _find_session(access_key: str) -> Session | None:
@@ -398,7 +399,7 @@ def _find_session(access_key: str) -> Session | None:
                 policy = Policy.parse("session policy", assumed.policy) if assumed.policy else None
                 caller = Caller(account, assumed.role_arn, assumed.session_name, role_id)
                 expires = assumed.expiration.timestamp()
-                return Session(caller, assumed.session_token, expires, policy)
+                return Session(caller, assumed.session_token, expires, policy, caller.context())
     return None
 
 
@@ -562,7 +563,7 @@ class Authorizer:
     def _decide(self, caller: Caller, session: Session, target: Target, op: Operation) -> Decision:
         identity = self._cached(self._policies, caller.role_arn, lambda: _identity_policies(caller))
         for resource in target.resources:
-            req = AuthzRequest(target.action, resource, caller, caller.context())
+            req = AuthzRequest(target.action, resource, caller, session.context)
             resource_policies: Iterable[Policy] = ()
             if op.service == "sqs" and resource.startswith("arn:aws:sqs:"):
                 resource_policies = self._cached(

@@ -180,6 +180,44 @@ def test_lambda_1s_role_cannot_scan_or_list_tables(ws: Workspace, local_aws: Loc
     assert local_client(local_aws.endpoint_url, "dynamodb").scan(TableName="orders")["Count"] >= 1
 
 
+def test_the_api_answers_500_when_api_gateway_cannot_assume_its_role(
+    ws: Workspace, local_aws: LocalAWS, log_lines: Any
+) -> None:
+    from support.localkit import post
+
+    _iam(local_aws).update_assume_role_policy(
+        RoleName="APIGateway-SQS", PolicyDocument=LAMBDA_TRUST
+    )
+    url = json.loads(ws.state.read_text())["resources"]["api"]["url"]
+    status, body = post(url, b'{"item": "soap"}')
+    assert status == 500 and "Internal server error" in str(body), body
+    assert log_lines.having("API Gateway does not have permission to assume the provided role")
+
+
+def test_a_function_invokes_another_only_with_lambda_invokefunction(local_aws: LocalAWS) -> None:
+    caller_src = (
+        "import boto3\n"
+        "def handler(e, c):\n"
+        "    try:\n"
+        "        boto3.client('lambda').invoke(FunctionName=e['target'])\n"
+        "        return 'ok'\n"
+        "    except Exception as exc:\n"
+        "        return exc.response['Error']['Code']\n"
+    )
+    target = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:target"
+    arn = _role(local_aws, "caller")
+    _deploy(local_aws, "target", arn, "def handler(e, c):\n    return 1\n")
+    _deploy(local_aws, "caller", arn, caller_src)
+    assert _invoke(local_aws, "caller", {"target": "target"}) == "AccessDeniedException"
+    _iam(local_aws).put_role_policy(
+        RoleName="caller",
+        PolicyName="p",
+        PolicyDocument=permissions(["lambda:InvokeFunction"], target),
+    )
+    assert _invoke(local_aws, "caller", {"target": "target"}) == "ok"
+    assert _invoke(local_aws, "caller", {"target": target}) == "ok"  # by ARN, the same resource
+
+
 def _role(aws: LocalAWS, name: str, *statements: dict[str, Any]) -> str:
     iam = _iam(aws)
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
@@ -443,3 +481,107 @@ def test_the_moto_internals_it_reads_are_unchanged(pin: str) -> None:
     owner, attr = moto_hooks.resolve(pin)
     now = moto_hooks.source_hash(owner.__dict__.get(attr) or getattr(owner, attr))
     assert now == iam_authz.MOTO_READS[pin], f"{pin} changed: re-read it, then iam_authz"
+
+
+def _request(
+    service: str, name: str, params: dict[str, Any], protocol: str = "json", path: str = "/"
+) -> Any:
+    from pocctl.local.operation import Operation
+    from pocctl.local.server import Request
+
+    if protocol == "json":
+        body = json.dumps(params).encode()
+        environ = {"PATH_INFO": path, "CONTENT_TYPE": "application/x-amz-json-1.0"}
+    else:
+        from urllib.parse import urlencode
+
+        body = urlencode({"Action": name, **params}).encode()
+        environ = {"PATH_INFO": path, "CONTENT_TYPE": "application/x-www-form-urlencoded"}
+    return Request(environ, body, Operation(service, name, protocol, "POST"))
+
+
+def _target(req: Any) -> tuple[str, tuple[str, ...]]:
+    t = iam_authz.resource_of(req, "us-east-1", ACCOUNT)
+    return t.action, t.resources
+
+
+QUEUE_URL = f"http://127.0.0.1:1/{ACCOUNT}/POC-Queue"
+QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:POC-Queue"
+STREAM = f"{TABLE_ARN}/stream/2026-01-01T00:00:00.000"
+
+
+@pytest.mark.parametrize(
+    ("req", "expected"),
+    [
+        (
+            _request("dynamodb", "Query", {"TableName": "orders", "IndexName": "by-day"}),
+            ("dynamodb:Query", (f"{TABLE_ARN}/index/by-day",)),
+        ),
+        (_request("dynamodb", "ListTables", {}), ("dynamodb:ListTables", ("*",))),
+        (
+            _request("dynamodb", "BatchWriteItem", {"RequestItems": {"orders": [], "b": []}}),
+            ("dynamodb:BatchWriteItem", (TABLE_ARN, TABLE_ARN.replace("orders", "b"))),
+        ),
+        (
+            _request("dynamodb", "GetRecords", {"ShardIterator": f"{STREAM}|1|abc"}),
+            ("dynamodb:GetRecords", (STREAM,)),
+        ),
+        # The batch APIs are authorized as their one-message action (SAR: no *Batch action).
+        (
+            _request("sqs", "SendMessageBatch", {"QueueUrl": QUEUE_URL}),
+            ("sqs:SendMessage", (QUEUE_ARN,)),
+        ),
+        # API Gateway's integration names the queue in the path, not in QueueUrl.
+        (
+            _request("sqs", "SendMessage", {}, "query", f"/{ACCOUNT}/POC-Queue"),
+            ("sqs:SendMessage", (QUEUE_ARN,)),
+        ),
+        (
+            _request("sqs", "GetQueueUrl", {"QueueName": "POC-Queue"}),
+            ("sqs:GetQueueUrl", (QUEUE_ARN,)),
+        ),
+        (
+            _request("sns", "Publish", {"TopicArn": "arn:aws:sns:us-east-1:1:t"}, "query"),
+            ("sns:Publish", ("arn:aws:sns:us-east-1:1:t",)),
+        ),
+        (
+            _request("logs", "PutLogEvents", {"logGroupName": "/g", "logStreamName": "s"}),
+            ("logs:PutLogEvents", (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/g:log-stream:s",)),
+        ),
+        # Both readings of a log group's ARN must allow it (see _logs).
+        (
+            _request("logs", "CreateLogGroup", {"logGroupName": "/g"}),
+            (
+                "logs:CreateLogGroup",
+                (
+                    f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/g",
+                    f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/g:*",
+                ),
+            ),
+        ),
+    ],
+    ids=lambda v: getattr(getattr(v, "op", None), "name", ""),
+)
+def test_the_resource_each_operation_acts_on(req: Any, expected: tuple[str, Any]) -> None:
+    assert _target(req) == expected
+
+
+def test_an_invoke_names_the_function_and_its_qualifier() -> None:
+    from pocctl.local.operation import Operation
+    from pocctl.local.server import Request
+
+    op = Operation("lambda", "Invoke", "rest", "POST")
+    path = "/2015-03-31/functions/{}/invocations"
+    fn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f"
+    for name in ("f", fn, f"{ACCOUNT}:function:f"):
+        req = Request({"PATH_INFO": path.format(name), "QUERY_STRING": ""}, b"", op)
+        assert _target(req) == ("lambda:InvokeFunction", (fn,))
+    req = Request({"PATH_INFO": path.format("f"), "QUERY_STRING": "Qualifier=live"}, b"", op)
+    assert _target(req) == ("lambda:InvokeFunction", (f"{fn}:live",))
+
+
+def test_an_operation_without_a_mapping_is_unmapped() -> None:
+    with pytest.raises(iam_authz.Unmapped):
+        iam_authz.resource_of(_request("dynamodb", "TransactWriteItems", {}), "us-east-1", ACCOUNT)
+    with pytest.raises(iam_authz.Unmapped):
+        iam_authz.resource_of(_request("sns", "Publish", {"PhoneNumber": "+1"}, "query"), "r", "a")
