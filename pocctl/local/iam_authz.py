@@ -11,10 +11,14 @@ pollers, log shipper and tests use) stay unrestricted.
 
 Why not moto's engine (moto.iam.access_control, turned on by INITIAL_NO_AUTH_ACTION_COUNT): it is
 all or nothing for the process (pocctl's admin key "testing" is no IAM user, so every control
-plane call would fail InvalidClientTokenId), it passes the resource "*" for nearly every
-operation, ignores NotResource (a NotResource statement allows every resource), treats an Allow
-whose condition does not hold as an explicit deny, matches actions case-sensitively with an
-unescaped regex, never reads resource policies, and answers IAM's error for every service.
+plane call would fail InvalidClientTokenId); it authorizes DynamoDB, SNS, Logs and Lambda
+requests against the resource "*" (only SQS, IAM and STS name theirs: ``_determine_resource``),
+ignores NotResource (a NotResource statement allows every resource), treats an Allow whose
+condition does not hold as an explicit deny, matches actions case-sensitively with an unescaped
+regex, never reads resource policies, and answers IAM's error for every service. What it does
+and this does not: verify the SigV4 signature against the session's secret key (here the access
+key and session token must match an issued session; the signature is checked for shape only,
+by the pipeline's ``signature`` step).
 
 Cost: the role's parsed policies are cached per role and dropped whenever a request that can
 change them (any IAM write, an SQS queue-attribute or permission change, a reset) goes through
@@ -503,7 +507,8 @@ class Authorizer:
         with self._lock:  # moto's backends are not thread-safe
             value = load()
         with self._mutex:
-            if self._generation == generation:
+            # Not an unknown key's None: a stranger sending random keys must not grow the cache.
+            if self._generation == generation and value is not None:
                 cache[key] = (generation, value)
         return value
 
