@@ -485,8 +485,10 @@ class Authorizer:
 
         def middleware(environ: dict[str, Any], start_response: Any) -> Any:
             op = operation_of(environ)
-            changes = (op.service == "iam" and op.mutating) or (
-                op.service == "sqs" and op.name in _SQS_POLICY_CHANGES
+            changes = (
+                (op.service == "iam" and op.mutating)
+                or (op.service == "sqs" and op.name in _SQS_POLICY_CHANGES)
+                or (op.protocol == "admin" and op.mutating)  # moto's reset, seed, ...
             )
             if not changes:
                 return app(environ, start_response)

@@ -77,6 +77,7 @@ class LocalAWS:
                 *([self.persistence.middleware] if self.persistence else []),
                 moto_hooks.invoke_middleware(self._run_invoke),
                 self._watch_mappings,
+                self._watch_admin_reset,
                 self._gateway.wrap,
             ],
             admin=admin,
@@ -86,6 +87,7 @@ class LocalAWS:
         self.executor: Executor | None = None
         self.mappings: MappingManager | None = None
         self._shipper: LogShipper | None = None
+        self._role_credentials: ExecutionRoleCredentials | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._async: list[threading.Thread] = []
@@ -188,7 +190,8 @@ class LocalAWS:
                 self._shipper.flush()
                 self._shipper.forget()
             self.executor.kill_workers()
-            self._role_credentials.forget()
+            if self._role_credentials is not None:
+                self._role_credentials.forget()
             self._gateway.forget()
             self.server.reset()
         finally:
@@ -263,6 +266,25 @@ class LocalAWS:
                 except Exception:
                     # The periodic refresh will catch up; the client's call itself succeeded.
                     logger.warning("could not re-read event source mappings", exc_info=True)
+            return body
+
+        return middleware
+
+    def _watch_admin_reset(self, app: Any) -> Any:
+        """WSGI middleware: after moto's POST /moto-api/reset (`pocctl local --admin`) no role
+        session exists any more: warm workers and the API's integration drop the credentials
+        they hold, as reset() does (otherwise every later call would be refused as unknown)."""
+
+        def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+            op = operation_of(environ)
+            if not (op.protocol == "admin" and op.name.startswith("/moto-api/reset")):
+                return app(environ, start_response)
+            body = list(app(environ, start_response))
+            if self.executor is not None:
+                self.executor.kill_workers()
+            if self._role_credentials is not None:
+                self._role_credentials.forget()
+            self._gateway.forget()
             return body
 
         return middleware
