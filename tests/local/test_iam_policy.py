@@ -221,3 +221,35 @@ def test_a_trust_policy_must_let_the_service_assume_the_role() -> None:
     assert not trusts_service(_trust(lam, denied), "lambda.amazonaws.com")
     conditional = dict(lam, Condition={"StringEquals": {"aws:SourceAccount": ACCOUNT}})
     assert not trusts_service(_trust(conditional), "lambda.amazonaws.com")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "*",
+        "arn:aws:sqs:*",
+        "arn:aws:sqs:*:*:POC-*",
+        "arn:aws:sqs:us-east-?:123456789012:q",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f:*",
+        "arn:aws:dynamodb:*:*:table/orders/stream/*",
+        "arn:aws:s3:::bucket.name/*",
+    ],
+)
+def test_a_statement_matches_resources_as_each_pattern_would(pattern: str) -> None:
+    """The statement's one compiled regex agrees with matching its patterns one by one."""
+    from pocctl.local.iam_policy import resource_matches
+
+    values = [
+        "*",
+        QUEUE,
+        QUEUE.replace("us-east-1", "us-east-2"),
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:q",
+        "arn:aws:sqs:a:b:c:POC-x",
+        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/f:log-stream:s",
+        f"{TABLE}/stream/2026",
+        "arn:aws:s3:::bucketxname/k",
+        "arn:aws:s3:::bucket.name/k",
+    ]
+    st = policy(allow("sqs:*", pattern)).statements[0]
+    for value in values:
+        assert st.covers_resource(value) is resource_matches(pattern, value), value
