@@ -306,8 +306,12 @@ def access_denied(op: Operation, message: str) -> Answer:
       application-model#3633: "An error occurred (AccessDenied) when calling the
       SendMessageBatch operation: User: ... is not authorized to perform: sqs:sendmessage ...");
     - SNS: AuthorizationError, HTTP 403 (SNS API Reference, Publish: "AuthorizationError ...
-      HTTP Status Code: 403");
-    - Lambda: AccessDeniedException, HTTP 403 (Lambda API Reference, "Common Errors");
+      HTTP Status Code: 403"; its messages say "SNS:Publish", e.g. aws-ia/terraform-aws-
+      control_tower_account_factory#151);
+    - Lambda: AccessDeniedException, HTTP 403 (as AWS answers it, e.g. awslabs/aws-deployment-
+      framework#460: "... is not authorized to perform: lambda:InvokeFunction on resource: ...
+      because no identity-based policy allows the lambda:InvokeFunction action (Service:
+      AWSLambda; Status Code: 403; Error Code: AccessDeniedException ...)");
     - any other query-protocol service (STS, IAM): AccessDenied, HTTP 403."""
     if op.service == "sns":
         return _query_error(403, "AuthorizationError", message)
