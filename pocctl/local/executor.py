@@ -67,6 +67,7 @@ class FunctionSpec:
     region: str
     account_id: str
     package_type: str = "Zip"
+    role: str = ""  # the execution role's ARN
 
     @property
     def fingerprint(self) -> str:
@@ -77,12 +78,18 @@ class FunctionSpec:
             self.runtime,
             str(self.memory),
             json.dumps(self.env, sort_keys=True),
+            self.role,  # a new role is a new environment, with that role's credentials
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
+
+
+def local_admin_credentials(spec: FunctionSpec) -> dict[str, str]:
+    """The local admin's credentials (unrestricted on the embedded AWS)."""
+    return {**LOCAL_CREDENTIALS, "AWS_SESSION_TOKEN": "testing"}
 
 
 @dataclass
@@ -146,6 +153,7 @@ class _Worker:
     init_ms: float | None = None  # the Init phase's duration, once reported
     cold = True  # no invocation has run here yet: its REPORT carries Init Duration
     peak_mb: int | None = None  # the last peak RSS the worker reported
+    retire_at = math.inf  # time.monotonic() after which it takes no new invocation
 
     def __init__(
         self,
@@ -347,6 +355,8 @@ class Executor:
         workers_per_function: int = 2,
         work_dir: str | None = None,
         find_interpreter: Callable[[str], Interpreter] = interpreters.find,
+        credentials: Callable[[FunctionSpec], dict[str, str]] | None = None,
+        worker_max_age: float = math.inf,
     ) -> None:
         self.endpoint_url = endpoint_url
         self._log = log
@@ -360,6 +370,10 @@ class Executor:
         self._extract_lock = threading.Lock()
         self._find_interpreter = find_interpreter
         self._runtimes: dict[str, _RuntimeWorld] = {}
+        # The AWS_* credentials a new worker gets (default: the local admin's); a worker is
+        # retired after worker_max_age seconds, before those credentials expire (iam_authz).
+        self._credentials = credentials or local_admin_credentials
+        self._worker_max_age = worker_max_age
 
     # -- public ---------------------------------------------------------------------------
 
@@ -522,9 +536,10 @@ class Executor:
         stale: list[_Worker] = []
         with pool.cond:
             while True:
+                now = time.monotonic()
                 # Warm workers of an older deployment never run again.
                 for w in list(pool.idle):
-                    if w.fingerprint != spec.fingerprint or not w.alive:
+                    if w.fingerprint != spec.fingerprint or not w.alive or w.retire_at < now:
                         pool.idle.remove(w)
                         pool.count -= 1
                         stale.append(w)
@@ -556,6 +571,7 @@ class Executor:
         spawned = time.monotonic()
         worker = _Worker(spec, self._code_dir(spec), self._environment(spec), self._runtime(spec))
         worker.spawned = spawned
+        worker.retire_at = spawned + self._worker_max_age
         return worker
 
     def _respawn(self, spec: FunctionSpec, failed: _Worker) -> _Worker:
@@ -607,7 +623,7 @@ class Executor:
 
     def credentials(self, spec: FunctionSpec) -> dict[str, str]:
         """The credentials a function's code calls AWS with (AWS: its execution role's)."""
-        return {**LOCAL_CREDENTIALS, "AWS_SESSION_TOKEN": "testing"}
+        return self._credentials(spec)
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         """The variables the Lambda Python runtime sets, and the function's own.

@@ -441,6 +441,17 @@ class ApiGateway:
             hit = self._creds.get(role_arn)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        from pocctl.local.iam_authz import trusts_service
+
+        # API Gateway must be allowed to assume the role; if not, AWS answers 500 and logs
+        # "Execution failed due to configuration error: API Gateway does not have permission
+        # to assume the provided role" (the request fails before SQS is called).
+        role = self._clients("iam").get_role(RoleName=role_arn.rsplit("/", 1)[-1])["Role"]
+        if not trusts_service(role["AssumeRolePolicyDocument"], "apigateway.amazonaws.com"):
+            raise PermissionError(
+                "Execution failed due to configuration error: API Gateway does not have "
+                f"permission to assume the provided role {role_arn}"
+            )
         c = self._clients("sts").assume_role(
             RoleArn=role_arn, RoleSessionName="BackplaneAssumeRoleSession"
         )["Credentials"]

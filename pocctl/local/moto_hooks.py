@@ -1087,4 +1087,5 @@ def lambda_function_fields(fn: Any) -> dict[str, Any]:
         "region": fn.region,
         "account_id": fn.account_id,
         "package_type": getattr(fn, "package_type", "Zip"),
+        "role": fn.role,
     }

@@ -24,6 +24,7 @@ from pocctl.local import moto_hooks
 from pocctl.local.cwlogs import LogShipper
 from pocctl.local.executor import Executor, FunctionSpec
 from pocctl.local.gateway import ApiGateway
+from pocctl.local.iam_authz import WORKER_MAX_AGE, ExecutionRoleCredentials
 from pocctl.local.operation import operation_of
 from pocctl.local.persist import Persistence, Restored, Unfinished, unfinished_work
 from pocctl.local.pollers import MappingManager, lambda_invoker
@@ -78,6 +79,7 @@ class LocalAWS:
                 *([self.persistence.middleware] if self.persistence else []),
                 moto_hooks.invoke_middleware(self._run_invoke),
                 self._watch_mappings,
+                self._watch_admin_reset,
                 self._gateway.wrap,
             ],
             admin=admin,
@@ -87,6 +89,7 @@ class LocalAWS:
         self.executor: Executor | None = None
         self.mappings: MappingManager | None = None
         self._shipper: LogShipper | None = None
+        self._role_credentials: ExecutionRoleCredentials | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._async: list[threading.Thread] = []
@@ -119,11 +122,19 @@ class LocalAWS:
         self._stopped.clear()
         # Each function's logs go to CloudWatch Logs in the function's own region, as on AWS.
         self._shipper = LogShipper(lambda region: self._client("logs", region=region))
+        # Lambda names the session after the function (assumed-role/ROLE/FUNCTION), which may
+        # be shorter than AssumeRole's 2-character minimum for callers: no client-side check.
+        self._role_credentials = ExecutionRoleCredentials(
+            self._client("sts", parameter_validation=False), self._client("iam")
+        )
         self.executor = Executor(
             self.endpoint_url,
             log=self._emit,
             logs_sink=self._shipper,
             workers_per_function=self._workers_per_function,
+            # Each function calls AWS as its execution role (iam_authz), as on AWS.
+            credentials=self._role_credentials,
+            worker_max_age=WORKER_MAX_AGE,
         )
         self.mappings = MappingManager(
             clients=self._client,
@@ -188,6 +199,8 @@ class LocalAWS:
                 self._shipper.flush()
                 self._shipper.forget()
             self.executor.kill_workers()
+            if self._role_credentials is not None:
+                self._role_credentials.forget()
             self._gateway.forget()
             self.server.reset()
         finally:
@@ -262,6 +275,25 @@ class LocalAWS:
                 except Exception:
                     # The periodic refresh will catch up; the client's call itself succeeded.
                     logger.warning("could not re-read event source mappings", exc_info=True)
+            return body
+
+        return middleware
+
+    def _watch_admin_reset(self, app: Any) -> Any:
+        """WSGI middleware: after moto's POST /moto-api/reset (`pocctl local --admin`) no role
+        session exists any more: warm workers and the API's integration drop the credentials
+        they hold, as reset() does (otherwise every later call would be refused as unknown)."""
+
+        def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+            op = operation_of(environ)
+            if not (op.protocol == "admin" and op.name.startswith("/moto-api/reset")):
+                return app(environ, start_response)
+            body = list(app(environ, start_response))
+            if self.executor is not None:
+                self.executor.kill_workers()
+            if self._role_credentials is not None:
+                self._role_credentials.forget()
+            self._gateway.forget()
             return body
 
         return middleware

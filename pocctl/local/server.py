@@ -10,7 +10,10 @@ Every request goes through ``Pipeline`` (the outermost WSGI layer), in this orde
    names this server on the loopback interface: no DNS rebinding), ``browser`` (no web page:
    a foreign Origin or a cross-site fetch is refused), ``admin`` (moto's /moto-api only with
    --admin), ``signature`` (an AWS API request is SigV4-signed or presigned, as AWS requires;
-   a deployed API's invoke URL stays open, as an API with authorization NONE is on AWS);
+   a deployed API's invoke URL stays open, as an API with authorization NONE is on AWS),
+   ``iam`` (a request signed with a role session's credentials, issued by the embedded STS, is
+   authorized against the role's policies and the queue policy; unknown credentials are
+   refused; the local admin credentials pass: pocctl.local.iam_authz);
 4. the app: pocctl's middleware, then moto, one request at a time (``one_at_a_time``); CORS
    headers never leave (moto's flask-cors would allow every origin).
 """
@@ -653,6 +656,10 @@ class EmbeddedAWS:
                 ("signature", signature_check),
             ],
         )
+        from pocctl.local.iam_authz import Authorizer
+
+        self.authz = Authorizer(self.lock)
+        self.pipeline.steps.append(("iam", self.authz.check))
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -674,6 +681,8 @@ class EmbeddedAWS:
         from werkzeug.serving import make_server
 
         app: Any = one_at_a_time(DomainDispatcherApplication(create_backend_app), self.lock)
+        # Outside the lock: a policy change drops the authorizer's cache before and after it.
+        app = self.authz.wrap(app)
         self.request_lock = self.lock  # held, no request reaches moto (persist.py)
         for wrap in self._middleware:
             app = wrap(app)
@@ -721,6 +730,7 @@ class EmbeddedAWS:
 
         with self.lock:
             moto_api_backend.reset()
+            self.authz.forget()
 
     def __enter__(self) -> EmbeddedAWS:
         return self.start()

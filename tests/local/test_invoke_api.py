@@ -6,7 +6,7 @@ import base64
 import json
 from pathlib import Path
 
-from support.localkit import wait_for, zipped
+from support.localkit import LAMBDA_TRUST, wait_for, zipped
 
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import local_client
@@ -30,7 +30,9 @@ def handler(event, context):
 def _function(aws: LocalAWS, name: str, files: dict[str, str], handler: str) -> tuple[object, str]:
     lam = local_client(aws.endpoint_url, "lambda")
     iam = local_client(aws.endpoint_url, "iam")
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"][
+        "Arn"
+    ]
     lam.create_function(
         FunctionName=name,
         Runtime="python3.12",

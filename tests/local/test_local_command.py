@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from support import subprocess_env
-from support.localkit import SIGNED, request, signed, zipped
+from support.localkit import LAMBDA_TRUST, SIGNED, permissions, request, signed, zipped
 from support.localproc import LocalProcess
 
 
@@ -137,7 +137,9 @@ def test_it_stops_within_5_s_while_functions_run(local: LocalCommand) -> None:
     both functions run for a minute; SIGTERM still ends `pocctl local` within 5 s."""
     iam, lam = signed(local.endpoint, "iam"), signed(local.endpoint, "lambda")
     sqs = signed(local.endpoint, "sqs")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    # The function calls SQS back as its execution role (IAM is enforced).
+    iam.put_role_policy(RoleName="r", PolicyName="sqs", PolicyDocument=permissions(["sqs:*"]))
     lam.create_function(
         FunctionName="slow",
         Runtime="python3.12",

@@ -16,7 +16,7 @@ from moto.awslambda.responses import LambdaResponse
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.sqs.models import Queue, SQSBackend
-from support.localkit import build_stack, zipped
+from support.localkit import LAMBDA_TRUST, build_stack, zipped
 
 from pocctl.local import moto_hooks
 from pocctl.local.server import local_client
@@ -85,7 +85,7 @@ def test_switch_off_is_a_class_descriptor_that_stays_empty(embedded_server) -> N
 def test_lambda_function_fields_exist(aws_endpoint: str) -> None:
     lam = local_client(aws_endpoint, "lambda")
     iam = local_client(aws_endpoint, "iam")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
     code = zipped({"m.py": "def h(e, c):\n    return 1\n"})
     lam.create_function(
         FunctionName="f",
@@ -102,6 +102,7 @@ def test_lambda_function_fields_exist(aws_endpoint: str) -> None:
     fields = moto_hooks.lambda_function_fields(fn)
     assert fields["code"] == code  # the uploaded zip, byte for byte
     assert fields["env"] == {"A": "1"} and fields["handler"] == "m.h"
+    assert fields["role"] == role  # the execution role, whose credentials the function gets
     assert (
         fields["code_sha256"] == lam.get_function(FunctionName="f")["Configuration"]["CodeSha256"]
     )
@@ -147,7 +148,7 @@ def test_invoke_outside_local_aws_is_moto_s_own(aws_endpoint: str) -> None:
     moto_hooks.patch("lambda-invoke-in-executor").install()
     lam = local_client(aws_endpoint, "lambda")
     role = local_client(aws_endpoint, "iam").create_role(
-        RoleName="r", AssumeRolePolicyDocument="{}"
+        RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST
     )["Role"]["Arn"]
     lam.create_function(
         FunctionName="f",

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.localkit import NOTIFY_ORDER, STORE_ORDER, build_stack, post, wait_for, zipped
+from support.localkit import (
+    LAMBDA_TRUST,
+    NOTIFY_ORDER,
+    STORE_ORDER,
+    build_stack,
+    post,
+    wait_for,
+    zipped,
+)
 
 from pocctl.local import persist
 from pocctl.local.persist import (
@@ -558,7 +566,7 @@ def test_lambda_code_is_kept_byte_for_byte(tmp_path: Path, running: list[LocalAW
     from pocctl.local.server import local_client
 
     iam, lam = local_client(aws.endpoint_url, "iam"), local_client(aws.endpoint_url, "lambda")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
     code = zipped({"f.py": "def handler(e, c):\n    return {'echo': e}\n"})
     lam.create_function(
         FunctionName="f",

@@ -19,7 +19,16 @@ import botocore
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from support.localkit import SIGNED, build_stack, request, signed, wait_for, zipped
+from support.localkit import (
+    LAMBDA_TRUST,
+    SIGNED,
+    build_stack,
+    permissions,
+    request,
+    signed,
+    wait_for,
+    zipped,
+)
 
 from pocctl.local import server as server_mod
 from pocctl.local.runtime import LocalAWS
@@ -422,7 +431,9 @@ def test_an_sns_lambda_subscriber_runs_in_the_background_and_can_call_back(
     embedded AWS, and neither waits for the other."""
     iam, lam = signed(local_aws.endpoint_url, "iam"), signed(local_aws.endpoint_url, "lambda")
     sqs, sns = signed(local_aws.endpoint_url, "sqs"), signed(local_aws.endpoint_url, "sns")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    # The function calls SQS back as its execution role (IAM is enforced).
+    iam.put_role_policy(RoleName="r", PolicyName="sqs", PolicyDocument=permissions(["sqs:*"]))
     fn = lam.create_function(
         FunctionName="calls-back",
         Runtime="python3.12",

@@ -11,7 +11,7 @@ import threading
 import time
 
 from conftest import subprocess_env
-from support.localkit import build_stack, wait_for, zipped
+from support.localkit import LAMBDA_TRUST, build_stack, wait_for, zipped
 
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import local_client
@@ -82,7 +82,7 @@ def test_serve_forever_in_a_subprocess_until_ctrl_c() -> None:
 
         lam = local_client(endpoint, "lambda")
         role = local_client(endpoint, "iam").create_role(
-            RoleName="r", AssumeRolePolicyDocument="{}"
+            RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST
         )["Role"]["Arn"]
         lam.create_function(
             FunctionName="pid",

@@ -165,6 +165,24 @@ def queue_arn(sqs: Any, url: str) -> str:
     ]
 
 
+def trust_policy(service: str) -> str:
+    """A role trust policy that lets ``service`` (e.g. lambda.amazonaws.com) assume the role."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+LAMBDA_TRUST = trust_policy("lambda.amazonaws.com")
+
+
+def permissions(actions: list[str], resource: str = "*") -> str:
+    statement = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+# What the kit's functions may do: every DynamoDB, SNS, SQS and Logs action of the account.
+KIT_LAMBDA_POLICY = permissions(["dynamodb:*", "sns:*", "sqs:*", "logs:*"])
+
+
 def build_stack(
     endpoint: str,
     *,
@@ -184,13 +202,25 @@ def build_stack(
         lambda1_timeout = min(10, visibility_timeout)
     iam, sqs, ddb = s.client("iam"), s.client("sqs"), s.client("dynamodb")
     lam, sns = s.client("lambda"), s.client("sns")
-    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
-    s.role_arn = iam.create_role(RoleName="POC-Lambda-Role", AssumeRolePolicyDocument=trust)[
-        "Role"
-    ]["Arn"]
-    apigw_role = iam.create_role(RoleName="APIGateway-SQS", AssumeRolePolicyDocument=trust)["Role"][
-        "Arn"
-    ]
+    # Functions and the integration call AWS as these roles, authorized as on AWS
+    # (pocctl.local.iam_authz): the trust policies let the services assume them, and the
+    # permissions cover what the kit's handlers and tests do.
+    s.role_arn = iam.create_role(
+        RoleName="POC-Lambda-Role", AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com")
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName="POC-Lambda-Role", PolicyName="kit", PolicyDocument=KIT_LAMBDA_POLICY
+    )
+    apigw_role = iam.create_role(
+        RoleName="APIGateway-SQS", AssumeRolePolicyDocument=trust_policy("apigateway.amazonaws.com")
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName="APIGateway-SQS",
+        PolicyName="kit",
+        PolicyDocument=permissions(
+            ["sqs:SendMessage"], f"arn:aws:sqs:{REGION}:{ACCOUNT}:POC-Queue"
+        ),
+    )
 
     s.dlq_url = sqs.create_queue(QueueName="POC-Queue-DLQ")["QueueUrl"]
     redrive = {"deadLetterTargetArn": queue_arn(sqs, s.dlq_url), "maxReceiveCount": 3}
