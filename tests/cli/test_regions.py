@@ -1,7 +1,10 @@
 """Every region: one real `pocctl local`, the whole pipeline built by `pocctl up` in three regions
-with the same resource names (names are per region on AWS), and `pocctl test-order` passing in
-each: the API found in its region, the pollers reading each region's queue and stream, the
-functions' logs in their own region's CloudWatch Logs, each region's data its own."""
+with the same regional resource names (queue, table, functions, topic, API: per region on AWS)
+and IAM names of their own (IAM is global: one account's roles and policies serve every region,
+so a second region's `up` with the same names would rewrite the first's policies), and
+`pocctl test-order` passing in each: the API found in its region, the pollers reading each
+region's queue and stream, the functions' logs in their own region's CloudWatch Logs, each
+region's data its own."""
 
 from __future__ import annotations
 
@@ -30,11 +33,22 @@ def stacks(server: LocalProcess, tmp_path_factory: pytest.TempPathFactory) -> di
     built = {}
     for region in REGIONS:
         ws = make_workspace(Path(tmp_path_factory.mktemp(region)), server.endpoint)
-        ws.write_config(f"region: {region}\n")
+        ws.write_config(f"region: {region}\n" + _iam_names(region))
         r = ws.cli("up")
         assert r.exit_code == 0, r.output
         built[region] = ws
     return built
+
+
+def _iam_names(region: str) -> str:
+    """IAM's names for this region's stack: roles and policies are global, not regional."""
+    suffix = region.replace("-", "")
+    policies = ("write_dynamodb", "read_sqs", "sns_publish", "streams_read")
+    roles = ("lambda1", "lambda2", "apigateway")
+    lines = ["iam:", "  policies:"]
+    lines += [f"    {key}: {key}-{suffix}" for key in policies]
+    lines += ["  roles:"] + [f"    {key}: {key}-{suffix}" for key in roles]
+    return "\n".join(lines) + "\n"
 
 
 def _events(logs, group: str):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from support.localkit import build_stack, post, wait_for, zipped
+from support.localkit import KIT_LAMBDA_POLICY, LAMBDA_TRUST, build_stack, post, wait_for, zipped
 
 from pocctl.local.runtime import LocalAWS
 
@@ -32,7 +32,8 @@ def _client(aws: LocalAWS, service: str, region: str = REGION) -> Any:
 def test_a_mapping_in_another_region_runs_there(local_aws: LocalAWS) -> None:
     iam, sqs = _client(local_aws, "iam"), _client(local_aws, "sqs")
     lam, ddb = _client(local_aws, "lambda"), _client(local_aws, "dynamodb")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="r", PolicyName="kit", PolicyDocument=KIT_LAMBDA_POLICY)
     ddb.create_table(
         TableName="seen",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],

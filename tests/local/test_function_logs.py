@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.localkit import zipped
+from support.localkit import LAMBDA_TRUST, zipped
 
 from pocctl.local.cwlogs import MAX_EVENT_BYTES
 from pocctl.local.runtime import LocalAWS
@@ -106,7 +106,9 @@ REPORT = re.compile(
 def _function(aws: LocalAWS, name: str, src: str, timeout: int = 5) -> Any:
     lam = local_client(aws.endpoint_url, "lambda")
     iam = local_client(aws.endpoint_url, "iam")
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"][
+        "Arn"
+    ]
     lam.create_function(
         FunctionName=name,
         Runtime="python3.12",
@@ -389,7 +391,7 @@ def test_powertools_logger_lines_all_arrive(local_aws: LocalAWS) -> None:
     files |= _package_files(powertools) | _package_files(typing_extensions)
     lam = local_client(local_aws.endpoint_url, "lambda")
     iam = local_client(local_aws.endpoint_url, "iam")
-    role = iam.create_role(RoleName="pt-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="pt-role", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
     lam.create_function(
         FunctionName="powertools",
         Runtime="python3.12",

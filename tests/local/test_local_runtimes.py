@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import subprocess_env
-from support.localkit import signed, wait_for, zipped
+from support.localkit import LAMBDA_TRUST, signed, wait_for, zipped
 from support.localproc import LocalProcess
 
 from pocctl.local import interpreters
@@ -42,7 +42,7 @@ def test_banner_names_each_runtimes_python_and_the_sdk(local: LocalProcess) -> N
 def test_a_function_on_the_hosts_python_says_so_in_its_log_stream(local: LocalProcess) -> None:
     iam, lam = signed(local.endpoint, "iam"), signed(local.endpoint, "lambda")
     logs = signed(local.endpoint, "logs")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
     code = "import sys\n\ndef handler(event, context):\n    return list(sys.version_info[:2])\n"
     lam.create_function(
         FunctionName="on-the-host",

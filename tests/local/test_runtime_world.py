@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.localkit import zipped
+from support.localkit import KIT_LAMBDA_POLICY, LAMBDA_TRUST, zipped
 
 from pocctl.local import interpreters
 from pocctl.local.executor import Executor, FunctionSpec
@@ -158,7 +158,8 @@ def test_the_runtime_boto3_calls_the_embedded_aws(local_aws: LocalAWS) -> None:
     )
     lam = local_aws._client("lambda")
     iam = local_aws._client("iam")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="r", PolicyName="kit", PolicyDocument=KIT_LAMBDA_POLICY)
     lam.create_function(
         FunctionName="uses-boto3",
         Runtime="python3.13",

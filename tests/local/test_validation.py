@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from support.localkit import wait_for, zipped
+from support.localkit import LAMBDA_TRUST, wait_for, zipped
 
 from pocctl.local.runtime import LocalAWS
 
@@ -22,7 +22,9 @@ class Lab:
     def __init__(self, endpoint: str, region: str = "us-east-1") -> None:
         self.endpoint, self.region = endpoint, region
         iam = self.client("iam")
-        self.role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"][
+            "Arn"
+        ]
         self.lam, self.sqs = self.client("lambda"), self.client("sqs")
 
     def client(self, service: str) -> Any:
