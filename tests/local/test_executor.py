@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from support.localkit import zipped
+from support.localkit import function_spec
 
 from pocctl.local.executor import Executor, FunctionSpec
 
@@ -72,25 +72,7 @@ def handler(event, context):
 
 
 def spec(name: str, files: dict[str, str], handler: str, **kw: object) -> FunctionSpec:
-    code = zipped(files)
-    import base64
-    import hashlib
-
-    fields = dict(
-        name=name,
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-        handler=handler,
-        runtime="python3.12",
-        timeout=5,
-        memory=256,
-        env={},
-        code_sha256=base64.b64encode(hashlib.sha256(code).digest()).decode(),
-        code=code,
-        region="us-east-1",
-        account_id="123456789012",
-    )
-    fields.update(kw)
-    return FunctionSpec(**fields)  # type: ignore[arg-type]
+    return function_spec(name, files, handler, **kw)
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.localkit import KIT_LAMBDA_POLICY, LAMBDA_TRUST, zipped
+from support.localkit import KIT_LAMBDA_POLICY, LAMBDA_TRUST, function_spec, zipped
 
 from pocctl.local import interpreters
 from pocctl.local.executor import Executor, FunctionSpec
@@ -50,22 +48,7 @@ def handler(event, context):
 
 
 def spec(name: str, files: dict[str, str], handler: str, **kw: object) -> FunctionSpec:
-    code = zipped(files)
-    fields: dict[str, object] = dict(
-        name=name,
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-        handler=handler,
-        runtime="python3.12",
-        timeout=20,
-        memory=128,
-        env={},
-        code_sha256=base64.b64encode(hashlib.sha256(code).digest()).decode(),
-        code=code,
-        region="us-east-1",
-        account_id="123456789012",
-    )
-    fields.update(kw)
-    return FunctionSpec(**fields)  # type: ignore[arg-type]
+    return function_spec(name, files, handler, **{"timeout": 20, "memory": 128, **kw})
 
 
 @pytest.fixture

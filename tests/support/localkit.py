@@ -3,6 +3,8 @@ with boto3 exactly as pocctl builds it (so these tests do not depend on pocctl's
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import threading
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pocctl.local.executor import FunctionSpec
 from pocctl.local.server import local_client
 
 T = TypeVar("T")
@@ -41,6 +44,27 @@ def zipped(files: dict[str, str]) -> bytes:
         for name, src in files.items():
             zf.writestr(name, src)
     return buf.getvalue()
+
+
+def function_spec(name: str, files: dict[str, str], handler: str, **kw: Any) -> FunctionSpec:
+    """A function as the executor gets it from the embedded AWS, its code zipped from ``files``
+    (us-east-1, python3.12, 5 s, 256 MB unless ``kw`` says otherwise)."""
+    code = zipped(files)
+    fields: dict[str, Any] = dict(
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        handler=handler,
+        runtime="python3.12",
+        timeout=5,
+        memory=256,
+        env={},
+        code_sha256=base64.b64encode(hashlib.sha256(code).digest()).decode(),
+        code=code,
+        region="us-east-1",
+        account_id="123456789012",
+    )
+    fields.update(kw)
+    return FunctionSpec(**fields)
 
 
 # Lambda 1: stores each SQS body under orderID = messageId (conditional write), reports the
