@@ -638,26 +638,7 @@ class Executor:
         task = str(self._code_dir(spec))
         runtime_dir = str(world.sdk_dir)
         lang_dir = Path(world.interpreter.executable).parent
-        # Unreserved: the function's configuration may replace them.
-        env = {
-            "LANG": "en_US.UTF-8",
-            "PATH": os.pathsep.join(
-                [str(lang_dir), "/usr/local/bin", "/usr/bin/", "/bin", "/opt/bin"]
-            ),
-            "LD_LIBRARY_PATH": os.pathsep.join(
-                [
-                    str(lang_dir.parent / "lib"),
-                    "/lib64",
-                    "/usr/lib64",
-                    runtime_dir,
-                    f"{runtime_dir}/lib",
-                    task,
-                    f"{task}/lib",
-                    "/opt/lib",
-                ]
-            ),
-            "PYTHONPATH": runtime_dir,
-        }
+        env = _unreserved_environment(lang_dir, runtime_dir, task)
         if "SYSTEMROOT" in os.environ:  # Windows' Python cannot start without it
             env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
         env.update({k: str(v) for k, v in spec.env.items()})
@@ -702,6 +683,28 @@ class Executor:
         result.log_events = log.events
         if self._logs_sink is not None:
             self._logs_sink(spec.log_group, worker.log_stream, list(log.events), spec.region)
+
+
+def _unreserved_environment(lang_dir: Path, runtime_dir: str, task: str) -> dict[str, str]:
+    """The runtime's variables that a function's configuration may replace (AWS's values, with
+    this machine's paths for /var/lang, /var/runtime and /var/task)."""
+    return {
+        "LANG": "en_US.UTF-8",
+        "PATH": os.pathsep.join([str(lang_dir), "/usr/local/bin", "/usr/bin/", "/bin", "/opt/bin"]),
+        "LD_LIBRARY_PATH": os.pathsep.join(
+            [
+                str(lang_dir.parent / "lib"),
+                "/lib64",
+                "/usr/lib64",
+                runtime_dir,
+                f"{runtime_dir}/lib",
+                task,
+                f"{task}/lib",
+                "/opt/lib",
+            ]
+        ),
+        "PYTHONPATH": runtime_dir,
+    }
 
 
 def report_line(spec: FunctionSpec, result: InvocationResult) -> str:
