@@ -36,6 +36,8 @@ def test_no_command_prints_or_stores_a_credential(ws: Workspace) -> None:
     ]
     assert [r.exit_code for r in runs] == [0, 0, 0, 0, 1, 1], [r.output for r in runs]
     assert "InvalidClientTokenId" in runs[-1].output
+    # ... and says which key the embedded AWS knows
+    assert "the embedded AWS knows only `testing`" in " ".join(runs[-1].output.split())
     assert UNKNOWN_KEY not in runs[-1].output
     assert "Traceback" in runs[-2].output  # the verbose error path really ran
     for r in runs:

@@ -71,7 +71,8 @@ class App:
         creds = None
         region = self.options.region or self.cfg.region
         if self.options.local:
-            # The embedded AWS accepts any credentials; never send a real key to it.
+            # The embedded AWS's administrator key (it refuses keys it does not know); never
+            # send a real key to it.
             creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
             region = region or "us-east-1"
         try:
@@ -185,6 +186,11 @@ def _describe(exc: BaseException) -> tuple[str | None, str, int]:
     if isinstance(exc, bx.ClientError):
         code = aws.error_code(exc)
         hint = "check your credentials and their permissions" if "Denied" in code else ""
+        if code in ("InvalidClientTokenId", "UnrecognizedClientException"):
+            hint = (
+                "the endpoint does not know this access key: check --profile "
+                "(the embedded AWS knows only `testing`: use --local or AWS_ACCESS_KEY_ID=testing)"
+            )
         return f"AWS said {code}: {aws.error_message(exc)}", hint, EXIT_AWS
     if isinstance(exc, bx.BotoCoreError):
         return str(exc), "", EXIT_AWS

@@ -44,8 +44,9 @@ def local_command(app: App, port: int, admin: bool, data: Path | None) -> None:
 
     It serves this machine's own tools only: requests must name 127.0.0.1 (or
     localhost) and its port, no web page may call it, and AWS API requests
-    must be signed, as on AWS (any SDK or the AWS CLI signs; the credentials
-    are not checked). A deployed REST API's invoke URL is open, as on AWS.
+    must be signed, as on AWS (any SDK or the AWS CLI signs), with the access
+    key `testing` (the administrator) or credentials its STS issued; other
+    keys are refused. A deployed REST API's invoke URL is open, as on AWS.
 
     Deployed Lambda functions run on this machine as the current user,
     without a sandbox: deploy only code you trust.
