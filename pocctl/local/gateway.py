@@ -375,7 +375,7 @@ class ApiGateway:
         int_headers.update(_override(context["requestOverride"], "header"))
         int_query.update(_override(context["requestOverride"], "querystring"))
         request = (integration_body, int_headers, int_query)
-        return self._integrate(integration, request, params, variables, headers, log)
+        return self._integrate(integration, request, params, variables, call, log)
 
     def _integrate(
         self,
@@ -383,7 +383,7 @@ class ApiGateway:
         request: tuple[str, dict[str, str], dict[str, str]],
         params: dict[str, Any],
         variables: dict[str, Any],
-        headers: dict[str, str],
+        call: _Call,
         log: ExecutionLog,
     ) -> Response:
         """The integration's call (within its timeout) and the integration response."""
@@ -417,8 +417,9 @@ class ApiGateway:
         log.add(f"Endpoint response body before transformations: {backend_body}")
         resp = self._integration_response(
             integration, status, backend_headers, backend_body, params, variables,
-            headers.get("Accept", ""),
+            str(call.environ.get("HTTP_ACCEPT", "")),
         )  # fmt: skip
+        resp.headers.setdefault("X-Amzn-Trace-Id", call.ids.trace_id)
         log.add(f"Method response body after transformations: {resp.body.decode('utf-8')}")
         log.add(f"Method response headers: {_java_map(resp.headers)}")
         log.add("Successfully completed execution")

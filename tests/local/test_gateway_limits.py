@@ -232,6 +232,26 @@ def test_test_invoke_method_runs_the_method_and_returns_the_console_s_log(
         assert found is not None, f"{wanted!r} missing (in order) from:\n{log}"
         at = found + 1
     assert texts[-1] == "Method completed with status: 200"
+    method_headers = next(t for t in texts if t.startswith("Method response headers: {"))
+    assert "X-Amzn-Trace-Id=Root=1-" in method_headers and "Content-Type=application/json" in (
+        method_headers
+    )
+    assert out["headers"]["X-Amzn-Trace-Id"].startswith("Root=1-")
+
+
+def test_test_invoke_method_calls_sqs_as_the_integration_s_role(
+    local_aws: LocalAWS, stack: Any
+) -> None:
+    """IAM is enforced for the role's session, as for the invoke URL: without sqs:SendMessage
+    SQS answers 403, which the 4XX integration response passes on; nothing is queued."""
+    stack.client("iam").delete_role_policy(RoleName="APIGateway-SQS", PolicyName="kit")
+    out = stack.client("apigateway").test_invoke_method(
+        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body='{"a": 1}'
+    )
+    assert out["status"] == 400, out
+    assert "Received response. Status: 403, Integration latency: " in out["log"]
+    assert "AccessDenied" in out["body"]
+    assert stack.count(stack.queue_url) == 0
 
 
 def test_test_invoke_method_uses_the_current_resources_not_the_deployment(
