@@ -76,14 +76,24 @@ def _error(status: int, message: str, error_type: str) -> Response:
 
 
 MISSING_TOKEN = (403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-# Gateway responses (https://docs.aws.amazon.com/apigateway/latest/developerguide/
-# supported-gateway-response-types.html): REQUEST_TOO_LARGE is 413, INTEGRATION_TIMEOUT 504; their
-# default template is {"message":$context.error.messageString}. "Payload size: 10 MB" and
-# "Integration timeout: 50 milliseconds - 29 seconds" (the default) are REST API quotas
-# (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html). The timeout's
-# message is the one API Gateway answers ({"message": "Endpoint request timed out"}, recorded in
-# many public client tests); the 413's message and both error types are not in AWS's docs.
-REQUEST_TOO_LARGE = (413, "Request Too Long", "RequestTooLargeException")
+# "Payload size: 10 MB" and "Integration timeout: 50 milliseconds - 29 seconds" (the default) are
+# REST API quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+# Over 10 MiB, API Gateway's front door refuses the request before any gateway response (a
+# REQUEST_TOO_LARGE response set on the API is ignored): HTTP 413, "Content-Type: text;
+# charset=utf-8", body "HTTP content length exceeded 10485760 bytes.", no x-amzn-RequestId
+# (recorded in github.com/koki-develop/lgtm-generator issue #10; the same issue records
+# {"message": "Request Too Long"} with x-amzn-ErrorType BadRequestException for the smaller,
+# integration-side limit of a Lambda function).
+PAYLOAD_TOO_LARGE = (
+    413,
+    b"HTTP content length exceeded 10485760 bytes.",
+    [("Content-Type", "text; charset=utf-8")],
+)
+# INTEGRATION_TIMEOUT is a 504 gateway response (https://docs.aws.amazon.com/apigateway/latest/
+# developerguide/supported-gateway-response-types.html) whose default template is
+# {"message":$context.error.messageString}; its message is "Endpoint request timed out" and the
+# x-amzn-ErrorType API Gateway sends with INTEGRATION_* errors is InternalServerErrorException
+# (recorded in github.com/DataBiosphere/azul issues #6284 and #7470).
 INTEGRATION_TIMEOUT = (504, "Endpoint request timed out", "InternalServerErrorException")
 INTEGRATION_TIMEOUT_MS = 29_000
 # The stage a console test runs in ($context.stage of TestInvokeMethod).
@@ -95,7 +105,8 @@ _TEST_INVOKE = re.compile(r"^/restapis/([^/]+)/resources/([^/]+)/methods/([^/]+)
 class Ids:
     """The ids API Gateway gives a request and sends back on every REST API response (recorded
     answers, e.g. botocore's HTTPHeaders of an execute-api call: ``x-amzn-requestid`` (a UUID,
-    $context.requestId), ``x-amz-apigw-id`` (16 base64 characters, $context.extendedRequestId),
+    $context.requestId), ``x-amz-apigw-id`` (11 bytes in URL-safe base64, e.g. "C7_U9FBSPHcFkTQ=",
+    $context.extendedRequestId),
     ``x-amzn-trace-id: Root=1-{8 hex: epoch seconds}-{24 hex};Sampled=0``)."""
 
     request_id: str
@@ -105,7 +116,7 @@ class Ids:
     @classmethod
     def new(cls) -> Ids:
         trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
-        apigw_id = base64.b64encode(uuid.uuid4().bytes[:11]).decode()
+        apigw_id = base64.urlsafe_b64encode(uuid.uuid4().bytes[:11]).decode()
         return cls(str(uuid.uuid4()), apigw_id, trace)
 
     def headers(self) -> dict[str, str]:
@@ -117,14 +128,6 @@ class Ids:
 
 
 IDS = "pocctl.apigw_ids"
-
-
-def gateway_error(
-    status: int, message: str, error_type: str
-) -> tuple[bytes, list[tuple[str, str]]]:
-    """A gateway response as the pipeline answers it before the data plane runs (413)."""
-    resp = _error(status, message, error_type)
-    return resp.body, list({**resp.headers, **Ids.new().headers()}.items())
 
 
 def _java_map(values: dict[str, Any]) -> str:
