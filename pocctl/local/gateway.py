@@ -13,6 +13,12 @@ names it, https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-ca
 SQS call is signed for the region the integration's URI names
 (``arn:aws:apigateway:{region}:sqs:path/...``,
 https://docs.aws.amazon.com/apigateway/latest/api/API_Integration.html).
+
+TestInvokeMethod (the console's Test button) is answered here too, in ``wrap``, rather than by a
+pinned moto patch: it is the data plane run on the control plane's current state, so it needs
+what this class holds (the credentials role's sessions, the in-process sender, the template
+engine), none of which moto's backend knows; a middleware also keeps it off moto's one-at-a-time
+lock while the integration calls SQS back through the same server.
 """
 
 from __future__ import annotations

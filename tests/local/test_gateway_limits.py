@@ -97,6 +97,28 @@ def test_a_payload_over_10_mb_answers_413_without_the_rest_of_the_body(
     assert stack.count(stack.queue_url) == 0
 
 
+def test_a_chunked_payload_over_10_mb_is_refused_at_its_first_chunk_over_the_limit(
+    local_aws: LocalAWS, stack: Any
+) -> None:
+    """Transfer-Encoding: chunked (no Content-Length to judge by): a chunk that would take the
+    body past 10 MiB is refused from its size line, before its data is sent."""
+    parts = urlsplit(local_aws.invoke_url(stack.api_id, "prod"))
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode()
+            + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n" % (11 * 1000 * 1000)
+        )
+        raw = b""
+        while b"exceeded" not in raw:
+            chunk = sock.recv(65536)
+            assert chunk, raw
+            raw += chunk
+    assert raw.startswith(b"HTTP/1.1 413 ")
+    assert raw.endswith(b"HTTP content length exceeded 10485760 bytes.")
+    assert stack.count(stack.queue_url) == 0
+
+
 def test_a_payload_of_10_mb_or_less_is_not_refused_as_too_large(
     local_aws: LocalAWS, stack: Any
 ) -> None:
