@@ -328,3 +328,31 @@ def test_test_invoke_method_of_a_missing_method_is_not_found(
         ag.test_invoke_method(restApiId=stack.api_id, resourceId=_root(stack), httpMethod="GET")
     with pytest.raises(ag.exceptions.NotFoundException):
         ag.test_invoke_method(restApiId=stack.api_id, resourceId="nope00", httpMethod="POST")
+
+
+def test_an_empty_body_goes_through_the_lab_s_template_as_an_empty_object(
+    local_aws: LocalAWS, stack: Any
+) -> None:
+    """The lab's validator refuses an empty body (400); with body validation off, the lab's
+    template reads the empty payload as {} (pocctl.local.vtl.Input), and {} is what is queued."""
+    ag = stack.client("apigateway")
+    validator = ag.get_request_validators(restApiId=stack.api_id)["items"][0]
+    out = ag.test_invoke_method(
+        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body=""
+    )
+    assert (out["status"], json.loads(out["body"])) == (400, {"message": "Invalid request body"})
+    ag.update_request_validator(
+        restApiId=stack.api_id,
+        requestValidatorId=validator["id"],
+        patchOperations=[{"op": "replace", "path": "/validateRequestBody", "value": "false"}],
+    )
+    out = ag.test_invoke_method(
+        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body=""
+    )
+    assert out["status"] == 200, out
+    assert (
+        "Endpoint request body after transformations: Action=SendMessage&MessageBody=%7B%7D\n"
+        in (out["log"])
+    )
+    msgs = stack.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
+    assert [m["Body"] for m in msgs] == ["{}"]
