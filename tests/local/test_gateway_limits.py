@@ -171,26 +171,36 @@ def _set_timeout(stack: Any, millis: int) -> None:
     ag.create_deployment(restApiId=stack.api_id, stageName="prod")
 
 
+class _SlowSqs:
+    """The data plane's in-process sender held until released (at most 10 s): an SQS that
+    answers only when the test lets it."""
+
+    def __init__(self, local_aws: LocalAWS) -> None:
+        self.gateway = local_aws._gateway  # where the data plane sends its SQS call
+        self.release = threading.Event()
+        self.real_send = self.gateway.send
+
+    def __enter__(self) -> _SlowSqs:
+        def slow_send(request: Any) -> Any:
+            self.release.wait(10)  # bounded: a failing test never leaves a thread for long
+            return self.real_send(request)
+
+        self.gateway.send = slow_send
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.gateway.send = self.real_send
+
+
 def test_an_integration_over_its_timeout_answers_504(local_aws: LocalAWS, stack: Any) -> None:
     """timeoutInMillis 50 (AWS's minimum) and an SQS that answers only when the test lets it:
     504 "Endpoint request timed out" as soon as the 50 ms have passed."""
     _set_timeout(stack, 50)
-    gateway = local_aws._gateway  # the data plane's in-process sender: where SQS is made slow
-    release = threading.Event()
-    real_send = gateway.send
-
-    def slow_send(request: Any) -> Any:
-        release.wait(10)  # bounded: a failing test never leaves a thread behind for long
-        return real_send(request)
-
-    gateway.send = slow_send
-    try:
+    with _SlowSqs(local_aws):
         started = time.monotonic()
         status, headers, body = _get(local_aws.invoke_url(stack.api_id, "prod"), '{"a": 1}')
         elapsed = time.monotonic() - started
-    finally:
-        release.set()
-        gateway.send = real_send
     assert status == 504
     assert json.loads(body) == {"message": "Endpoint request timed out"}
     assert headers["x-amzn-errortype"] == "InternalServerErrorException"
@@ -198,6 +208,19 @@ def test_an_integration_over_its_timeout_answers_504(local_aws: LocalAWS, stack:
     assert elapsed < 5  # the 504 did not wait for SQS (held up to 10 s)
     # As on AWS, the late call is not undone: SQS enqueues it once it gets it.
     wait_for(lambda: stack.count(stack.queue_url) == 1, timeout=10, what="the late message")
+
+
+def test_test_invoke_method_times_out_as_the_method_does(local_aws: LocalAWS, stack: Any) -> None:
+    _set_timeout(stack, 50)
+    with _SlowSqs(local_aws):
+        out = stack.client("apigateway").test_invoke_method(
+            restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body='{"a": 1}'
+        )
+    assert out["status"] == 504
+    assert json.loads(out["body"]) == {"message": "Endpoint request timed out"}
+    lines = out["log"].rstrip("\n").split("\n")
+    assert lines[-2].endswith(" : Execution failed due to a timeout error")
+    assert lines[-1].endswith(" : Method completed with status: 504")
 
 
 def test_within_its_timeout_the_integration_answers(local_aws: LocalAWS, stack: Any) -> None:
