@@ -13,11 +13,18 @@ names it, https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-ca
 SQS call is signed for the region the integration's URI names
 (``arn:aws:apigateway:{region}:sqs:path/...``,
 https://docs.aws.amazon.com/apigateway/latest/api/API_Integration.html).
+
+TestInvokeMethod (the console's Test button) is answered here too, in ``wrap``, rather than by a
+pinned moto patch: it is the data plane run on the control plane's current state, so it needs
+what this class holds (the credentials role's sessions, the in-process sender, the template
+engine), none of which moto's backend knows; a middleware also keeps it off moto's one-at-a-time
+lock while the integration calls SQS back through the same server.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import re
@@ -51,6 +58,7 @@ _STATUS = {
     403: "Forbidden",
     404: "Not Found",
     415: "Unsupported Media Type",
+    413: "Request Entity Too Large",
     429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
@@ -74,6 +82,87 @@ def _error(status: int, message: str, error_type: str) -> Response:
 
 
 MISSING_TOKEN = (403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+# "Payload size: 10 MB" and "Integration timeout: 50 milliseconds - 29 seconds" (the default) are
+# REST API quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+# Over 10 MiB, API Gateway's front door refuses the request before any gateway response (a
+# REQUEST_TOO_LARGE response set on the API is ignored): HTTP 413, "Content-Type: text;
+# charset=utf-8", body "HTTP content length exceeded 10485760 bytes.", no x-amzn-RequestId
+# (recorded in github.com/koki-develop/lgtm-generator issue #10; the same issue records
+# {"message": "Request Too Long"} with x-amzn-ErrorType BadRequestException for the smaller,
+# integration-side limit of a Lambda function).
+PAYLOAD_TOO_LARGE = (
+    413,
+    b"HTTP content length exceeded 10485760 bytes.",
+    [("Content-Type", "text; charset=utf-8")],
+)
+# INTEGRATION_TIMEOUT is a 504 gateway response (https://docs.aws.amazon.com/apigateway/latest/
+# developerguide/supported-gateway-response-types.html) whose default template is
+# {"message":$context.error.messageString}; its message is "Endpoint request timed out" and the
+# x-amzn-ErrorType API Gateway sends with INTEGRATION_* errors is InternalServerErrorException
+# (recorded in github.com/DataBiosphere/azul issues #6284 and #7470).
+INTEGRATION_TIMEOUT = (504, "Endpoint request timed out", "InternalServerErrorException")
+INTEGRATION_TIMEOUT_MS = 29_000
+# The stage a console test runs in ($context.stage of TestInvokeMethod).
+TEST_INVOKE_STAGE = "test-invoke-stage"
+_TEST_INVOKE = re.compile(r"^/restapis/([^/]+)/resources/([^/]+)/methods/([^/]+)$")
+
+
+@dataclass(frozen=True)
+class Ids:
+    """The ids API Gateway gives a request and sends back on every REST API response (recorded
+    answers, e.g. botocore's HTTPHeaders of an execute-api call: ``x-amzn-requestid`` (a UUID,
+    $context.requestId), ``x-amz-apigw-id`` (11 bytes in URL-safe base64, e.g. "C7_U9FBSPHcFkTQ=",
+    $context.extendedRequestId),
+    ``x-amzn-trace-id: Root=1-{8 hex: epoch seconds}-{24 hex};Sampled=0``)."""
+
+    request_id: str
+    apigw_id: str
+    trace_id: str
+
+    @classmethod
+    def new(cls) -> Ids:
+        trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
+        apigw_id = base64.urlsafe_b64encode(uuid.uuid4().bytes[:11]).decode()
+        return cls(str(uuid.uuid4()), apigw_id, trace)
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-amzn-RequestId": self.request_id,
+            "x-amz-apigw-id": self.apigw_id,
+            "X-Amzn-Trace-Id": self.trace_id,
+        }
+
+
+IDS = "pocctl.apigw_ids"
+
+
+def _java_map(values: dict[str, Any]) -> str:
+    """A map as the execution log prints it (Java's Map.toString: ``{a=1, b=2}``)."""
+    return "{" + ", ".join(f"{k}={v}" for k, v in values.items()) + "}"
+
+
+class ExecutionLog:
+    """The execution log of a test invoke (TestInvokeMethod's ``log``, the console's Logs pane),
+    in AWS's format, as recorded in the AWS Lambda Developer Guide's API Gateway tutorial
+    (github.com/awsdocs/aws-lambda-developer-guide, with-on-demand-https-example: "Execution log
+    for request ...\nSat Dec 03 01:39:37 UTC 2016 : Starting execution for request: ...").
+    Disabled (``enabled=False``) for invoke-URL requests: nothing is kept."""
+
+    def __init__(self, request_id: str, enabled: bool = True) -> None:
+        self.lines: list[str] | None = (
+            [f"Execution log for request {request_id}"] if enabled else None
+        )
+
+    def add(self, text: str) -> None:
+        if self.lines is not None:
+            stamp = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime())
+            self.lines.append(f"{stamp} : {text}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines or []) + "\n"
+
+
+_NO_LOG = ExecutionLog("", enabled=False)
 
 
 # AWS's account-level throttle in most regions: what a stage without its own limits gets.
@@ -136,6 +225,21 @@ class _Deployed:
     checked: int = -1  # the control-plane generation this was last checked against
 
 
+@dataclass
+class _Call:
+    """One method request: where it goes and what matched it."""
+
+    api_id: str
+    stage: str
+    path: str
+    method: str
+    resource: dict[str, Any]
+    method_cfg: dict[str, Any]
+    path_params: dict[str, str]
+    environ: dict[str, Any]
+    ids: Ids
+
+
 class ApiGateway:
     """The data plane; ``wrap`` is the WSGI middleware."""
 
@@ -182,6 +286,11 @@ class ApiGateway:
         def middleware(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             op = operation_of(environ)
             if op.route is None:
+                test_invoke = _TEST_INVOKE.match(str(environ.get("PATH_INFO", "")))
+                if op.service == "apigateway" and op.method == "POST" and test_invoke:
+                    return self._answer(
+                        self.test_invoke(*test_invoke.groups(), environ), start_response
+                    )
                 if op.service == "apigateway" and op.mutating:
                     # A control-plane change (deployment, stage, method...): the next data-plane
                     # request re-checks the stage. Marked before and after moto applies it, so
@@ -199,20 +308,28 @@ class ApiGateway:
                 logger.exception("API Gateway data plane failed")
                 self._log(f"[API Gateway] internal error: {exc}")
                 resp = _error(500, "Internal server error", "InternalServerErrorException")
-            resp.headers.setdefault("x-amzn-RequestId", environ.get("pocctl.request_id", ""))
-            start_response(
-                f"{resp.status} {_STATUS.get(resp.status, 'Status')}",
-                list(resp.headers.items()) + [("Content-Length", str(len(resp.body)))],
-            )
-            return [resp.body]
+            ids = environ.get(IDS) or Ids.new()
+            for name, value in ids.headers().items():
+                resp.headers.setdefault(name, value)
+            return self._answer(resp, start_response)
 
         return middleware
+
+    @staticmethod
+    def _answer(resp: Response, start_response: Any) -> list[bytes]:
+        # API Gateway answers application/json unless the method response says otherwise.
+        resp.headers.setdefault("Content-Type", "application/json")
+        start_response(
+            f"{resp.status} {_STATUS.get(resp.status, 'Status')}",
+            list(resp.headers.items()) + [("Content-Length", str(len(resp.body)))],
+        )
+        return [resp.body]
 
     # -- request processing ---------------------------------------------------------------
 
     def handle(self, api_id: str, stage: str, path: str, environ: dict[str, Any]) -> Response:
-        request_id = str(uuid.uuid4())
-        environ["pocctl.request_id"] = request_id
+        ids = environ[IDS] = Ids.new()
+        environ["pocctl.request_id"] = ids.request_id
         deployed = self._deployed(api_id, stage)
         if isinstance(deployed, Response):
             return deployed
@@ -222,17 +339,29 @@ class ApiGateway:
         found = _match(deployed.resources, path, method)
         if found is None:
             return _error(*MISSING_TOKEN)
-        resource, method_cfg, path_params = found
-        body, headers, content_type, params = _method_request(environ, path_params)
-        invalid = self._validate(deployed, method_cfg, content_type, body, params)
+        call = _Call(api_id, stage, path, method, *found, environ, ids)
+        return self._execute(call, deployed, _NO_LOG)
+
+    def _execute(self, call: _Call, deployed: _Deployed, log: ExecutionLog) -> Response:
+        """The method request, the integration request, the call, the integration response."""
+        body, headers, content_type, params = _method_request(call.environ, call.path_params)
+        log.add(f"Starting execution for request: {call.ids.request_id}")
+        log.add(f"HTTP Method: {call.method}, Resource Path: {call.path}")
+        log.add(f"Method request path: {_java_map(params['path'])}")
+        log.add(f"Method request query string: {_java_map(params['querystring'])}")
+        log.add(f"Method request headers: {_java_map(headers)}")
+        log.add(f"Method request body before transformations: {body}")
+        invalid = self._validate(deployed, call.method_cfg, content_type, body, params)
         if invalid is not None:
+            log.add(f"Request validation failed: {json.loads(invalid.body)['message']}")
             return invalid
         context = _context(
-            environ, headers, request_id, api_id, stage, method, resource, path, deployed
-        )
+            call.environ, headers, call.ids.request_id, call.api_id, call.stage, call.method,
+            call.resource, call.path, deployed, call.ids.apigw_id,
+        )  # fmt: skip
         # "$context.accountId: The API owner's AWS account ID" (https://docs.aws.amazon.com/
         # apigateway/latest/developerguide/api-gateway-mapping-template-reference.html).
-        home = self._home(api_id)
+        home = self._home(call.api_id)
         if home is not None:
             context["accountId"] = home[0]
         variables = {
@@ -241,7 +370,7 @@ class ApiGateway:
             "context": context,
             "stageVariables": dict(deployed.variables),
         }
-        integration = method_cfg.get("methodIntegration") or {}
+        integration = call.method_cfg.get("methodIntegration") or {}
         integration_body = self._integration_body(integration, content_type, body, variables)
         if isinstance(integration_body, Response):
             return integration_body
@@ -254,6 +383,19 @@ class ApiGateway:
         # apigateway-override-request-response-parameters.html).
         int_headers.update(_override(context["requestOverride"], "header"))
         int_query.update(_override(context["requestOverride"], "querystring"))
+        request = (integration_body, int_headers, int_query)
+        return self._integrate(integration, request, params, variables, call, log)
+
+    def _integrate(
+        self,
+        integration: dict[str, Any],
+        request: tuple[str, dict[str, str], dict[str, str]],
+        params: dict[str, Any],
+        variables: dict[str, Any],
+        call: _Call,
+        log: ExecutionLog,
+    ) -> Response:
+        """The integration's call (within its timeout) and the integration response."""
         kind = integration.get("type")
         uri = str(integration.get("uri") or "")
         sqs = _SQS_URI.match(uri)
@@ -263,17 +405,115 @@ class ApiGateway:
                 "(only AWS integrations with SQS path/ACCOUNT/QUEUE)"
             )
             return _error(500, "Internal server error", "InternalServerErrorException")
-        status, backend_headers, backend_body = self._call_sqs(
-            integration,
-            (sqs.group(1), sqs.group(2), sqs.group(3)),
-            integration_body,
-            int_headers,
-            int_query,
-        )
-        accept = headers.get("Accept", "")
-        return self._integration_response(
-            integration, status, backend_headers, backend_body, params, variables, accept
-        )
+        region, account, queue = sqs.group(1), sqs.group(2), sqs.group(3)
+        endpoint = f"https://sqs.{region}.amazonaws.com/{account}/{queue}"
+        body, int_headers, int_query = request
+        log.add(f"Endpoint request URI: {endpoint}")
+        log.add(f"Endpoint request headers: {_java_map(int_headers)}")
+        log.add(f"Endpoint request body after transformations: {body}")
+        log.add(f"Sending request to {endpoint}")
+        answer = self._call_in_time(
+            integration, lambda: self._call_sqs(
+                integration, (region, account, queue), body, int_headers, int_query
+            )
+        )  # fmt: skip
+        if isinstance(answer, Response):
+            log.add("Execution failed due to a timeout error")
+            return answer
+        (status, backend_headers, backend_body), latency = answer
+        log.add(f"Received response. Status: {status}, Integration latency: {latency} ms")
+        log.add(f"Endpoint response headers: {_java_map(backend_headers)}")
+        log.add(f"Endpoint response body before transformations: {backend_body}")
+        resp = self._integration_response(
+            integration, status, backend_headers, backend_body, params, variables,
+            str(call.environ.get("HTTP_ACCEPT", "")),
+        )  # fmt: skip
+        resp.headers.setdefault("X-Amzn-Trace-Id", call.ids.trace_id)
+        log.add(f"Method response body after transformations: {resp.body.decode('utf-8')}")
+        log.add(f"Method response headers: {_java_map(resp.headers)}")
+        log.add("Successfully completed execution")
+        return resp
+
+    def _call_in_time(
+        self, integration: dict[str, Any], call: Callable[[], tuple[int, dict[str, str], str]]
+    ) -> tuple[tuple[int, dict[str, str], str], int] | Response:
+        """``call``'s answer and its latency in ms, or INTEGRATION_TIMEOUT's 504 once the
+        integration's timeoutInMillis (default 29 s) has passed. As on AWS, a late backend call
+        is not undone: it runs on in its (daemon) thread and its answer is dropped."""
+        timeout_ms = int(integration.get("timeoutInMillis") or INTEGRATION_TIMEOUT_MS)
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, call()))
+            except BaseException as exc:  # handed to the request's thread
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        started = time.monotonic()
+        threading.Thread(target=run, name="apigw-integration", daemon=True).start()
+        if not done.wait(timeout_ms / 1000):
+            self._log(f"[API Gateway] the integration took over {timeout_ms} ms: 504")
+            return _error(*INTEGRATION_TIMEOUT)
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value, int((time.monotonic() - started) * 1000)
+
+    def test_invoke(
+        self, api_id: str, resource_id: str, http_method: str, environ: dict[str, Any]
+    ) -> Response:
+        """TestInvokeMethod (https://docs.aws.amazon.com/apigateway/latest/api/
+        API_TestInvokeMethod.html): "Simulate the invocation of a Method in your RestApi with
+        headers, parameters, and an incoming request body". Runs the same path as the invoke URL
+        but on the API's current resources: the console's Test works before any deployment
+        ("Use the API Gateway console to test a REST API method", https://docs.aws.amazon.com/
+        apigateway/latest/developerguide/how-to-test-method.html), with no throttle. Answers
+        status, body, headers, multiValueHeaders, log and latency (ms)."""
+        started = time.monotonic()
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            req = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        except ValueError:
+            return _error(400, "Invalid JSON in the request body", "BadRequestException")
+        home = self._home(api_id)
+        apigw = self._clients("apigateway", region=home[1] if home else self._region)
+        try:
+            resources, models, validators = self._read_deployment(apigw, api_id)
+        except apigw.exceptions.NotFoundException:
+            return _error(404, "Invalid API identifier specified", "NotFoundException")
+        resource = next((r for r in resources if r.get("id") == resource_id), None)
+        if resource is None:
+            return _error(404, "Invalid Resource identifier specified", "NotFoundException")
+        method = http_method.upper()
+        method_cfg = (resource.get("resourceMethods") or {}).get(method)
+        if method_cfg is None:
+            return _error(404, "Invalid Method identifier specified", "NotFoundException")
+        path, _, query = str(req.get("pathWithQueryString") or resource["path"]).partition("?")
+        tmpl = [s for s in str(resource.get("path", "/")).split("/") if s]
+        path_params = _match_template(tmpl, [s for s in path.split("/") if s]) or {}
+        variables = {str(k): str(v) for k, v in (req.get("stageVariables") or {}).items()}
+        deployed = _Deployed("", resources, models, validators, variables, TokenBucket(1, 1))
+        fake = _test_environ(environ, method, path, query, req)
+        ids = Ids.new()
+        log = ExecutionLog(ids.request_id)
+        call = _Call(api_id, TEST_INVOKE_STAGE, path, method, resource, method_cfg, path_params,
+                     fake, ids)  # fmt: skip
+        resp = self._execute(call, deployed, log)
+        resp.headers.setdefault("Content-Type", "application/json")
+        resp.headers.setdefault("X-Amzn-Trace-Id", ids.trace_id)
+        log.add(f"Method completed with status: {resp.status}")
+        out = {
+            "status": resp.status,
+            "body": resp.body.decode("utf-8", "replace"),
+            "headers": resp.headers,
+            "multiValueHeaders": {k: [v] for k, v in resp.headers.items()},
+            "log": log.text(),
+            "latency": int((time.monotonic() - started) * 1000),
+        }
+        return Response(200, json.dumps(out).encode(), {"Content-Type": "application/json"})
 
     def _integration_body(
         self, integration: dict[str, Any], content_type: str, body: str, variables: dict[str, Any]
@@ -587,6 +827,33 @@ def _method_request(
     )
 
 
+def _test_environ(
+    environ: dict[str, Any], method: str, path: str, query: str, req: dict[str, Any]
+) -> dict[str, Any]:
+    """The method request a test invoke describes, as a WSGI environ."""
+    body = str(req.get("body") or "").encode("utf-8")
+    headers: dict[str, str] = {}
+    for name, values in (req.get("multiValueHeaders") or {}).items():
+        headers[str(name)] = ",".join(str(v) for v in values)
+    headers.update({str(k): str(v) for k, v in (req.get("headers") or {}).items()})
+    fake: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": environ.get("SERVER_NAME", "127.0.0.1"),
+        "SERVER_PROTOCOL": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+        "REMOTE_ADDR": environ.get("REMOTE_ADDR", "127.0.0.1"),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    for name, value in headers.items():
+        if name.lower() == "content-type":
+            fake["CONTENT_TYPE"] = value
+        else:
+            fake["HTTP_" + name.upper().replace("-", "_")] = value
+    return fake
+
+
 def _context(
     environ: dict[str, Any],
     headers: dict[str, str],
@@ -597,6 +864,7 @@ def _context(
     resource: dict[str, Any],
     path: str,
     deployed: _Deployed,
+    apigw_id: str | None = None,
 ) -> dict[str, Any]:
     """``$context`` of a mapping template: every key "Variables for data transformations for API
     Gateway" lists for REST APIs (https://docs.aws.amazon.com/apigateway/latest/developerguide/
@@ -614,7 +882,8 @@ def _context(
         # incoming Host header."; domainPrefix is its first label.
         "domainName": domain,
         "domainPrefix": domain.split(":")[0].split(".")[0],
-        "extendedRequestId": base64.b64encode(uuid.uuid4().bytes[:12]).decode(),
+        # The id API Gateway also sends as the x-amz-apigw-id header (Ids).
+        "extendedRequestId": apigw_id or Ids.new().apigw_id,
         "httpMethod": method,
         "identity": _identity(environ, headers),
         "isCanaryRequest": False,

@@ -557,6 +557,11 @@ class Pipeline:
             if cut_off is not None:
                 cut_off()
             logger.info("embedded AWS: %s %s: %s", environ.get("REQUEST_METHOD"), path, exc)
+            if exc.status == 413 and limit == INVOKE_BODY_LIMIT:
+                # An invoke URL answers as API Gateway's front door does (gateway.py).
+                from pocctl.local.gateway import PAYLOAD_TOO_LARGE
+
+                return self._answer(Answer(*PAYLOAD_TOO_LARGE), start_response)
             return self._answer(refuse(exc.status, exc.reason), start_response)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
