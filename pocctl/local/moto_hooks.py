@@ -716,6 +716,75 @@ _NO_MAPPINGS = (
     "The mappings stay in the Lambda backend."
 )
 
+# -- SNS email: pending until confirmed, and the local inbox (pocctl/local/sns_email.py) -------
+
+_SNS = "moto.sns.models"
+_SNS_RESPONSES = "moto.sns.responses:SNSResponse"
+
+
+def _sns_email(name: str) -> Callable[[Any], Any]:
+    def build(original: Any) -> Any:
+        from pocctl.local import sns_email
+
+        return getattr(sns_email, name)(original)
+
+    return build
+
+
+_SNS_EMAIL_PATCHES = [
+    Patch(
+        "sns-email-pending",
+        "fidelity",
+        f"{_SNS}:SNSBackend.subscribe",
+        "A new email subscription is pending until the link in the confirmation email is "
+        "opened (https://docs.aws.amazon.com/sns/latest/dg/SendMessageToHttp.confirm.html); "
+        "moto confirms it at once. The confirmation email goes to the local inbox.",
+        _sns_email("subscribe_pending"),
+        (f"{_SNS}:SNSBackend.subscribe", f"{_SNS}:Subscription.__init__"),
+    ),
+    Patch(
+        "sns-subscribe-pending-answer",
+        "fidelity",
+        f"{_SNS_RESPONSES}.subscribe",
+        'Subscribe answers SubscriptionArn "pending confirmation" for a pending subscription '
+        "unless ReturnSubscriptionArn is true (https://docs.aws.amazon.com/sns/latest/api/"
+        "API_Subscribe.html).",
+        _sns_email("subscribe_answer"),
+        (f"{_SNS_RESPONSES}.subscribe",),
+    ),
+    Patch(
+        "sns-list-pending",
+        "fidelity",
+        f"{_SNS}:Subscription.subscription_arn",
+        'ListSubscriptions(ByTopic) show a pending subscription\'s ARN as "PendingConfirmation" '
+        "(https://docs.aws.amazon.com/sns/latest/api/API_ListSubscriptionsByTopic.html); moto "
+        "serialises Subscription.arn when subscription_arn is absent.",
+        _sns_email("listed_arn"),
+        (f"{_SNS_RESPONSES}.list_subscriptions_by_topic", f"{_SNS_RESPONSES}.list_subscriptions"),
+    ),
+    Patch(
+        "sns-email-delivery",
+        "fidelity",
+        f"{_SNS}:Subscription.publish",
+        "Publish delivers nothing to a pending subscription; a confirmed email subscription "
+        "gets the email notification (https://docs.aws.amazon.com/sns/latest/dg/"
+        "sns-email-notifications.html), kept in the local inbox. Wraps sns-lambda-event.",
+        _sns_email("email_delivery"),
+        (f"{_SNS}:Subscription.publish", f"{_SNS}:Topic.publish"),
+    ),
+    Patch(
+        "sns-confirm-token",
+        "fidelity",
+        f"{_SNS_RESPONSES}.confirm_subscription",
+        "ConfirmSubscription confirms the subscription holding the token, refuses an unknown "
+        "or expired one (https://docs.aws.amazon.com/sns/latest/api/"
+        "API_ConfirmSubscription.html); moto accepts any token and answers a made-up ARN.",
+        _sns_email("confirm_answer"),
+        (f"{_SNS_RESPONSES}.confirm_subscription",),
+    ),
+]
+
+
 PATCHES: list[Patch] = [
     Patch(
         "no-moto-sqs-mappings",
@@ -985,12 +1054,20 @@ PATCHES: list[Patch] = [
             "moto.awslambda.models:LambdaBackend.send_sns_message",
         ),
     ),
+    *_SNS_EMAIL_PATCHES,
 ]
 _BY_NAME = {p.name: p for p in PATCHES}
 
 # sha256 (16 hex digits, source_hash) of the source each patch replaces or relies on, in moto
 # 5.2.5 (requests 2.x for HTTPAdapter.send). A mismatch: re-read that code before changing this.
 PINNED_SOURCES: dict[str, str] = {
+    "moto.sns.models:SNSBackend.subscribe": "56ded2dae9faa4d9",
+    "moto.sns.models:Subscription.__init__": "9cd1c85091f55623",
+    "moto.sns.responses:SNSResponse.subscribe": "ad34d209fb2b2a63",
+    "moto.sns.responses:SNSResponse.list_subscriptions_by_topic": "ece4c74be1fbc923",
+    "moto.sns.responses:SNSResponse.list_subscriptions": "9f1b433677ff4131",
+    "moto.sns.models:Topic.publish": "8a3b92494536599f",
+    "moto.sns.responses:SNSResponse.confirm_subscription": "95625a3fb6faa76c",
     "moto.sns.models:Subscription.publish": "fd07bd0bb87fbe2a",
     "moto.awslambda.models:LambdaBackend.send_sns_message": "93a31ff107e6294f",
     "moto.sqs.models:Queue.add_message": "f27c9231c1f20433",
