@@ -716,6 +716,46 @@ _NO_MAPPINGS = (
     "The mappings stay in the Lambda backend."
 )
 
+# -- moto's admin views ------------------------------------------------------------------------
+
+
+def _model_data_never_500(original: Any) -> Any:
+    """/moto-api/data.json lists every public attribute of every model that serialises to
+    JSON; moto catches only TypeError/AttributeError/ValueError while reading them, and a
+    Lambda function's ``docker_client`` property connects to Docker (DockerException without
+    a Docker daemon): one deployed function made the whole view a 500. Any attribute that
+    cannot be read or serialised is left out, as moto leaves out the others."""
+
+    def model_data(self: Any, request: Any, full_url: str, headers: Any) -> Any:
+        from moto.core.model_instances import model_data as models_by_service
+
+        results: dict[str, dict[str, list[Any]]] = {}
+        for service in sorted(models_by_service):
+            models = models_by_service[service]
+            results[service] = {}
+            for name in sorted(models):
+                results[service][name] = [
+                    _readable_attributes(i) for i in models[name].instances_tracked
+                ]
+        return 200, {"Content-Type": "application/javascript"}, json.dumps(results)
+
+    return model_data
+
+
+def _readable_attributes(instance: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for attr in dir(instance):
+        if attr.startswith("_") or attr == "docker_client":  # never dial Docker for a view
+            continue
+        try:
+            value = getattr(instance, attr)
+            json.dumps(value)
+        except Exception:  # noqa: BLE001 - a view leaves out what it cannot show
+            continue
+        found[attr] = value
+    return found
+
+
 # -- SNS email: pending until confirmed, and the local inbox (pocctl/local/sns_email.py) -------
 
 _SNS = "moto.sns.models"
@@ -765,12 +805,13 @@ _SNS_EMAIL_PATCHES = [
     Patch(
         "sns-email-delivery",
         "fidelity",
-        f"{_SNS}:Subscription.publish",
+        f"{_SNS}:Topic.publish",
         "Publish delivers nothing to a pending subscription; a confirmed email subscription "
         "gets the email notification (https://docs.aws.amazon.com/sns/latest/dg/"
-        "sns-email-notifications.html), kept in the local inbox. Wraps sns-lambda-event.",
+        "sns-email-notifications.html), kept in the local inbox. moto's loop, as it is, for "
+        "the other protocols.",
         _sns_email("email_delivery"),
-        (f"{_SNS}:Subscription.publish", f"{_SNS}:Topic.publish"),
+        (f"{_SNS}:Topic.publish", f"{_SNS}:Subscription.publish"),
     ),
     Patch(
         "sns-confirm-token",
@@ -1055,12 +1096,25 @@ PATCHES: list[Patch] = [
         ),
     ),
     *_SNS_EMAIL_PATCHES,
+    Patch(
+        "moto-api-data-json",
+        "fidelity",
+        "moto.moto_api._internal.responses:MotoAPIResponse.model_data",
+        "`pocctl local --admin`'s /moto-api/data.json answered 500 once a function existed "
+        "(LambdaFunction.docker_client raises DockerException): attributes that cannot be read "
+        "are left out. Functions run in pocctl's executor, as in Lambda's own execution "
+        "environment (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment."
+        "html), never in Docker. An admin view, no AWS API.",
+        _model_data_never_500,
+        ("moto.moto_api._internal.responses:MotoAPIResponse.model_data",),
+    ),
 ]
 _BY_NAME = {p.name: p for p in PATCHES}
 
 # sha256 (16 hex digits, source_hash) of the source each patch replaces or relies on, in moto
 # 5.2.5 (requests 2.x for HTTPAdapter.send). A mismatch: re-read that code before changing this.
 PINNED_SOURCES: dict[str, str] = {
+    "moto.moto_api._internal.responses:MotoAPIResponse.model_data": "6bd26e9787fa6e70",
     "moto.sns.models:SNSBackend.subscribe": "56ded2dae9faa4d9",
     "moto.sns.models:Subscription.__init__": "9cd1c85091f55623",
     "moto.sns.responses:SNSResponse.subscribe": "ad34d209fb2b2a63",

@@ -98,9 +98,7 @@ def _region(topic_arn: str) -> str:
 
 def confirmation(sub: Any, token: str) -> Email:
     """The confirmation request AWS sends (subject and wording as AWS's email)."""
-    query = urlencode(
-        {"Action": "ConfirmSubscription", "TopicArn": sub.topic.arn, "Token": token}
-    )
+    query = urlencode({"Action": "ConfirmSubscription", "TopicArn": sub.topic.arn, "Token": token})
     url = f"{_base_url['url']}/?{query}"
     body = (
         "You have chosen to subscribe to the topic:\n"
@@ -211,27 +209,46 @@ def listed_arn(original: Any) -> Any:
 
 
 def email_delivery(original: Any) -> Any:
-    """Subscription.publish: nothing for a pending email subscription (AWS delivers only to
-    confirmed ones); a confirmed one gets the email notification in the inbox."""
+    """Topic.publish (moto's loop over the topic's subscriptions, kept as it is for the other
+    protocols): nothing for a pending email subscription (AWS delivers only to confirmed ones);
+    a confirmed one gets the email notification in the inbox."""
+    from moto.moto_api._internal import mock_random
 
-    def publish(self: Any, message: str, message_id: str, subject: str | None = None,
-                message_attributes: dict[str, Any] | None = None, **kw: Any) -> None:  # fmt: skip
-        if self.protocol not in EMAIL_PROTOCOLS:
-            return original(self, message, message_id, subject, message_attributes, **kw)  # type: ignore[no-any-return]
-        matcher = self._filter_policy_matcher
-        if is_pending(self) or (matcher is not None and not matcher.matches(message_attributes, message)):
-            return None  # fmt: skip
-        if kw.get("message_structure") == "json":
-            message = self._parse_message_structure(message, self.protocol)
-        if self.protocol == "email-json":
-            message = json.dumps(self.get_post_data(message, message_id, subject), indent=2)
-        from moto.sns.models import sns_backends
-
-        backend = sns_backends[self.account_id][_region(self.topic.arn)]
-        _send(backend, notification(self, message, subject))
-        return None
+    def publish(self: Any, message: str, subject: str | None = None,
+                message_attributes: dict[str, Any] | None = None, group_id: str | None = None,
+                deduplication_id: str | None = None, message_structure: str | None = None,
+                ) -> str:  # fmt: skip
+        message_id = str(mock_random.uuid4())
+        subscriptions, _ = self.sns_backend.list_subscriptions_by_topic(topic_arn=self.arn)
+        for sub in subscriptions:
+            if sub.protocol in EMAIL_PROTOCOLS:
+                _email(sub, message, message_id, subject, message_attributes, message_structure)
+                continue
+            sub.publish(
+                message,
+                message_id,
+                subject=subject,
+                message_attributes=message_attributes,
+                group_id=group_id,
+                deduplication_id=deduplication_id,
+                message_structure=message_structure,
+            )
+        self.sent_notifications.append((message_id, message, subject, message_attributes, group_id))
+        return message_id
 
     return publish
+
+
+def _email(sub: Any, message: str, message_id: str, subject: str | None,
+           attributes: dict[str, Any] | None, structure: str | None) -> None:  # fmt: skip
+    matcher = sub._filter_policy_matcher
+    if is_pending(sub) or (matcher is not None and not matcher.matches(attributes, message)):
+        return
+    if structure == "json":
+        message = sub._parse_message_structure(message, sub.protocol)
+    if sub.protocol == "email-json":
+        message = json.dumps(sub.get_post_data(message, message_id, subject), indent=2)
+    _send(sub.topic.sns_backend, notification(sub, message, subject))
 
 
 def confirm_answer(original: Any) -> Any:
