@@ -147,3 +147,26 @@ def teardown_line(step: Step) -> str:
     if step.action == CREATE:  # it is not there
         return f"  [dim]· gone      {titled(step.resource)}[/]"
     return f"  [red]- delete[/]    {titled(step.resource)}"
+
+
+def _when(epoch: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def inbox_table(emails: list[dict[str, Any]]) -> Table:
+    """`pocctl inbox`: one row per email, newest first (the emails of cli/inbox.py)."""
+    columns = [Column("time"), Column("subject"), Column("first line", fold=True)]
+    cells = []
+    for e in emails:
+        first = next((ln.strip() for ln in e["body"].splitlines() if ln.strip()), "")
+        if e.get("confirm_url"):
+            first = "confirm: `pocctl inbox --confirm`, or open " + e["confirm_url"]
+        cells.append([_when(e["time"]), escape(e["subject"]), escape(first)])
+    return columns, cells
+
+
+def inbox_line(email: dict[str, Any]) -> str:
+    """One new email (`pocctl inbox --follow`)."""
+    return f"{_when(email['time'])}  {escape(email['subject'])}  [dim]to {escape(email['to'])}[/]"
