@@ -84,10 +84,6 @@ class LocalAWS:
             ],
             admin=admin,
         )
-        # SNS's emails: the confirm link and `pocctl inbox`'s page, unsigned as AWS's link is.
-        self.server.pipeline.insert(
-            "sns-email", sns_email.pages(self.server.lock), before="signature"
-        )
         self._refresh_interval = refresh_interval
         self._workers_per_function = workers_per_function
         self.executor: Executor | None = None

@@ -295,6 +295,8 @@ def pages(lock: Any) -> Callable[[Any], Any]:
         query = parse_qs(env.get("QUERY_STRING", ""))
         if path == "/" and query.get("Action") == ["ConfirmSubscription"]:
             return _confirm_page(lock, query)
+        if path == "/" and query.get("Action") == ["Unsubscribe"]:
+            return _unsubscribe_page(lock, (query.get("SubscriptionArn") or [""])[0])
         return None
 
     return step
@@ -323,3 +325,24 @@ def _confirm_page(lock: Any, query: dict[str, list[str]]) -> Any:
         f"<p>Your subscription's id is:<br>{html.escape(sub.arn)}</p>"
     )
     return Answer(200, text.encode(), [("Content-Type", page)])
+
+
+def _unsubscribe_page(lock: Any, arn: str) -> Any:
+    """The unsubscribe link in each notification's footer. API_Unsubscribe: "If the
+    Unsubscribe call does not require authentication and the requester is not the subscription
+    owner, a final cancellation message is delivered to the endpoint"; a subscription confirmed
+    with AuthenticateOnUnsubscribe needs a signed call
+    (https://docs.aws.amazon.com/sns/latest/api/API_Unsubscribe.html)."""
+    from moto.sns.models import sns_backends
+
+    from pocctl.local.server import Answer
+
+    parts = arn.split(":")
+    page = [("Content-Type", "text/html; charset=utf-8")]
+    with lock:
+        backend = sns_backends[parts[4]][parts[3]] if len(parts) == 7 else None
+        sub = backend.subscriptions.get(arn) if backend is not None else None
+        if sub is None or sub.attributes.get("ConfirmationWasAuthenticated"):
+            return Answer(403, b"<h1>Unsubscribe refused</h1>", page)
+        backend.unsubscribe(arn)
+    return Answer(200, b"<h1>Subscription removed!</h1>", page)
