@@ -96,7 +96,8 @@ def follow(app: App, address: str | None, seen: int) -> None:
             new = emails[: max(0, len(emails) - seen)]
             seen = len(emails)
             for e in reversed(new):
-                app.terminal.line(views.inbox_line(e))
+                for line in views.inbox_lines(e):
+                    app.terminal.line(line)
     except KeyboardInterrupt:
         return
 
@@ -151,7 +152,14 @@ def run_inbox(
     if as_json:
         app.terminal.json(emails)
     elif emails:
-        app.terminal.table(*views.inbox_table(emails), answer=True)
+        app.terminal.line(f"{len(emails)} email(s) to {address}, newest first:")
+        for e in emails:
+            for line in views.inbox_lines(e):
+                app.terminal.line(line)
+        link = next((e["confirm_url"] for e in emails if e.get("confirm_url")), None)
+        if link:
+            app.terminal.line("to confirm: `pocctl inbox --confirm`, or open the link:")
+            app.terminal.folded(link, indent=2, style="cyan", link=link)
     else:
         app.terminal.line(f"no email to {address} yet", style="dim")
     if keep_following:

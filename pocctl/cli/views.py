@@ -155,18 +155,10 @@ def _when(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def inbox_table(emails: list[dict[str, Any]]) -> Table:
-    """`pocctl inbox`: one row per email, newest first (the emails of cli/inbox.py)."""
-    columns = [Column("time"), Column("subject"), Column("first line", fold=True)]
-    cells = []
-    for e in emails:
-        first = next((ln.strip() for ln in e["body"].splitlines() if ln.strip()), "")
-        if e.get("confirm_url"):
-            first = "confirm: `pocctl inbox --confirm`, or open " + e["confirm_url"]
-        cells.append([_when(e["time"]), escape(e["subject"]), escape(first)])
-    return columns, cells
-
-
-def inbox_line(email: dict[str, Any]) -> str:
-    """One new email (`pocctl inbox --follow`)."""
-    return f"{_when(email['time'])}  {escape(email['subject'])}  [dim]to {escape(email['to'])}[/]"
+def inbox_lines(email: dict[str, Any]) -> list[str]:
+    """`pocctl inbox`: one email (of cli/inbox.py) as its time and subject, then its first line."""
+    first = next((ln.strip() for ln in email["body"].splitlines() if ln.strip()), "")
+    return [
+        f"{_when(email['time'])}  [bold]{escape(email['subject'])}[/]",
+        f"    [dim]{escape(first)}[/]",
+    ]
