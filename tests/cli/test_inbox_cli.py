@@ -106,3 +106,28 @@ def test_only_a_loopback_endpoint_has_a_local_inbox() -> None:
 
     assert url("http://127.0.0.1:4566") == "http://127.0.0.1:4566/_pocctl/inbox"
     assert url("https://sns.us-east-1.amazonaws.com") is None
+
+
+def test_on_aws_inbox_says_the_mailbox_is_real_and_shows_the_subscriptions_state(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws.write_config(f"topic:\n  notification_email: {ADDRESS}\n")
+    assert ws.cli("topic").exit_code == 0
+    # AWS: no local inbox to read (the endpoint is not the embedded AWS's).
+    monkeypatch.setattr("pocctl.cli.inbox.local_inbox_url", lambda app: None)
+    run = ws.cli("inbox")
+    assert run.exit_code == 0, run.output
+    assert f"on AWS the email goes to the real inbox of {ADDRESS}" in run.output
+    assert "subscription: pending confirmation" in run.output
+
+
+def test_inbox_without_a_running_embedded_aws_says_to_start_it(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ws = make_workspace(tmp_path, f"http://127.0.0.1:{port}")
+    run = ws.cli("inbox", ADDRESS)
+    assert run.exit_code != 0
+    assert "pocctl local" in run.output
