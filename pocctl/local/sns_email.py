@@ -6,9 +6,9 @@ https://docs.aws.amazon.com/sns/latest/dg/SendMessageToHttp.confirm.html): a new
 subscription is "pending confirmation" until the recipient opens the link in the email
 "AWS Notification - Subscription Confirmation"; the link is the SubscribeURL,
 ``https://sns.REGION.amazonaws.com/?Action=ConfirmSubscription&TopicArn=…&Token=…``. The token is
-valid for three days (API_ConfirmSubscription: "Verifies an endpoint owner's intent to receive
-messages by validating the token sent to the endpoint by an earlier Subscribe action";
-API_Subscribe: "the confirmation token ... valid for three days"); a subscription not confirmed
+valid for three days (https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html:
+"Confirmation tokens are valid for three days"; API_ConfirmSubscription "validat[es] the token
+sent to the endpoint by an earlier Subscribe action"); a pending subscription not confirmed
 in time is deleted. Publish delivers nothing to a pending subscription.
 
 Every email is kept on the SNS backend of its account and region (so `--data` snapshots and
@@ -33,8 +33,9 @@ EMAIL_PROTOCOLS = ("email", "email-json")
 # API_Subscribe: the token is valid for three days.
 TOKEN_LIFETIME = 3 * 24 * 3600.0
 CONFIRM_SUBJECT = "AWS Notification - Subscription Confirmation"
-# "The default subject of an email notification is 'AWS Notification Message'" when Publish
-# gives no Subject (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html, Subject).
+# Publish's Subject is "used as the 'Subject' line when the message is delivered to email
+# endpoints" (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html); without one, AWS's
+# email says "AWS Notification Message" (what AWS sends; not in the API reference).
 DEFAULT_SUBJECT = "AWS Notification Message"
 INBOX_PATH = "/_pocctl/inbox"
 _EMAILS = "pocctl_emails"  # the attribute of moto's SNSBackend holding its emails
