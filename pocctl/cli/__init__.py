@@ -95,9 +95,20 @@ def main(
 
 
 def _register() -> None:
-    from pocctl.cli import demo, down, local, plan, status, tasks, test_order, up, walkthrough
+    from pocctl.cli import (
+        demo,
+        down,
+        inbox,
+        local,
+        plan,
+        status,
+        tasks,
+        test_order,
+        up,
+        walkthrough,
+    )
 
-    for module in (tasks, up, plan, status, test_order, down, walkthrough, local, demo):
+    for module in (tasks, up, plan, status, test_order, inbox, down, walkthrough, local, demo):
         for command in module.COMMANDS:
             main.add_command(command)
 

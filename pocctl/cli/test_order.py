@@ -9,6 +9,7 @@ import click
 
 from pocctl.cli import views
 from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
+from pocctl.cli.inbox import local_inbox_url
 
 if TYPE_CHECKING:
     from pocctl.orders import Report
@@ -85,10 +86,18 @@ def _say_what_followed(app: App, report: Report, count: int, email: dict[str, An
     if email is None:
         term.warn(f"{app.cfg.topic.notification_email} is not subscribed: run `pocctl topic`")
     elif not email.get("confirmed"):
-        term.warn(
-            f"the subscription of {email['endpoint']} is still pending: click the link in "
-            "the confirmation email, or no notification reaches it"
+        # AWS delivers nothing to a pending subscription (the confirmation link comes first).
+        how = (
+            "`pocctl inbox --confirm` opens the link in the confirmation email"
+            if local_inbox_url(app)
+            else f"click the link in the confirmation email sent to {email['endpoint']}"
         )
+        term.warn(
+            f"the subscription of {email['endpoint']} is pending confirmation: no notification "
+            f"reaches it until the link is clicked ({how})"
+        )
+    elif local_inbox_url(app):
+        term.info(f"the notification email to {email['endpoint']}: `pocctl inbox` shows it")
     else:
         term.info(f"check the inbox of {email['endpoint']} for the notification")
 

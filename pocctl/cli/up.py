@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
@@ -30,6 +31,25 @@ def run_up(app: App, *, sequential: bool = False) -> None:
         app.terminal.line(
             f"  try it: curl -X POST -H 'Content-Type: application/json' "
             f'-d \'{{"item": "soap", "quantity": 2}}\' {api["url"]}'
+        )
+    _say_confirm(app, steps)
+
+
+def _say_confirm(app: App, steps: list[Any]) -> None:
+    """The lab's Step 6.2: an email subscription delivers nothing until it is confirmed."""
+    from pocctl.cli.inbox import local_inbox_url
+
+    for s in steps:
+        if s.resource.pending(s.identity) is None:
+            continue
+        how = (
+            "`pocctl inbox --confirm` (the embedded AWS keeps the email)"
+            if local_inbox_url(app)
+            else 'click the link in the email "AWS Notification - Subscription Confirmation"'
+        )
+        app.terminal.warn(
+            f"confirm the subscription of {s.resource.name} (Step 6.2): {how}; "
+            "no notification reaches it until then"
         )
 
 

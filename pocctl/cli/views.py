@@ -147,3 +147,18 @@ def teardown_line(step: Step) -> str:
     if step.action == CREATE:  # it is not there
         return f"  [dim]· gone      {titled(step.resource)}[/]"
     return f"  [red]- delete[/]    {titled(step.resource)}"
+
+
+def _when(epoch: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def inbox_lines(email: dict[str, Any]) -> list[str]:
+    """`pocctl inbox`: one email (of cli/inbox.py) as its time and subject, then its first line."""
+    first = next((ln.strip() for ln in email["body"].splitlines() if ln.strip()), "")
+    return [
+        f"{_when(email['time'])}  [bold]{escape(email['subject'])}[/]",
+        f"    [dim]{escape(first)}[/]",
+    ]

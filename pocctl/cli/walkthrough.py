@@ -35,7 +35,9 @@ _MORE = {
     "lab does.",
     9: "Each hop is timed: accepted by the API, stored in the table by Lambda 1, published to "
     "the topic by Lambda 2. A temporary queue subscribed to the topic sees the notification, so "
-    "no inbox is needed, and it is removed afterwards, whatever happens.",
+    "no inbox is needed, and it is removed afterwards, whatever happens. The email to "
+    "topic.notification_email arrives only once its subscription is confirmed (Step 6.2); on "
+    "the embedded AWS, `pocctl inbox` shows it.",
 }
 _RUN, _SKIP, _QUIT = "run", "skip", "quit"
 

@@ -716,6 +716,126 @@ _NO_MAPPINGS = (
     "The mappings stay in the Lambda backend."
 )
 
+# -- moto's admin views ------------------------------------------------------------------------
+
+
+def _model_data_never_500(original: Any) -> Any:
+    """/moto-api/data.json lists every public attribute of every model that serialises to
+    JSON; moto catches only TypeError/AttributeError/ValueError while reading them, and a
+    Lambda function's ``docker_client`` property connects to Docker (DockerException without
+    a Docker daemon): one deployed function made the whole view a 500. Any attribute that
+    cannot be read or serialised is left out, as moto leaves out the others."""
+
+    def model_data(self: Any, request: Any, full_url: str, headers: Any) -> Any:
+        from moto.core.model_instances import model_data as models_by_service
+
+        results: dict[str, dict[str, list[Any]]] = {}
+        for service in sorted(models_by_service):
+            models = models_by_service[service]
+            results[service] = {}
+            for name in sorted(models):
+                results[service][name] = [
+                    _readable_attributes(i) for i in models[name].instances_tracked
+                ]
+        return 200, {"Content-Type": "application/javascript"}, json.dumps(results)
+
+    return model_data
+
+
+def _readable_attributes(instance: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for attr in dir(instance):
+        if attr.startswith("_") or attr == "docker_client":  # never dial Docker for a view
+            continue
+        try:
+            value = getattr(instance, attr)
+            json.dumps(value)
+        except Exception:  # noqa: BLE001 - a view leaves out what it cannot show
+            continue
+        found[attr] = value
+    return found
+
+
+# -- SNS email: pending until confirmed, and the local inbox (pocctl/local/sns_email.py) -------
+
+_SNS = "moto.sns.models"
+_SNS_RESPONSES = "moto.sns.responses:SNSResponse"
+
+
+def _sns_email(name: str) -> Callable[[Any], Any]:
+    def build(original: Any) -> Any:
+        from pocctl.local import sns_email
+
+        return getattr(sns_email, name)(original)
+
+    return build
+
+
+_SNS_EMAIL_PATCHES = [
+    Patch(
+        "sns-email-pending",
+        "fidelity",
+        f"{_SNS}:SNSBackend.subscribe",
+        "A new email subscription is pending until the link in the confirmation email is "
+        "opened (https://docs.aws.amazon.com/sns/latest/dg/SendMessageToHttp.confirm.html); "
+        "moto confirms it at once. The confirmation email goes to the local inbox.",
+        _sns_email("subscribe_pending"),
+        (f"{_SNS}:SNSBackend.subscribe", f"{_SNS}:Subscription.__init__"),
+    ),
+    Patch(
+        "sns-subscribe-pending-answer",
+        "fidelity",
+        f"{_SNS_RESPONSES}.subscribe",
+        'Subscribe answers SubscriptionArn "pending confirmation" for a pending subscription '
+        "unless ReturnSubscriptionArn is true (https://docs.aws.amazon.com/sns/latest/api/"
+        "API_Subscribe.html).",
+        _sns_email("subscribe_answer"),
+        (f"{_SNS_RESPONSES}.subscribe",),
+    ),
+    Patch(
+        "sns-list-pending",
+        "fidelity",
+        f"{_SNS}:Subscription.subscription_arn",
+        'ListSubscriptions(ByTopic) show a pending subscription\'s ARN as "PendingConfirmation" '
+        "(https://docs.aws.amazon.com/sns/latest/api/API_ListSubscriptionsByTopic.html); moto "
+        "serialises Subscription.arn when subscription_arn is absent.",
+        _sns_email("listed_arn"),
+        (f"{_SNS_RESPONSES}.list_subscriptions_by_topic", f"{_SNS_RESPONSES}.list_subscriptions"),
+    ),
+    Patch(
+        "sns-email-delivery",
+        "fidelity",
+        f"{_SNS}:Topic.publish",
+        "Publish delivers nothing to a pending subscription; a confirmed email subscription "
+        "gets the email notification (https://docs.aws.amazon.com/sns/latest/dg/"
+        "sns-email-notifications.html), kept in the local inbox. moto's loop, as it is, for "
+        "the other protocols.",
+        _sns_email("email_delivery"),
+        (f"{_SNS}:Topic.publish", f"{_SNS}:Subscription.publish"),
+    ),
+    Patch(
+        "sns-confirm-token",
+        "fidelity",
+        f"{_SNS_RESPONSES}.confirm_subscription",
+        "ConfirmSubscription confirms the subscription holding the token, refuses an unknown "
+        "or expired one (https://docs.aws.amazon.com/sns/latest/api/"
+        "API_ConfirmSubscription.html); moto accepts any token and answers a made-up ARN.",
+        _sns_email("confirm_answer"),
+        (f"{_SNS_RESPONSES}.confirm_subscription",),
+    ),
+    Patch(
+        "sns-topic-subscription-counts",
+        "fidelity",
+        f"{_SNS_RESPONSES}.get_topic_attributes",
+        "GetTopicAttributes counts the topic's confirmed and pending subscriptions "
+        "(https://docs.aws.amazon.com/sns/latest/api/API_GetTopicAttributes.html); moto "
+        "answers 0 for both.",
+        _sns_email("topic_counts"),
+        (f"{_SNS_RESPONSES}.get_topic_attributes",),
+    ),
+]
+
+
 PATCHES: list[Patch] = [
     Patch(
         "no-moto-sqs-mappings",
@@ -985,12 +1105,34 @@ PATCHES: list[Patch] = [
             "moto.awslambda.models:LambdaBackend.send_sns_message",
         ),
     ),
+    *_SNS_EMAIL_PATCHES,
+    Patch(
+        "moto-api-data-json",
+        "fidelity",
+        "moto.moto_api._internal.responses:MotoAPIResponse.model_data",
+        "`pocctl local --admin`'s /moto-api/data.json answered 500 once a function existed "
+        "(LambdaFunction.docker_client raises DockerException): attributes that cannot be read "
+        "are left out. Functions run in pocctl's executor, as in Lambda's own execution "
+        "environment (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment."
+        "html), never in Docker. An admin view, no AWS API.",
+        _model_data_never_500,
+        ("moto.moto_api._internal.responses:MotoAPIResponse.model_data",),
+    ),
 ]
 _BY_NAME = {p.name: p for p in PATCHES}
 
 # sha256 (16 hex digits, source_hash) of the source each patch replaces or relies on, in moto
 # 5.2.5 (requests 2.x for HTTPAdapter.send). A mismatch: re-read that code before changing this.
 PINNED_SOURCES: dict[str, str] = {
+    "moto.moto_api._internal.responses:MotoAPIResponse.model_data": "6bd26e9787fa6e70",
+    "moto.sns.responses:SNSResponse.get_topic_attributes": "988a1fe509edd841",
+    "moto.sns.models:SNSBackend.subscribe": "56ded2dae9faa4d9",
+    "moto.sns.models:Subscription.__init__": "9cd1c85091f55623",
+    "moto.sns.responses:SNSResponse.subscribe": "ad34d209fb2b2a63",
+    "moto.sns.responses:SNSResponse.list_subscriptions_by_topic": "ece4c74be1fbc923",
+    "moto.sns.responses:SNSResponse.list_subscriptions": "9f1b433677ff4131",
+    "moto.sns.models:Topic.publish": "8a3b92494536599f",
+    "moto.sns.responses:SNSResponse.confirm_subscription": "95625a3fb6faa76c",
     "moto.sns.models:Subscription.publish": "fd07bd0bb87fbe2a",
     "moto.awslambda.models:LambdaBackend.send_sns_message": "93a31ff107e6294f",
     "moto.sqs.models:Queue.add_message": "f27c9231c1f20433",

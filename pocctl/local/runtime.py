@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pocctl.local import moto_hooks
+from pocctl.local import moto_hooks, sns_email
 from pocctl.local.cwlogs import LogShipper
 from pocctl.local.executor import Executor, FunctionSpec
 from pocctl.local.gateway import ApiGateway
@@ -95,6 +95,7 @@ class LocalAWS:
         self._async: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._started = False
+        self._drop_email_listener: Callable[[], None] = lambda: None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -113,6 +114,10 @@ class LocalAWS:
         if self.persistence is not None:
             self.restored = self.persistence.open()
         self.server.start()
+        # The console shows each email the embedded SNS "sends" (to whom, subject).
+        self._drop_email_listener = sns_email.on_email(
+            lambda e: self._emit(f"email to {e.to}: {e.subject}")
+        )
         if self.persistence is not None:
             # Before the pollers start: their first batch already holds the snapshot gate.
             self.persistence.start(self.server.request_lock)
@@ -159,6 +164,7 @@ class LocalAWS:
         if not self._started:
             return
         self._started = False
+        self._drop_email_listener()
         # The pollers wind down while the executor stops: a poller waiting on a function that
         # still runs is freed when its worker is killed, instead of holding the stop (and
         # `pocctl local`'s exit) until its join times out.

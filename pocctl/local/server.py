@@ -665,6 +665,10 @@ class EmbeddedAWS:
 
         self.authz = Authorizer(self.lock)
         self.pipeline.steps.append(("iam", self.authz.check))
+        from pocctl.local import sns_email
+
+        # SNS's emails: the confirm link and `pocctl inbox`'s page, unsigned as AWS's link is.
+        self.pipeline.insert("sns-email", sns_email.pages(self.lock), before="signature")
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
