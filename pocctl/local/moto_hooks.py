@@ -823,16 +823,6 @@ _SNS_EMAIL_PATCHES = [
         _sns_email("confirm_answer"),
         (f"{_SNS_RESPONSES}.confirm_subscription",),
     ),
-    Patch(
-        "sns-topic-subscription-counts",
-        "fidelity",
-        f"{_SNS_RESPONSES}.get_topic_attributes",
-        "GetTopicAttributes counts the topic's confirmed and pending subscriptions "
-        "(https://docs.aws.amazon.com/sns/latest/api/API_GetTopicAttributes.html); moto "
-        "answers 0 for both.",
-        _sns_email("topic_counts"),
-        (f"{_SNS_RESPONSES}.get_topic_attributes",),
-    ),
 ]
 
 
@@ -1125,7 +1115,6 @@ _BY_NAME = {p.name: p for p in PATCHES}
 # 5.2.5 (requests 2.x for HTTPAdapter.send). A mismatch: re-read that code before changing this.
 PINNED_SOURCES: dict[str, str] = {
     "moto.moto_api._internal.responses:MotoAPIResponse.model_data": "6bd26e9787fa6e70",
-    "moto.sns.responses:SNSResponse.get_topic_attributes": "988a1fe509edd841",
     "moto.sns.models:SNSBackend.subscribe": "56ded2dae9faa4d9",
     "moto.sns.models:Subscription.__init__": "9cd1c85091f55623",
     "moto.sns.responses:SNSResponse.subscribe": "ad34d209fb2b2a63",

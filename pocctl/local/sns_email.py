@@ -347,22 +347,3 @@ def _unsubscribe_page(lock: Any, arn: str) -> Any:
             return Answer(403, b"<h1>Unsubscribe refused</h1>", page)
         backend.unsubscribe(arn)
     return Answer(200, b"<h1>Subscription removed!</h1>", page)
-
-
-def topic_counts(original: Any) -> Any:
-    """SNSResponse.get_topic_attributes: SubscriptionsConfirmed and SubscriptionsPending count
-    the topic's subscriptions ("The number of confirmed subscriptions for the topic", "The
-    number of subscriptions pending confirmation for the topic",
-    https://docs.aws.amazon.com/sns/latest/api/API_GetTopicAttributes.html); moto answers 0."""
-
-    def get_topic_attributes(self: Any) -> Any:
-        result = original(self)
-        attributes = result.result["Attributes"]
-        topic = self.backend.get_topic(self._get_param("TopicArn"))
-        subs = self.backend._get_topic_subscriptions(topic)
-        pending = sum(is_pending(s) for s in subs)
-        attributes["SubscriptionsPending"] = pending
-        attributes["SubscriptionsConfirmed"] = len(subs) - pending
-        return result
-
-    return get_topic_attributes

@@ -221,20 +221,3 @@ def test_moto_api_data_json_answers_200_with_a_function_deployed(local_aws: Loca
         f for service in json.loads(body).values() for f in service.get("LambdaFunction", [])
     ]
     assert [f["function_name"] for f in functions] == ["data-json-fn"]
-
-
-def test_the_topic_counts_pending_and_confirmed_subscriptions(
-    local_aws: LocalAWS, topic: tuple[Any, str]
-) -> None:
-    sns, arn = topic
-    sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=ADDRESS)
-    sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="other@example.com")
-
-    def counts() -> tuple[str, str]:
-        attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-        return attrs["SubscriptionsPending"], attrs["SubscriptionsConfirmed"]
-
-    assert counts() == ("2", "0")
-    mail = next(m for m in _inbox(local_aws.endpoint_url) if m["to"] == ADDRESS)
-    assert _get(mail["confirm_url"])[0] == 200
-    assert counts() == ("1", "1")
