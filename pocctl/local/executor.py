@@ -507,7 +507,13 @@ class Executor:
         """Forget every warm worker (the next invocation cold-starts)."""
         with self._lock:
             pools = list(self._pools.values())
-            busy = list(self._busy) if busy_too else []
+            busy = list(self._busy)
+        # A busy worker left running finishes its invocation, then never takes another: what
+        # it holds (e.g. role credentials from before a reset) is as stale as the idle ones'.
+        for w in busy:
+            w.retire_at = -math.inf
+        if not busy_too:
+            busy = []
         for pool in pools:
             with pool.cond:
                 idle, pool.idle = pool.idle, []

@@ -6,11 +6,12 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from support.localkit import function_spec
+from support.localkit import function_spec, wait_for
 
-from pocctl.local.executor import Executor, FunctionSpec
+from pocctl.local.executor import Executor, FunctionSpec, InvocationResult
 
 PROBE = """
 import json, logging, os, sys
@@ -219,3 +220,37 @@ def test_stop_ends_a_running_invocation_promptly(lines: list[str]) -> None:
     assert not t.is_alive()
     result = box[0]
     assert getattr(result, "error", None) is not None
+
+
+GATED = """
+import os, time
+
+def handler(event, context):
+    # Holds the invocation until the test creates the gate file (bounded by a deadline).
+    deadline = time.monotonic() + 20
+    while event.get("gate") and not os.path.exists(event["gate"]):
+        if time.monotonic() > deadline:
+            raise TimeoutError("gate never opened")
+        time.sleep(0.01)
+    return os.getpid()
+"""
+
+
+def test_a_worker_busy_while_workers_are_forgotten_never_runs_again(
+    executor: Executor, tmp_path: Path
+) -> None:
+    # After a reset the role credentials a worker holds are gone: one that was busy at the time
+    # must finish its invocation and then be replaced, not go back to the pool.
+    fn = spec("gated", {"app.py": GATED}, "app.handler", timeout=30)
+    gate = tmp_path / "gate"
+    busy: list[InvocationResult] = []
+    t = threading.Thread(target=lambda: busy.append(executor.invoke(fn, {"gate": str(gate)})))
+    t.start()
+    wait_for(lambda: executor._busy, what="the invocation to hold a worker")
+    executor.kill_workers()
+    gate.touch()
+    t.join(timeout=30)
+    assert busy and busy[0].ok, busy
+    after = executor.invoke(fn, {})
+    assert after.ok, after.payload
+    assert after.result() != busy[0].result()  # another process: the busy one was retired
