@@ -145,7 +145,8 @@ TASKS: tuple[Task, ...] = (
         "Creating an SNS topic and setting up subscriptions",
         "the notification topic and the email subscription",
         "SNS fans a message out to every subscriber. An email subscription must be confirmed by "
-        "its recipient before anything is delivered to it.",
+        "its recipient before anything is delivered to it (Step 6.2). On the embedded AWS the "
+        "confirmation email is in `pocctl inbox`, and `pocctl inbox --confirm` opens its link.",
         _topic,
     ),
     Task(
