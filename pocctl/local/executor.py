@@ -627,10 +627,6 @@ class Executor:
                 )
             return world
 
-    def credentials(self, spec: FunctionSpec) -> dict[str, str]:
-        """The credentials a function's code calls AWS with (AWS: its execution role's)."""
-        return self._credentials(spec)
-
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         """The variables the Lambda Python runtime sets, and the function's own.
 
@@ -665,7 +661,8 @@ class Executor:
                 "LAMBDA_TASK_ROOT": task,
                 "LAMBDA_RUNTIME_DIR": runtime_dir,
                 "TZ": ":UTC",
-                **self.credentials(spec),
+                # The execution role's session (AWS's own variables for the role's credentials).
+                **self._credentials(spec),
                 # Not AWS's: what makes the function's SDK calls reach the embedded AWS, and keeps
                 # the developer's own profiles and config files away from it.
                 "AWS_ENDPOINT_URL": self.endpoint_url,
