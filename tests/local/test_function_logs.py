@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.localkit import LAMBDA_TRUST, zipped
+from support.localkit import LAMBDA_TRUST, deploy_function, zipped
 
 from pocctl.local.cwlogs import MAX_EVENT_BYTES
 from pocctl.local.runtime import LocalAWS
@@ -104,21 +104,10 @@ REPORT = re.compile(
 
 
 def _function(aws: LocalAWS, name: str, src: str, timeout: int = 5) -> Any:
-    lam = local_client(aws.endpoint_url, "lambda")
-    iam = local_client(aws.endpoint_url, "iam")
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"][
-        "Arn"
-    ]
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": zipped({"app.py": src})},
-        Timeout=timeout,
-        MemorySize=128,
-    )
-    return lam
+    files = {"app.py": src}
+    return deploy_function(
+        aws.endpoint_url, name, files, "app.handler", Timeout=timeout, MemorySize=128
+    )[0]
 
 
 def _invoke(lam: Any, name: str, event: Any = None, **kwargs: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import base64
 import json
 from pathlib import Path
 
-from support.localkit import LAMBDA_TRUST, wait_for, zipped
+from support.localkit import deploy_function, wait_for, zipped
 
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import local_client
@@ -28,20 +28,7 @@ def handler(event, context):
 
 
 def _function(aws: LocalAWS, name: str, files: dict[str, str], handler: str) -> tuple[object, str]:
-    lam = local_client(aws.endpoint_url, "lambda")
-    iam = local_client(aws.endpoint_url, "iam")
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"][
-        "Arn"
-    ]
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler=handler,
-        Code={"ZipFile": zipped(files)},
-        Timeout=5,
-    )
-    return lam, role
+    return deploy_function(aws.endpoint_url, name, files, handler)
 
 
 def test_invoke_returns_the_handler_result(local_aws: LocalAWS, log_lines) -> None:  # type: ignore[no-untyped-def]

@@ -46,6 +46,28 @@ def zipped(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
+def deploy_function(
+    endpoint: str, name: str, files: dict[str, str], handler: str, **config: Any
+) -> tuple[Any, str]:
+    """CreateFunction of ``files`` (python3.12, 5 s unless ``config`` says otherwise) with a role
+    ``NAME-role`` Lambda may assume; (the Lambda client, the role's ARN)."""
+    lam = local_client(endpoint, "lambda")
+    iam = local_client(endpoint, "iam")
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=LAMBDA_TRUST)
+    lam.create_function(
+        **{
+            "FunctionName": name,
+            "Runtime": "python3.12",
+            "Role": role["Role"]["Arn"],
+            "Handler": handler,
+            "Code": {"ZipFile": zipped(files)},
+            "Timeout": 5,
+            **config,
+        }
+    )
+    return lam, role["Role"]["Arn"]
+
+
 def function_spec(name: str, files: dict[str, str], handler: str, **kw: Any) -> FunctionSpec:
     """A function as the executor gets it from the embedded AWS, its code zipped from ``files``
     (us-east-1, python3.12, 5 s, 256 MB unless ``kw`` says otherwise)."""
