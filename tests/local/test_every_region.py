@@ -84,15 +84,7 @@ def test_context_account_id_is_the_api_owners(local_aws: LocalAWS) -> None:
     reference), read from where the API lives."""
     stack = build_stack(local_aws.endpoint_url, mappings=False)
     ag = stack.client("apigateway")
-    root = next(r["id"] for r in ag.get_resources(restApiId=stack.api_id)["items"])
-    ag.put_integration_response(
-        restApiId=stack.api_id,
-        resourceId=root,
-        httpMethod="POST",
-        statusCode="200",
-        selectionPattern="",
-        responseTemplates={"application/json": '{"account": "$context.accountId"}'},
-    )
+    stack.respond_with('{"account": "$context.accountId"}')
     ag.create_deployment(restApiId=stack.api_id, stageName="prod")
     status, out = post(local_aws.invoke_url(stack.api_id, "prod"), '{"a": 1}')
     assert status == 200 and out == {"account": "123456789012"}

@@ -214,7 +214,7 @@ def test_test_invoke_method_times_out_as_the_method_does(local_aws: LocalAWS, st
     _set_timeout(stack, 50)
     with _SlowSqs(local_aws):
         out = stack.client("apigateway").test_invoke_method(
-            restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body='{"a": 1}'
+            restApiId=stack.api_id, resourceId=stack.api_root(), httpMethod="POST", body='{"a": 1}'
         )
     assert out["status"] == 504
     assert json.loads(out["body"]) == {"message": "Endpoint request timed out"}
@@ -232,18 +232,13 @@ def test_within_its_timeout_the_integration_answers(local_aws: LocalAWS, stack: 
 # -- TestInvokeMethod -------------------------------------------------------------------------
 
 
-def _root(stack: Any) -> str:
-    ag = stack.client("apigateway")
-    return next(r["id"] for r in ag.get_resources(restApiId=stack.api_id)["items"])
-
-
 def test_test_invoke_method_runs_the_method_and_returns_the_console_s_log(
     local_aws: LocalAWS, stack: Any
 ) -> None:
     ag = stack.client("apigateway")
     body = json.dumps({"item": "book", "qty": 2})
     out = ag.test_invoke_method(
-        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body=body
+        restApiId=stack.api_id, resourceId=stack.api_root(), httpMethod="POST", body=body
     )
     assert out["status"] == 200, out
     msgs = stack.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
@@ -292,7 +287,7 @@ def test_test_invoke_method_calls_sqs_as_the_integration_s_role(
     SQS answers 403, which the 4XX integration response passes on; nothing is queued."""
     stack.client("iam").delete_role_policy(RoleName="APIGateway-SQS", PolicyName="kit")
     out = stack.client("apigateway").test_invoke_method(
-        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body='{"a": 1}'
+        restApiId=stack.api_id, resourceId=stack.api_root(), httpMethod="POST", body='{"a": 1}'
     )
     assert out["status"] == 400, out
     assert "Received response. Status: 403, Integration latency: " in out["log"]
@@ -304,19 +299,10 @@ def test_test_invoke_method_uses_the_current_resources_not_the_deployment(
     local_aws: LocalAWS, stack: Any
 ) -> None:
     ag = stack.client("apigateway")
-    root = _root(stack)
+    root = stack.api_root()
     url = local_aws.invoke_url(stack.api_id, "prod")
     assert "messageId" in post(url, '{"a": 1}')[1]  # the stage serves its deployment
-    ag.put_integration_response(
-        restApiId=stack.api_id,
-        resourceId=root,
-        httpMethod="POST",
-        statusCode="200",
-        selectionPattern="",
-        responseTemplates={
-            "application/json": '{"stage": "$context.stage", "v": "$stageVariables.v"}'
-        },
-    )  # not deployed
+    stack.respond_with('{"stage": "$context.stage", "v": "$stageVariables.v"}')  # not deployed
     out = ag.test_invoke_method(
         restApiId=stack.api_id,
         resourceId=root,
@@ -335,7 +321,7 @@ def test_test_invoke_method_reports_a_refused_request_in_its_status_and_log(
 ) -> None:
     ag = stack.client("apigateway")
     out = ag.test_invoke_method(
-        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body="[1]"
+        restApiId=stack.api_id, resourceId=stack.api_root(), httpMethod="POST", body="[1]"
     )
     assert out["status"] == 400
     assert json.loads(out["body"]) == {"message": "Invalid request body"}
@@ -348,7 +334,7 @@ def test_test_invoke_method_of_a_missing_method_is_not_found(
 ) -> None:
     ag = stack.client("apigateway")
     with pytest.raises(ag.exceptions.NotFoundException):
-        ag.test_invoke_method(restApiId=stack.api_id, resourceId=_root(stack), httpMethod="GET")
+        ag.test_invoke_method(restApiId=stack.api_id, resourceId=stack.api_root(), httpMethod="GET")
     with pytest.raises(ag.exceptions.NotFoundException):
         ag.test_invoke_method(restApiId=stack.api_id, resourceId="nope00", httpMethod="POST")
 
@@ -361,7 +347,7 @@ def test_an_empty_body_goes_through_the_lab_s_template_as_an_empty_object(
     ag = stack.client("apigateway")
     validator = ag.get_request_validators(restApiId=stack.api_id)["items"][0]
     out = ag.test_invoke_method(
-        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body=""
+        restApiId=stack.api_id, resourceId=stack.api_root(), httpMethod="POST", body=""
     )
     assert (out["status"], json.loads(out["body"])) == (400, {"message": "Invalid request body"})
     ag.update_request_validator(
@@ -370,7 +356,7 @@ def test_an_empty_body_goes_through_the_lab_s_template_as_an_empty_object(
         patchOperations=[{"op": "replace", "path": "/validateRequestBody", "value": "false"}],
     )
     out = ag.test_invoke_method(
-        restApiId=stack.api_id, resourceId=_root(stack), httpMethod="POST", body=""
+        restApiId=stack.api_id, resourceId=stack.api_root(), httpMethod="POST", body=""
     )
     assert out["status"] == 200, out
     assert (

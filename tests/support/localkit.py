@@ -165,6 +165,25 @@ class Stack:
             self.clients[service] = local_client(self.endpoint, service)
         return self.clients[service]
 
+    # -- changing the API --------------------------------------------------------------------
+
+    def api_root(self) -> str:
+        """The REST API's root resource (the lab's one method: POST /)."""
+        items = self.client("apigateway").get_resources(restApiId=self.api_id)["items"]
+        return next(r["id"] for r in items)
+
+    def respond_with(self, template: str) -> None:
+        """POST /'s 200 integration response renders ``template``: not deployed, so the stage
+        goes on serving its deployment until the next CreateDeployment."""
+        self.client("apigateway").put_integration_response(
+            restApiId=self.api_id,
+            resourceId=self.api_root(),
+            httpMethod="POST",
+            statusCode="200",
+            selectionPattern="",
+            responseTemplates={"application/json": template},
+        )
+
     # -- reading back ------------------------------------------------------------------------
 
     def count(self, queue_url: str) -> int:
