@@ -204,10 +204,7 @@ class LocalAWS:
             if self._shipper is not None:
                 self._shipper.flush()
                 self._shipper.forget()
-            self.executor.kill_workers()
-            if self._role_credentials is not None:
-                self._role_credentials.forget()
-            self._gateway.forget()
+            self._forget_sessions()
             self.server.reset()
         finally:
             self.mappings.resume()
@@ -295,14 +292,19 @@ class LocalAWS:
             if not (op.protocol == "admin" and op.name.startswith("/moto-api/reset")):
                 return app(environ, start_response)
             body = list(app(environ, start_response))
-            if self.executor is not None:
-                self.executor.kill_workers()
-            if self._role_credentials is not None:
-                self._role_credentials.forget()
-            self._gateway.forget()
+            self._forget_sessions()
             return body
 
         return middleware
+
+    def _forget_sessions(self) -> None:
+        """A reset erased every STS session: warm workers, the execution-role cache and the API's
+        integration drop the credentials they hold (later calls would be refused as unknown)."""
+        if self.executor is not None:
+            self.executor.kill_workers()
+        if self._role_credentials is not None:
+            self._role_credentials.forget()
+        self._gateway.forget()
 
     def _client(self, service: str, *, region: str | None = None, **config: Any) -> Any:
         """The embedded AWS's own client of ``service`` in ``region`` (default: ``region``
