@@ -58,9 +58,6 @@ class Email:
     subscription_arn: str
     confirm_url: str | None = None
 
-    def first_line(self) -> str:
-        return next((ln.strip() for ln in self.body.splitlines() if ln.strip()), "")
-
 
 def on_email(listener: Callable[[Email], None]) -> Callable[[], None]:
     """Call ``listener`` for each email sent (the `pocctl local` console); returns a remover."""
