@@ -428,9 +428,23 @@ def test_credentials_are_renewed_before_a_worker_could_outlive_them() -> None:
 
 
 def test_a_warm_worker_is_retired_and_the_next_one_gets_fresh_credentials(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pocctl.local import executor as executor_module
     from pocctl.local.executor import Executor, FunctionSpec
+
+    # The executor's clock, moved forward by the test: a cold start's length (seconds on a
+    # loaded machine) must not decide whether the second invocation finds the worker retired.
+    ahead = [0.0]
+
+    class _Clock:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        def monotonic(self) -> float:
+            return time.monotonic() + ahead[0]
+
+    monkeypatch.setattr(executor_module, "time", _Clock())
 
     code = zipped(
         {"app.py": "import os\ndef handler(e, c):\n    return os.environ['AWS_ACCESS_KEY_ID']\n"}
@@ -464,12 +478,13 @@ def test_a_warm_worker_is_retired_and_the_next_one_gets_fresh_credentials(
         credentials=credentials,
         workers_per_function=1,
         work_dir=str(tmp_path),
-        worker_max_age=0.5,
+        worker_max_age=60,
     )
     try:
         assert ex.invoke(spec, {}).result() == "ASIA0"
         assert ex.invoke(spec, {}).result() == "ASIA0"  # warm: same environment
-        wait_for(lambda: ex.invoke(spec, {}).result() == "ASIA1", timeout=10)
+        ahead[0] = 61.0  # past the worker's age
+        assert ex.invoke(spec, {}).result() == "ASIA1"
     finally:
         ex.stop()
 
