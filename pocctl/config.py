@@ -22,8 +22,17 @@ DEPRECATED_RUNTIMES = {"python3.9": "deprecated since 2025-12-15; creates are bl
 # Creates are already blocked by AWS.
 BLOCKED_RUNTIMES = ("python2.7", "python3.6", "python3.7", "python3.8")
 
-# Which handler module each function runs: handlers_dir must hold <module>.py for each.
+# Which handler module each function runs by default: without lambdaN.code, handlers_dir must
+# hold <module>.py, and the Handler is <module>.handler (pocctl's names before `code` existed).
 HANDLER_MODULES = {"lambda1": "store_order", "lambda2": "notify_order"}
+DEFAULT_FUNCTION = "handler"
+ARCHITECTURES = ("x86_64", "arm64")
+# Lambda's Handler: at most 128 characters (Lambda API Reference, CreateFunction). pocctl wants
+# module.function with Python identifiers, the module's parts joined by "." or "/" (the Python
+# runtime imports "a/b.handler" as a.b) so it can find the file and check the function.
+MAX_HANDLER = 128
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_HANDLER = re.compile(rf"({_IDENT}(?:[./]{_IDENT})*)\.({_IDENT})")
 
 # Bounds on config.yaml. A complete config is about 3 KB, 90 YAML values and 4 levels deep, and
 # no setting is longer than a path; each bound is far above that and far below what costs time
@@ -148,6 +157,25 @@ def _path(v: Any) -> str | None:
     return None
 
 
+def _optional_path(v: Any) -> str | None:
+    return None if v is None else _path(v)
+
+
+def _handler(v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        return f"must be a string like lambda_function.lambda_handler, not {_type(v)}"
+    if len(v) > MAX_HANDLER:
+        return f"must be at most {MAX_HANDLER} characters long (is {len(v)})"
+    if not _HANDLER.fullmatch(v):
+        return (
+            f"{show(v)} is not module.function (like lambda_function.lambda_handler: the "
+            "module's file name without .py, a dot, the function's name)"
+        )
+    return None
+
+
 # Naming rules, from each service's API reference.
 IAM_POLICY = _name(r"[\w+=,.@-]+", 1, 128, "IAM policy name (letters, digits, +=,.@_-)")
 IAM_ROLE = _name(r"[\w+=,.@-]+", 1, 64, "IAM role name (letters, digits, +=,.@_-)")
@@ -216,6 +244,20 @@ class _Function:
     runtime: str = _f("python3.13", _runtime, "Lambda runtime")
     timeout: int = _f(10, _int(1, 900), "seconds")
     memory_size: int = _f(128, _int(128, 10240), "MB")
+    code: str | None = _f(
+        None,
+        _optional_path,
+        "the function's code, a .py file or a folder, relative to this file; null: "
+        "handlers_dir's module",
+    )
+    handler: str | None = _f(
+        None,
+        _handler,
+        "module.function Lambda calls; null: <module>.handler",
+    )
+    architecture: str = _f(
+        "x86_64", _choice(*ARCHITECTURES), "instruction set; dependencies are built for it"
+    )
 
 
 @dataclass(frozen=True)
@@ -255,6 +297,55 @@ class Api:
     )
 
 
+FUNCTIONS = ("lambda1", "lambda2")
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """Where one function's code comes from and what Lambda runs: keys ``<key>.code``,
+    ``<key>.handler``, ``<key>.architecture`` resolved (``Config.function_code``)."""
+
+    key: str  # "lambda1" or "lambda2": the config section, for messages
+    path: Path  # what is zipped: a .py file (alone at the zip's root) or a folder's contents
+    handler: str  # Lambda's Handler setting: module.function
+    architecture: str  # x86_64 or arm64
+    runtime: str  # python3.X
+    configured: bool  # whether <key>.code is set (else handlers_dir/<module>.py)
+
+    @property
+    def is_folder(self) -> bool:
+        return _is(self.path, stat.S_ISDIR)
+
+    @property
+    def module(self) -> str:
+        """The handler's module as Lambda imports it ("a/b" → "a.b")."""
+        return self.handler.rsplit(".", 1)[0].replace("/", ".")
+
+    @property
+    def function(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+    @property
+    def module_file(self) -> Path | None:
+        """The file that defines the handler, or None when the code has no such module."""
+        parts = self.module.split(".")
+        if not self.is_folder:
+            return self.path if parts == [self.path.stem] else None
+        base = self.path.joinpath(*parts)
+        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+            if _is(candidate, stat.S_ISREG):
+                return candidate
+        return None
+
+    @property
+    def requirements(self) -> Path | None:
+        """requirements.txt of a code folder: its dependencies go into the zip."""
+        if not self.is_folder:
+            return None
+        req = self.path / "requirements.txt"
+        return req if _is(req, stat.S_ISREG) else None
+
+
 @dataclass(frozen=True)
 class Config:
     region: str | None = _f(None, _region, "AWS region; else --region, the profile, AWS_REGION")
@@ -279,6 +370,24 @@ class Config:
             if bundled.is_dir():
                 return bundled
         return path
+
+    def function_code(self, key: str) -> FunctionCode:
+        """Function ``key``'s ("lambda1"/"lambda2") code path, handler and architecture."""
+        fn = getattr(self, key)
+        if fn.code is None:
+            path = self.handlers_path / f"{HANDLER_MODULES[key]}.py"
+        else:
+            p = Path(fn.code)
+            path = p if p.is_absolute() else self.base_dir / p
+        if fn.handler is not None:
+            handler = fn.handler
+        elif fn.code is not None and path.suffix == ".py" and not _is(path, stat.S_ISDIR):
+            handler = f"{path.stem}.{DEFAULT_FUNCTION}"
+        else:
+            handler = f"{HANDLER_MODULES[key]}.{DEFAULT_FUNCTION}"
+        return FunctionCode(
+            key, path, handler, fn.architecture, fn.runtime, configured=fn.code is not None
+        )
 
     def warnings(self) -> list[str]:
         out = []
@@ -399,19 +508,69 @@ def _is(path: Path, kind: Callable[[int], bool]) -> bool:
 
 
 def _check_handlers(cfg: Config, source: str) -> None:
-    """handlers_dir must hold the handler modules now, not when Task 4 zips them."""
-    path = cfg.handlers_path
-    shown = clip(cfg.handlers_dir)
-    if not Path(cfg.handlers_dir).is_absolute():
+    """Each function's code must hold its handler now, not when Task 4 zips it."""
+    default = [key for key in FUNCTIONS if getattr(cfg, key).code is None]
+    if default:
+        _check_handlers_dir(cfg, source, default)
+    for key in FUNCTIONS:
+        _check_code(cfg.function_code(key), getattr(cfg, key), source)
+
+
+def _shown(value: str, source: str) -> str:
+    shown = clip(value)
+    if not Path(value).is_absolute():
         shown += f" (relative to {source}'s folder)"
+    return shown
+
+
+def _check_handlers_dir(cfg: Config, source: str, keys: list[str]) -> None:
+    """handlers_dir must hold the module of each function that has no ``code`` of its own."""
+    path = cfg.handlers_path
+    shown = _shown(cfg.handlers_dir, source)
     if not _is(path, stat.S_ISDIR):
         raise ConfigError(source, "handlers_dir", f"{shown} is not a directory")
-    modules = [f"{m}.py" for m in HANDLER_MODULES.values()]
+    modules = [f"{HANDLER_MODULES[key]}.py" for key in keys]
     missing = [m for m in modules if not _is(path / m, stat.S_ISREG)]
     if missing:
         raise ConfigError(
             source, "handlers_dir", f"{shown} has no {' or '.join(missing)} (the Lambda handlers)"
         )
+
+
+def _check_code(code: FunctionCode, fn: Any, source: str) -> None:
+    from pocctl import codecheck
+
+    if code.configured:
+        shown = _shown(fn.code, source)
+        if code.is_folder:
+            pass
+        elif not _is(code.path, stat.S_ISREG):
+            raise ConfigError(source, f"{code.key}.code", f"{shown} does not exist")
+        elif code.path.suffix != ".py" or not code.path.stem.isidentifier():
+            raise ConfigError(
+                source,
+                f"{code.key}.code",
+                f"{shown} is neither a folder nor a Python module (name.py, name an identifier)",
+            )
+    key = f"{code.key}.handler"
+    which = code.handler if fn.handler is not None else f"{code.handler} (the default)"
+    module_file = code.module_file
+    if module_file is None:
+        raise ConfigError(source, key, _no_module(code, which))
+    problem = codecheck.check_defines(module_file, code.function, code.runtime)
+    if problem:
+        raise ConfigError(source, key, f"{which}: {problem}")
+
+
+def _no_module(code: FunctionCode, which: str) -> str:
+    if not code.is_folder:
+        return (
+            f"{which}: the code is the one file {code.path.name}, so the module must be "
+            f"{code.path.stem} (set {code.key}.handler to {code.path.stem}.<function>, or "
+            f"{code.key}.code to the folder holding the module)"
+        )
+    rel = "/".join(code.module.split("."))
+    return f"{which}: {code.path.name}/ has no {rel}.py or {rel}/__init__.py (the module)"
 
 
 def _read(path: Path) -> str:

@@ -365,7 +365,7 @@ def test_a_config_of_exactly_1_mib_is_read_and_one_byte_more_is_refused(tmp_path
     path = tmp_path / "config.yaml"
     (tmp_path / "handlers").mkdir()
     for name in ("store_order.py", "notify_order.py"):
-        (tmp_path / "handlers" / name).write_text("")
+        (tmp_path / "handlers" / name).write_text("def handler(event, context):\n    return None\n")
     tail = "region: eu-west-1\n"
     path.write_text("#" * (config.MAX_BYTES - len(tail) - 1) + "\n" + tail)
     assert path.stat().st_size == config.MAX_BYTES
