@@ -648,6 +648,18 @@ def _validate_function_configuration(original: Any) -> Any:
     return update_function_configuration
 
 
+def _update_code_architectures(original: Any) -> Any:
+    def update_function_code(
+        self: Any, function_name: str, qualifier: str, body: dict[str, Any]
+    ) -> Any:
+        if body.get("Architectures") is not None:
+            # moto's setter refuses what AWS refuses (more than one, or not x86_64/arm64).
+            self.get_function(function_name, qualifier).architectures = body["Architectures"]
+        return original(self, function_name, qualifier, body)
+
+    return update_function_code
+
+
 # StateTransitionReason as AWS writes it: "USER_INITIATED" for an SQS mapping, "User action"
 # for a stream's (https://docs.aws.amazon.com/cli/latest/reference/lambda/
 # get-event-source-mapping.html shows an SQS mapping's; https://docs.aws.amazon.com/lambda/
@@ -957,6 +969,19 @@ PATCHES: list[Patch] = [
         (f"{_LAMBDA}:LambdaBackend.update_function_configuration",),
     ),
     Patch(
+        "lambda-update-code-architectures",
+        "fidelity",
+        f"{_LAMBDA}:LambdaBackend.update_function_code",
+        "UpdateFunctionCode takes Architectures and the function then has that one "
+        "(https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionCode.html); moto "
+        "ignores it, so a function stays x86_64 after it is updated to arm64.",
+        _update_code_architectures,
+        (
+            f"{_LAMBDA}:LambdaBackend.update_function_code",
+            f"{_LAMBDA}:LambdaFunction.architectures",
+        ),
+    ),
+    Patch(
         "sqs-clock",
         "speed",
         f"{_SQS}:unix_time",
@@ -1161,6 +1186,8 @@ PINNED_SOURCES: dict[str, str] = {
     "moto.awslambda.models:LambdaBackend.update_event_source_mapping": "7ec08b40f6d05196",
     "moto.awslambda.models:LambdaBackend.create_function": "dea879c1b1bc6a09",
     "moto.awslambda.models:LambdaBackend.update_function_configuration": "b11ed261c9acd60e",
+    "moto.awslambda.models:LambdaBackend.update_function_code": "da42535db0cfddda",
+    "moto.awslambda.models:LambdaFunction.architectures": "93801f81d8ebd388",
 }
 
 

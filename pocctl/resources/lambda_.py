@@ -1,4 +1,5 @@
-"""Tasks 4 and 7: the two functions, built from handlers/, and their event source mappings."""
+"""Tasks 4 and 7: the two functions, built from their code (config: lambdaN.code, .handler,
+.architecture), and their event source mappings."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pocctl import arns, aws, packaging
-from pocctl.config import HANDLER_MODULES, Config
+from pocctl.config import Config
 from pocctl.resources import dynamodb
 from pocctl.resources.base import Change, Context, Observed, Resource, call_or_none
 
@@ -23,7 +24,8 @@ def _function_page(function: str, region: str) -> str:
 
 
 def handler_file(ctx: Context, which: str) -> Path:
-    return ctx.cfg.handlers_path / f"{HANDLER_MODULES[which]}.py"
+    """What function ``which`` is zipped from: its .py file or its code folder."""
+    return ctx.cfg.function_code(which).path
 
 
 class Function(Resource):
@@ -46,14 +48,17 @@ class Function(Resource):
         return getattr(ctx.cfg, self.which)
 
     def _zip(self, ctx: Context) -> bytes:
-        path = handler_file(ctx, self.which)
+        code = ctx.cfg.function_code(self.which)
 
         def build() -> bytes:
-            if not path.is_file():
-                raise aws.AwsError(
-                    f"handler {path} not found", hint="set handlers_dir in config.yaml"
-                )
-            return packaging.build_zip(path)
+            if not code.path.exists():
+                key = f"{self.which}.code" if code.configured else "handlers_dir"
+                raise aws.AwsError(f"code {code.path} not found", hint=f"set {key} in config.yaml")
+            try:
+                # Built (and checked against Lambda's size quotas) before anything is uploaded.
+                return packaging.build(code)
+            except packaging.PackageError as e:
+                raise aws.AwsError(str(e), hint=e.hint) from None
 
         return ctx.cache.shared(f"zip.{self.which}", build)
 
@@ -68,7 +73,8 @@ class Function(Resource):
         role = ctx.cfg.iam.roles.lambda1 if self.which == "lambda1" else ctx.cfg.iam.roles.lambda2
         return {
             "runtime": fn.runtime,
-            "handler": f"{HANDLER_MODULES[self.which]}.handler",
+            "handler": ctx.cfg.function_code(self.which).handler,
+            "architecture": fn.architecture,
             "role": arns.role(ctx, role),
             "timeout": fn.timeout,
             "memory_size": fn.memory_size,
@@ -88,6 +94,9 @@ class Function(Resource):
             "state": c.get("State"),
             "runtime": c.get("Runtime"),
             "handler": c.get("Handler"),
+            # A function made without Architectures is x86_64 (Lambda API Reference,
+            # FunctionConfiguration: Architectures, default x86_64).
+            "architecture": (c.get("Architectures") or ["x86_64"])[0],
             "role": c.get("Role"),
             "timeout": c.get("Timeout"),
             "memory_size": c.get("MemorySize"),
@@ -131,6 +140,7 @@ class Function(Resource):
                 Description="pocctl: serverless order pipeline lab",
                 Publish=False,
                 Tags={"pocctl": "orders-pipeline"},
+                Architectures=[want["architecture"]],
                 **self._config_kwargs(want),
             )
 
@@ -161,9 +171,17 @@ class Function(Resource):
 
         if observed.get("state") == "Pending":
             lam.get_waiter("function_active_v2").wait(FunctionName=self.name, WaiterConfig=_WAIT)
-        if "code_sha256" in fields:
-            call(lambda: lam.update_function_code(FunctionName=self.name, ZipFile=self._zip(ctx)))
-        if fields - {"code_sha256"}:
+        if fields & {"code_sha256", "architecture"}:
+            # Only UpdateFunctionCode takes Architectures, with the code built for it (Lambda API
+            # Reference: https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionCode.html).
+            call(
+                lambda: lam.update_function_code(
+                    FunctionName=self.name,
+                    ZipFile=self._zip(ctx),
+                    Architectures=[want["architecture"]],
+                )
+            )
+        if fields - {"code_sha256", "architecture"}:
             call(
                 lambda: lam.update_function_configuration(
                     FunctionName=self.name, **self._config_kwargs(want)

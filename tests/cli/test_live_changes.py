@@ -152,11 +152,12 @@ def check_functions(live: Live, cfg: config.Config, stream: str, starting: str) 
         "lambda1": {"TABLE_NAME": cfg.table.name, "PARTITION_KEY": cfg.table.partition_key},
         "lambda2": {"TOPIC_ARN": arn("sns", cfg.topic.name)},
     }
-    modules = {"lambda1": "store_order", "lambda2": "notify_order"}
     for which in ("lambda1", "lambda2"):
         fn, want = live.function(getattr(cfg, which).name), getattr(cfg, which)
         role = getattr(cfg.iam.roles, which)
-        code = packaging.build_zip(cfg.handlers_path / f"{modules[which]}.py")
+        source = cfg.function_code(which)
+        code = packaging.build(source)
+        assert (fn["Handler"], fn["Architectures"]) == (source.handler, [want.architecture])
         assert (fn["Runtime"], fn["Timeout"], fn["MemorySize"], fn["Role"]) == (
             want.runtime,
             want.timeout,
@@ -343,6 +344,14 @@ CHANGES = [
     Change("lambda2.name", "Orders-Notify", after=old_function_gone),
     Change("topic.name", "Orders-Topic"),
     Change("api.name", "Orders-API"),
+    Change("lambda1.architecture", "arm64"),
+    Change("lambda2.architecture", "arm64"),
+    # The console's names: a file (module lambda_function) and then its lambda_handler.
+    Change("lambda1.code", "console/lambda_function.py"),
+    Change("lambda1.handler", "lambda_function.lambda_handler"),
+    # A folder: its module by the default name, then one in a package.
+    Change("lambda2.code", "app2"),
+    Change("lambda2.handler", "pkg.notify.handler"),
 ]
 
 
@@ -360,6 +369,14 @@ def test_every_live_change_converges_and_down_leaves_nothing(
     shutil.copytree(ws.handlers, tmp_path / "handlers2")
     for f in (tmp_path / "handlers2").glob("*.py"):
         f.write_text(f.read_text() + "\n# changed: a new version of the code\n")
+    store, notify = (ws.handlers / f"{m}.py" for m in ("store_order", "notify_order"))
+    (tmp_path / "console").mkdir()
+    console = store.read_text() + "\nlambda_handler = handler\n"
+    (tmp_path / "console" / "lambda_function.py").write_text(console)
+    (tmp_path / "app2" / "pkg").mkdir(parents=True)
+    shutil.copyfile(notify, tmp_path / "app2" / "notify_order.py")
+    shutil.copyfile(notify, tmp_path / "app2" / "pkg" / "notify.py")
+    (tmp_path / "app2" / "pkg" / "__init__.py").write_text("")
     s = Stack(ws, Live(local.endpoint_url))
     start = time.monotonic()
     cfg = s.write()
