@@ -559,7 +559,7 @@ def _check_code(code: FunctionCode, fn: Any, source: str) -> None:
         raise ConfigError(source, key, _no_module(code, which))
     problem = codecheck.check_defines(module_file, code.function, code.runtime)
     if problem:
-        raise ConfigError(source, key, f"{which}: {problem}")
+        raise ConfigError(source, key, problem if fn.handler else f"{which}: {problem}")
 
 
 def _no_module(code: FunctionCode, which: str) -> str:
