@@ -42,7 +42,8 @@ HANDLER_FUNCTION = "handler"
 # Lambda quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html,
 # "Deployment package (.zip file archive) size"): 50 MB zipped when uploaded through the Lambda
 # API or SDKs, 250 MB for the contents unzipped (Lambda's error: "Unzipped size must be smaller
-# than 262144000 bytes"). pocctl uploads the zip directly (ZipFile), so both apply.
+# than 262144000 bytes": 262,144,000 itself is refused). pocctl uploads the zip directly
+# (ZipFile), so both apply.
 MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
 
@@ -129,16 +130,17 @@ def _mb(n: int) -> str:
 
 
 def check_unzipped(files: dict[str, Path], what: str) -> int:
-    """The files' total size, from their declared sizes (nothing is read), refused over
-    MAX_UNZIPPED before a byte is compressed."""
+    """The files' total size, from their declared sizes (nothing is read), refused at
+    MAX_UNZIPPED or more before a byte is compressed."""
     sizes = {name: path.stat().st_size for name, path in files.items()}
     total = sum(sizes.values())
-    if total > MAX_UNZIPPED:
+    if total >= MAX_UNZIPPED:
         biggest = sorted(sizes, key=lambda n: -sizes[n])[:3]
         top = ", ".join(f"{n} ({_mb(sizes[n])})" for n in biggest)
         raise PackageError(
             f"{what}: the package is {_mb(total)} ({total:,} bytes) unzipped, over Lambda's "
-            f"{_mb(MAX_UNZIPPED)} ({MAX_UNZIPPED:,} bytes) quota for a .zip function; "
+            f"{_mb(MAX_UNZIPPED)} quota for a .zip function (it must be under {MAX_UNZIPPED:,} "
+            "bytes); "
             f"largest: {top}",
             hint="leave large files out of the code folder, or trim requirements.txt "
             "(Lambda quotas: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)",

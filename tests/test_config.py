@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -400,3 +401,188 @@ def test_handlers_dir_must_hold_the_handler_modules(text: str, says: str) -> Non
         parse(text)
     assert info.value.key == "handlers_dir"
     assert says in info.value.problem
+
+
+# --- lambdaN.code / .handler / .architecture ----------------------------------------------------
+
+DEFS = "def handler(event, context):\n    return 1\n"
+
+
+def _with_code(tmp_path: Path, files: dict[str, str], section: str) -> Config:
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    (tmp_path / "config.yaml").write_text(section)
+    return load(tmp_path / "config.yaml")
+
+
+def test_without_code_a_function_runs_handlers_dir_module_as_before() -> None:
+    cfg = Config()
+    for key, module in (("lambda1", "store_order"), ("lambda2", "notify_order")):
+        code = cfg.function_code(key)
+        assert (code.path.name, code.handler, code.architecture) == (
+            f"{module}.py",
+            f"{module}.handler",
+            "x86_64",
+        )
+        assert not code.configured and not code.is_folder and code.module_file == code.path
+
+
+def test_the_console_names_work_as_a_file_and_as_a_folder(tmp_path: Path) -> None:
+    console = "def lambda_handler(event, context):\n    return 1\n"
+    cfg = _with_code(
+        tmp_path,
+        {"lab/lambda_function.py": console, "lab2/lambda_function.py": console},
+        "lambda1:\n  code: lab/lambda_function.py\n  handler: lambda_function.lambda_handler\n"
+        "lambda2:\n  code: lab2\n  handler: lambda_function.lambda_handler\n"
+        "  architecture: arm64\n",
+    )
+    one, two = cfg.function_code("lambda1"), cfg.function_code("lambda2")
+    assert (one.path, one.is_folder, one.module_file) == (
+        tmp_path / "lab/lambda_function.py",
+        False,
+        tmp_path / "lab/lambda_function.py",
+    )
+    assert (two.path, two.is_folder, two.module_file) == (
+        tmp_path / "lab2",
+        True,
+        tmp_path / "lab2/lambda_function.py",
+    )
+    assert (two.module, two.function, two.architecture) == (
+        "lambda_function",
+        "lambda_handler",
+        "arm64",
+    )
+
+
+def test_a_file_code_defaults_to_its_module_handler(tmp_path: Path) -> None:
+    cfg = _with_code(tmp_path, {"app.py": DEFS}, "lambda1:\n  code: app.py\n")
+    assert cfg.function_code("lambda1").handler == "app.handler"
+
+
+@pytest.mark.parametrize(
+    ("handler", "files", "module_file"),
+    [
+        ("pkg.mod.handler", {"src/pkg/__init__.py": "", "src/pkg/mod.py": DEFS}, "pkg/mod.py"),
+        ("pkg/mod.handler", {"src/pkg/mod.py": DEFS}, "pkg/mod.py"),
+        ("pkg.handler", {"src/pkg/__init__.py": DEFS}, "pkg/__init__.py"),
+    ],
+)
+def test_a_module_path_with_dots_or_slashes_is_found_in_folders(
+    tmp_path: Path, handler: str, files: dict[str, str], module_file: str
+) -> None:
+    cfg = _with_code(tmp_path, files, f"lambda1:\n  code: src\n  handler: {handler}\n")
+    assert cfg.function_code("lambda1").module_file == tmp_path / "src" / module_file
+
+
+# Each way a module can bind its handler at module level, and what is refused (ast, not import).
+ACCEPTED = {
+    "def": DEFS,
+    "assignment": "def _impl(e, c):\n    return 1\n\nhandler = _impl\n",
+    "annotated": "from typing import Any\ndef _impl(e, c):\n    return 1\nhandler: Any = _impl\n",
+    "from-import-as": "from json import dumps as handler\n",
+    "import-as": "import json as handler\n",
+    "in-if-block": "import os\nif os.sep:\n    def handler(e, c):\n        return 1\n",
+    "in-try-except": "try:\n    import nope\nexcept ImportError:\n    def handler(e, c):\n"
+    "        return 1\n",
+    "star-import": "from os.path import *\n",
+    "made-by-a-call": "def make():\n    return lambda e, c: 1\n\nhandler = make()\n",
+}
+
+
+@pytest.mark.parametrize("source", ACCEPTED.values(), ids=ACCEPTED.keys())
+def test_a_handler_bound_at_module_level_is_accepted(tmp_path: Path, source: str) -> None:
+    _with_code(
+        tmp_path, {"app/main.py": source}, "lambda1:\n  code: app\n  handler: main.handler\n"
+    )
+
+
+REFUSED = [
+    (
+        "nested",
+        "def outer():\n    def handler(e, c):\n        return 1\n",
+        "main.py defines no function handler at module level (it defines: outer)",
+    ),
+    (
+        "other-names",
+        "def lambda_handler(e, c):\n    return 1\ndef _private():\n    pass\n",
+        "main.py defines no function handler at module level (it defines: lambda_handler)",
+    ),
+    ("empty", "", "main.py defines no function handler at module level (it defines no function)"),
+    ("async", "async def handler(e, c):\n    return 1\n", "handler in main.py is an async def"),
+    ("class", "class handler:\n    pass\n", "handler in main.py is a class, not a function"),
+    ("in-function-body-only", "def f():\n    global handler\n    handler = 1\n", "no function"),
+]
+
+
+@pytest.mark.parametrize(("source", "says"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
+def test_a_handler_not_bound_at_module_level_is_refused_naming_the_key(
+    tmp_path: Path, source: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        _with_code(
+            tmp_path, {"app/main.py": source}, "lambda1:\n  code: app\n  handler: main.handler\n"
+        )
+    assert info.value.key == "lambda1.handler"
+    assert says in info.value.problem
+
+
+def test_a_syntax_only_a_newer_runtime_parses_is_left_to_lambda(tmp_path: Path) -> None:
+    newer = "type Point = tuple[float, float]\ndef handler(e, c):\n    return 1\n"
+    section = "lambda1:\n  code: app\n  handler: main.handler\n  runtime: python{}\n"
+    if sys.version_info < (3, 12):
+        _with_code(tmp_path, {"app/main.py": newer}, section.format("3.13"))
+    with pytest.raises(ConfigError, match="main.py line 1"):
+        _with_code(tmp_path, {"app/main.py": newer + "def (\n"}, section.format("3.10"))
+
+
+CODE_ERRORS = [
+    ("no-such-code", {}, "lambda1:\n  code: nowhere\n", "lambda1.code",
+     "nowhere (relative to config.yaml's folder) does not exist"),
+    ("code-not-python", {"app.txt": DEFS}, "lambda1:\n  code: app.txt\n", "lambda1.code",
+     "is neither a folder nor a Python module"),
+    ("module-missing-in-folder", {"app/other.py": DEFS},
+     "lambda1:\n  code: app\n  handler: lambda_function.lambda_handler\n", "lambda1.handler",
+     "lambda_function.lambda_handler: app/ has no lambda_function.py or "
+     "lambda_function/__init__.py (the module)"),
+    ("default-module-missing-in-folder", {"app/lambda_function.py": DEFS},
+     "lambda1:\n  code: app\n", "lambda1.handler",
+     "store_order.handler (the default): app/ has no store_order.py"),
+    ("file-code-other-module", {"app.py": DEFS},
+     "lambda1:\n  code: app.py\n  handler: lambda_function.handler\n", "lambda1.handler",
+     "the code is the one file app.py, so the module must be app"),
+    ("handler-without-function", {"app.py": DEFS}, "lambda1:\n  handler: app\n",
+     "lambda1.handler", "'app' is not module.function"),
+    ("handler-with-dash", {"app.py": DEFS}, "lambda2:\n  handler: my-app.handler\n",
+     "lambda2.handler", "'my-app.handler' is not module.function"),
+    ("handler-not-a-string", {}, "lambda1:\n  handler: 5\n", "lambda1.handler",
+     "must be a string like lambda_function.lambda_handler, not int"),
+    ("handler-too-long", {}, f"lambda1:\n  handler: {'a' * 120}.{'b' * 8}\n", "lambda1.handler",
+     "must be at most 128 characters long (is 129)"),
+    ("architecture", {}, "lambda1:\n  architecture: aarch64\n", "lambda1.architecture",
+     "must be one of x86_64, arm64 (is 'aarch64')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "section", "key", "says"),
+    [c[1:] for c in CODE_ERRORS],
+    ids=[c[0] for c in CODE_ERRORS],
+)
+def test_code_and_handler_errors_name_their_key(
+    tmp_path: Path, files: dict[str, str], section: str, key: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        _with_code(tmp_path, files, section)
+    assert info.value.key == key
+    assert says in info.value.problem, info.value.problem
+
+
+def test_handlers_dir_needs_only_the_modules_of_functions_without_code(tmp_path: Path) -> None:
+    cfg = _with_code(
+        tmp_path,
+        {"mine/notify_order.py": DEFS, "app.py": DEFS},
+        "handlers_dir: mine\nlambda1:\n  code: app.py\n",
+    )
+    assert cfg.function_code("lambda1").path == tmp_path / "app.py"
+    assert cfg.function_code("lambda2").path == tmp_path / "mine" / "notify_order.py"

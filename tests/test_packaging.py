@@ -299,19 +299,25 @@ def test_over_250_mb_unzipped_is_refused_from_declared_sizes_before_anything_is_
     total = packaging.MAX_UNZIPPED + (app / "lambda_function.py").stat().st_size
     assert str(info.value) == (
         f"lambda1: the package is 250.0 MB ({total:,} bytes) unzipped, over Lambda's "
-        "250.0 MB (262,144,000 bytes) quota for a .zip function; largest: model.bin (250.0 MB), "
-        "lambda_function.py (0.0 MB)"
+        "250.0 MB quota for a .zip function (it must be under 262,144,000 bytes); largest: "
+        "model.bin (250.0 MB), lambda_function.py (0.0 MB)"
     )
     assert "gettingstarted-limits" in info.value.hint
 
 
-def test_exactly_the_quota_unzipped_is_allowed(tmp_path: Path) -> None:
+def test_one_byte_under_the_unzipped_quota_is_allowed_and_the_quota_itself_is_not(
+    tmp_path: Path,
+) -> None:
     assert packaging.MAX_UNZIPPED == 262_144_000  # Lambda: "smaller than 262144000 bytes"
     assert packaging.MAX_ZIPPED == 52_428_800
     with open(tmp_path / "big", "wb") as f:
-        f.truncate(packaging.MAX_UNZIPPED)
+        f.truncate(packaging.MAX_UNZIPPED - 1)
     files = {"big": tmp_path / "big"}
-    assert packaging.check_unzipped(files, "lambda1") == packaging.MAX_UNZIPPED
+    assert packaging.check_unzipped(files, "lambda1") == packaging.MAX_UNZIPPED - 1
+    with open(tmp_path / "big", "ab") as f:
+        f.truncate(packaging.MAX_UNZIPPED)
+    with pytest.raises(packaging.PackageError, match="must be under 262,144,000 bytes"):
+        packaging.check_unzipped(files, "lambda1")
 
 
 def test_over_50_mb_zipped_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
