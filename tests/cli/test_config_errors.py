@@ -387,3 +387,42 @@ def test_a_config_using_anchors_aliases_and_merge_keys_within_bounds_works(ws, a
     r = ws.cli("plan")
     assert r.exit_code == 0, r.output
     assert aws_calls.mutating == []
+
+
+def test_handler_errors_stop_the_real_cli_with_exit_2_and_the_key_path(ws, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    """Missing module, missing function and a bad handler string: one line each, before any
+    AWS call (the console's code folder, as `pocctl up` is typed)."""
+    lab = ws.dir / "lab"
+    lab.mkdir()
+    (lab / "lambda_function.py").write_text("def lambda_handler(event, context):\n    pass\n")
+    cases = [
+        (
+            "lambda1:\n  code: lab\n  handler: app.lambda_handler\n",
+            "lambda1.handler: app.lambda_handler: lab/ has no app.py or app/__init__.py "
+            "(the module)",
+        ),
+        (
+            "lambda1:\n  code: lab\n  handler: lambda_function.handler\n",
+            "lambda1.handler: lambda_function.py defines no function handler at module level "
+            "(it defines: lambda_handler)",
+        ),
+        (
+            "lambda2:\n  code: lab\n  handler: lambda_function\n",
+            "lambda2.handler: 'lambda_function' is not module.function (like "
+            "lambda_function.lambda_handler: the module's file name without .py, a dot, the "
+            "function's name)",
+        ),
+        (
+            "lambda2:\n  code: lab/lambda_function.py\n",
+            "lambda2.handler: lambda_function.handler (the default): lambda_function.py defines "
+            "no function handler at module level (it defines: lambda_handler)",
+        ),
+    ]
+    for i, (text, says) in enumerate(cases):
+        ws.config.write_text(text)
+        # A subprocess each for the three kinds; in-process (the same entry point) after.
+        r = ws.subprocess("up") if i < 3 else ws.cli("up")
+        assert (r.exit_code, r.stdout) == (2, ""), r.output
+        assert r.stderr == f"error: config.yaml: {says}\n"
+    assert aws_calls.calls == []
+    assert not ws.state.exists()
