@@ -298,6 +298,8 @@ class Api:
 
 
 FUNCTIONS = ("lambda1", "lambda2")
+# Folders of tools, not code: never a reason to warn that handlers_dir holds more.
+_TOOL_DIRS = frozenset({"__pycache__", "node_modules"})
 
 
 @dataclass(frozen=True)
@@ -394,7 +396,36 @@ class Config:
         for key, fn in (("lambda1", self.lambda1), ("lambda2", self.lambda2)):
             if fn.runtime in DEPRECATED_RUNTIMES:
                 out.append(f"{key}.runtime: {fn.runtime} is {DEPRECATED_RUNTIMES[fn.runtime]}")
-        return out
+        return out + self._handlers_dir_warnings()
+
+    def _handlers_dir_warnings(self) -> list[str]:
+        """handlers_dir zips only each function's one module (as it always has, so an existing
+        stack's code does not change on upgrade): say so when the folder holds more that a
+        function would need, and how to zip the folder instead."""
+        keys = [k for k in FUNCTIONS if getattr(self, k).code is None]
+        if not keys:
+            return []
+        try:
+            extra = sorted(
+                p.name + ("/" if p.is_dir() else "")
+                for p in self.handlers_path.iterdir()
+                if p.name == "requirements.txt"
+                or (p.is_dir() and p.name not in _TOOL_DIRS and not p.name.startswith("."))
+            )
+        except OSError:
+            return []
+        if not extra:
+            return []
+        shown = ", ".join(extra[:4]) + (", …" if len(extra) > 4 else "")
+        modules = " and ".join(f"{HANDLER_MODULES[k]}.py" for k in keys)
+        return [
+            f"handlers_dir: {clip(self.handlers_dir)} also holds {shown}, which "
+            f"{'is' if len(extra) == 1 else 'are'} not deployed: without "
+            f"{' / '.join(f'{k}.code' for k in keys)} only {modules} "
+            f"{'is' if len(keys) == 1 else 'are'} zipped; set {keys[0]}.code: "
+            f"{clip(self.handlers_dir)} to zip the folder with its "
+            "requirements"
+        ]
 
 
 # --- loading ------------------------------------------------------------------------------------

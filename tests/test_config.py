@@ -586,3 +586,20 @@ def test_handlers_dir_needs_only_the_modules_of_functions_without_code(tmp_path:
     )
     assert cfg.function_code("lambda1").path == tmp_path / "app.py"
     assert cfg.function_code("lambda2").path == tmp_path / "mine" / "notify_order.py"
+
+
+def test_handlers_dir_with_requirements_or_packages_warns_that_they_are_not_zipped(
+    tmp_path: Path,
+) -> None:
+    files = {"h/store_order.py": DEFS, "h/notify_order.py": DEFS, "h/requirements.txt": ""}
+    files["h/vendor/requests/__init__.py"] = ""
+    files["h/__pycache__/x.pyc"] = ""
+    cfg = _with_code(tmp_path, files, "handlers_dir: h\n")
+    assert cfg.warnings() == [
+        "handlers_dir: h also holds requirements.txt, vendor/, which are not deployed: without "
+        "lambda1.code / lambda2.code only store_order.py and notify_order.py are zipped; set "
+        "lambda1.code: h to zip the folder with its requirements"
+    ]
+    cfg = _with_code(tmp_path, {}, "handlers_dir: h\nlambda1:\n  code: h\nlambda2:\n  code: h\n")
+    assert cfg.warnings() == []
+    assert Config().warnings() == []  # the shipped handlers folder holds just the two modules

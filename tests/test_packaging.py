@@ -330,3 +330,9 @@ def test_over_50_mb_zipped_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(packaging, "MAX_ZIPPED", size - 1)  # the same check, a smaller quota
     with pytest.raises(packaging.PackageError, match=f"the zip is .* \\({size:,} bytes\\), over"):
         packaging.build(code)
+
+
+def test_a_config_without_code_keys_deploys_the_same_zip_as_before() -> None:
+    for key, module in (("lambda1", "store_order"), ("lambda2", "notify_order")):
+        code = config.Config().function_code(key)
+        assert packaging.build(code) == build_zip(HANDLERS / f"{module}.py")
