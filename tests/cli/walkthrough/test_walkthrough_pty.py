@@ -61,8 +61,9 @@ def test_walk_skip_quit_resume_test_and_tear_down(lws, walkthrough) -> None:  # 
     assert number == 4
     queue_url = f"{lws.endpoint}/{ACCOUNT}/POC-Queue"
     assert f"sqs get-queue-attributes \\\n      --queue-url {queue_url}" in screen
-    assert "runtime      python3.13" in screen
-    assert "handler      store_order.handler" in screen
+    assert "runtime       python3.13" in screen
+    assert "handler       store_order.handler" in screen
+    assert "architecture  x86_64" in screen
     assert "zip of handlers/store_order.py" in screen
     assert '"TABLE_NAME": "orders"' in screen
     assert "trigger POC-Queue → POC-Lambda-1" in screen

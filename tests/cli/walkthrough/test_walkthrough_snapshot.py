@@ -37,7 +37,7 @@ def normalise(text: str, endpoint: str) -> str:
     # A stream's label is its creation time (maybe folded too).
     text = re.sub(r"stream/(?:[0-9T:.\-]|\n *(?=[0-9T:.\-]))+", "stream/LABEL", text)
     text = re.sub(r"\b\d+\.\d s\b", "N.N s", text)
-    text = re.sub(r"code_sha256  \S+", "code_sha256  SHA256", text)
+    text = re.sub(r"code_sha256( +)\S+", r"code_sha256\1SHA256", text)
     text = re.sub(r"pocctl config [0-9a-f]{16}", "pocctl config FINGERPRINT", text)
     # The order table: its columns are as wide as the timings in them.
     lines = []
