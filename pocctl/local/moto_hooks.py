@@ -631,6 +631,7 @@ def _validate_create_function(original: Any) -> Any:
 
     def create_function(self: Any, spec: dict[str, Any]) -> Any:
         validation.check_function_config(spec)
+        validation.check_code_size((spec.get("Code") or {}).get("ZipFile"))
         return original(self, spec)
 
     return create_function
@@ -649,9 +650,12 @@ def _validate_function_configuration(original: Any) -> Any:
 
 
 def _update_code_architectures(original: Any) -> Any:
+    from pocctl.local import validation
+
     def update_function_code(
         self: Any, function_name: str, qualifier: str, body: dict[str, Any]
     ) -> Any:
+        validation.check_code_size(body.get("ZipFile"))
         if body.get("Architectures") is not None:
             # moto's setter refuses what AWS refuses (more than one, or not x86_64/arm64).
             self.get_function(function_name, qualifier).architectures = body["Architectures"]
@@ -954,8 +958,8 @@ PATCHES: list[Patch] = [
         "fidelity",
         f"{_LAMBDA}:LambdaBackend.create_function",
         "CreateFunction refuses an unknown Runtime, Timeout over 900 s, MemorySize outside "
-        "128-10240 MB (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html); "
-        "moto accepts python9.99.",
+        "128-10240 MB (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html), "
+        "and a zip over 250 MB unzipped (Lambda quotas); moto accepts python9.99 and any size.",
         _validate_create_function,
         (f"{_LAMBDA}:LambdaBackend.create_function",),
     ),
@@ -969,12 +973,14 @@ PATCHES: list[Patch] = [
         (f"{_LAMBDA}:LambdaBackend.update_function_configuration",),
     ),
     Patch(
-        "lambda-update-code-architectures",
+        "lambda-update-function-code",
         "fidelity",
         f"{_LAMBDA}:LambdaBackend.update_function_code",
         "UpdateFunctionCode takes Architectures and the function then has that one "
         "(https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionCode.html); moto "
-        "ignores it, so a function stays x86_64 after it is updated to arm64.",
+        "ignores it, so a function stays x86_64 after it is updated to arm64. And the zip's "
+        "contents must be under 250 MB unzipped, as on CreateFunction (Lambda quotas: "
+        "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).",
         _update_code_architectures,
         (
             f"{_LAMBDA}:LambdaBackend.update_function_code",

@@ -116,6 +116,33 @@ def check_function_config(spec: dict[str, Any]) -> None:
         )
 
 
+# Lambda quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html):
+# a .zip function's contents are at most 250 MB unzipped; Lambda answers 400
+# InvalidParameterValueException "Unzipped size must be smaller than 262144000 bytes" (as quoted
+# in serverless/serverless#6792 and jkehler/awslambda-psycopg2#82). moto accepts any size.
+MAX_UNZIPPED = 262_144_000
+
+
+def check_code_size(zip_b64: Any) -> None:
+    """CreateFunction / UpdateFunctionCode: the zip's contents, by the sizes its directory
+    declares, must be under Lambda's unzipped quota. A body that is not a zip is moto's to
+    refuse."""
+    import base64
+    import binascii
+    import io
+    import zipfile
+
+    if not isinstance(zip_b64, str | bytes) or not zip_b64:
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode(zip_b64))) as zf:
+            total = sum(i.file_size for i in zf.infolist())
+    except (binascii.Error, ValueError, zipfile.BadZipFile):
+        return
+    if total >= MAX_UNZIPPED:
+        raise invalid(f"Unzipped size must be smaller than {MAX_UNZIPPED} bytes")
+
+
 def source_kind(arn: str) -> str:
     """ "sqs", "sqs-fifo", "dynamodb" (a stream), or "" for what these checks leave to moto."""
     parts = arn.split(":")

@@ -371,3 +371,60 @@ def test_last_processing_result_follows_the_functions_outcome(lab: Lab) -> None:
     )
     listed = {m["UUID"]: m for m in lab.lam.list_event_source_mappings()["EventSourceMappings"]}
     assert listed[bad["UUID"]]["LastProcessingResult"] == "PROBLEM: Function call failed"
+
+
+def _zip_declaring(size: int) -> bytes:
+    """A zip whose one file is ``size`` zero bytes (deflated to almost nothing)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with (
+        zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("h.py", "w", force_zip64=True) as f,
+    ):
+        chunk = b"\0" * (1 << 20)
+        for _ in range(size // len(chunk)):
+            f.write(chunk)
+        f.write(b"\0" * (size % len(chunk)))
+    return buf.getvalue()
+
+
+def test_a_zip_of_250_mb_unzipped_is_refused_as_lambda_does(lab: Lab) -> None:
+    big = _zip_declaring(262_144_000)
+    message = refused(
+        lambda: lab.lam.create_function(
+            FunctionName="big",
+            Runtime="python3.12",
+            Role=lab.role,
+            Handler="h.handler",
+            Code={"ZipFile": big},
+        ),
+        "InvalidParameterValueException",
+    )
+    assert message == "Unzipped size must be smaller than 262144000 bytes"
+
+
+def test_update_function_code_checks_the_size_and_sets_the_architecture(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pocctl.local import validation
+
+    lab.function("fn")
+    monkeypatch.setattr(validation, "MAX_UNZIPPED", 1000)  # the same check, a smaller quota
+    message = refused(
+        lambda: lab.lam.update_function_code(FunctionName="fn", ZipFile=_zip_declaring(1000)),
+        "InvalidParameterValueException",
+    )
+    assert message == "Unzipped size must be smaller than 1000 bytes"
+    lab.lam.update_function_code(
+        FunctionName="fn", ZipFile=_zip_declaring(999), Architectures=["arm64"]
+    )
+    fn = lab.lam.get_function(FunctionName="fn")["Configuration"]
+    assert fn["Architectures"] == ["arm64"]
+    refused(
+        lambda: lab.lam.update_function_code(
+            FunctionName="fn", ZipFile=_zip_declaring(10), Architectures=["x86_64", "arm64"]
+        ),
+        "ValidationException",
+    )
