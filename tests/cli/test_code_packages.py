@@ -141,3 +141,20 @@ def test_a_package_over_lambdas_quota_is_refused_before_it_is_uploaded(
     assert "Traceback" not in r.output
     assert [op for op in sent if op.startswith(("Update", "Create"))] == []
     assert _function(deployed)["CodeSha256"] == before["CodeSha256"]
+
+
+def test_an_architecture_changed_outside_pocctl_is_drift_that_up_reverts(
+    deployed: Workspace,
+) -> None:
+    lam = deployed.client("lambda")
+    fn = _function(deployed)
+    code = packaging.build(config.load(deployed.config).function_code("lambda1"))
+    lam.update_function_code(
+        FunctionName=fn["FunctionName"], ZipFile=code, Architectures=["x86_64"]
+    )
+    plan = deployed.cli("plan")
+    assert re.search(r"\b1 to update\b", plan.stdout), plan.output
+    assert "architecture" in plan.stdout, plan.output
+    r = deployed.cli("up")
+    assert r.exit_code == 0, r.output
+    assert _function(deployed)["Architectures"] == ["arm64"]
