@@ -339,6 +339,13 @@ class FunctionCode:
                 return candidate
         return None
 
+    def source_files(self) -> list[Path]:
+        """The files zipped from the code (the .py file, or the folder's files without
+        __pycache__, .git and the like), sorted; dependencies are not among them."""
+        from pocctl import packaging
+
+        return packaging.source_files(self)
+
     @property
     def requirements(self) -> Path | None:
         """requirements.txt of a code folder: its dependencies go into the zip."""

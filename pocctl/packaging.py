@@ -48,9 +48,21 @@ MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
 
 EXCLUDED_DIRS = frozenset(
-    {"__pycache__", ".git", ".hg", ".svn", ".venv", ".tox", ".mypy_cache", ".pytest_cache",
-     ".ruff_cache", ".idea", ".vscode"}
-)  # fmt: skip
+    {
+        "__pycache__",
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        ".tox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".idea",
+        ".vscode",
+        ".pocctl",
+    }
+)  # fmt: skip (.pocctl: pocctl's state, when the code folder is the project's)
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 EXCLUDED_FILES = frozenset({".DS_Store"})
 
@@ -111,6 +123,14 @@ def code_sha256(data: bytes) -> str:
 # --- code folders -------------------------------------------------------------------------------
 
 
+def source_files(code: FunctionCode) -> list[Path]:
+    """The files of ``code`` that go into its zip (not its installed dependencies), sorted:
+    what to show, or watch for changes (requirements.txt included)."""
+    if not code.is_folder:
+        return [code.path]
+    return sorted(path for _, path in folder_files(code.path))
+
+
 def folder_files(folder: Path) -> Iterator[tuple[str, Path]]:
     """(name in the zip, file) for each file a code folder contributes, in no set order.
     Symlinked files are read through; symlinked folders are not followed (a loop would never
@@ -169,12 +189,10 @@ def _zip_files(files: dict[str, Path]) -> bytes:
     return buf.getvalue()
 
 
-Installer = Callable[["FunctionCode", Path], Path]
-
-
-def build(code: FunctionCode, install: Installer | None = None) -> bytes:
+def build(code: FunctionCode, on_install: Callable[[str], None] | None = None) -> bytes:
     """The deployment package of ``code``: its one file, or its folder plus the dependencies of
-    its requirements.txt; refused (PackageError) over Lambda's size quotas."""
+    its requirements.txt; refused (PackageError) over Lambda's size quotas. ``on_install`` is
+    told when pip has to run (not when the dependencies come from the cache)."""
     what = code.key
     if not code.is_folder:
         files = {f"{_module_name(code.path)}.py": code.path}
@@ -183,7 +201,7 @@ def build(code: FunctionCode, install: Installer | None = None) -> bytes:
     else:
         files = {}
         if code.requirements is not None:
-            deps = (install or dependencies)(code, code.requirements)
+            deps = dependencies(code, code.requirements, on_install)
             files.update(folder_files(deps))
         files.update(folder_files(code.path))  # the code's own file wins over a dependency's
         check_unzipped(files, what)
@@ -264,7 +282,9 @@ def pip_command(target: Path, requirements: Path, runtime: str, architecture: st
     ]  # fmt: skip
 
 
-def dependencies(code: FunctionCode, requirements: Path) -> Path:
+def dependencies(
+    code: FunctionCode, requirements: Path, on_install: Callable[[str], None] | None = None
+) -> Path:
     """The folder holding ``requirements`` installed for ``code``'s runtime and architecture:
     from the cache, else installed by pip (with the environment's pip configuration) first."""
     key = dependencies_key(requirements.read_bytes(), code.runtime, code.architecture)
@@ -272,6 +292,10 @@ def dependencies(code: FunctionCode, requirements: Path) -> Path:
     done = root / key
     if done.is_dir():
         return done
+    if on_install:
+        on_install(
+            f"installing {code.key}'s {requirements.name} for {code.runtime} on {code.architecture}"
+        )
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{key}.", suffix=".tmp", dir=root))
     try:

@@ -146,7 +146,9 @@ def built(offline: Path) -> dict[str, tuple[config.FunctionCode, bytes]]:
         base.mkdir()
         _app(base)
         code = _code(base, _console(arch))
-        out[arch] = (code, packaging.build(code))
+        told: list[str] = []
+        out[arch] = (code, packaging.build(code, on_install=told.append))
+        assert told == [f"installing lambda1's requirements.txt for python3.13 on {arch}"]
     return out
 
 
@@ -190,8 +192,10 @@ def test_a_second_build_is_byte_identical_and_does_not_run_pip(
         raise AssertionError("pip ran for an unchanged requirements.txt")
 
     monkeypatch.setattr(packaging.subprocess, "run", no_pip)
+    told: list[str] = []
     for code, first in built.values():
-        assert packaging.build(code) == first
+        assert packaging.build(code, on_install=told.append) == first
+    assert told == []  # from the cache: nothing to say
 
 
 def test_a_fresh_install_gives_the_same_bytes_as_the_cached_one(
@@ -278,6 +282,7 @@ def test_a_folder_is_zipped_whole_sorted_with_fixed_metadata_and_without_bytecod
     assert stat.S_IMODE(infos["lib/util.py"].external_attr >> 16) == 0o644
     (app / "lambda_function.py").touch()  # an mtime is not a change
     assert packaging.build(code) == data
+    assert code.source_files() == sorted(app / name for name in infos)
 
 
 def test_over_250_mb_unzipped_is_refused_from_declared_sizes_before_anything_is_read(
