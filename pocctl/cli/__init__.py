@@ -99,6 +99,7 @@ def _register() -> None:
         demo,
         down,
         inbox,
+        invoke,
         local,
         plan,
         status,
@@ -108,7 +109,19 @@ def _register() -> None:
         walkthrough,
     )
 
-    for module in (tasks, up, plan, status, test_order, inbox, down, walkthrough, local, demo):
+    for module in (
+        tasks,
+        up,
+        plan,
+        status,
+        test_order,
+        invoke,
+        inbox,
+        down,
+        walkthrough,
+        local,
+        demo,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 
