@@ -97,6 +97,7 @@ def main(
 def _register() -> None:
     from pocctl.cli import (
         demo,
+        dev,
         down,
         inbox,
         invoke,
@@ -116,6 +117,7 @@ def _register() -> None:
         status,
         test_order,
         invoke,
+        dev,
         inbox,
         down,
         walkthrough,
