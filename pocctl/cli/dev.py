@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 STEP_MS = 100
 # ... and a batch never grows past this (a checkout touching many files still deploys).
 DEBOUNCE_MS = 1600
+READY_MS = 200
 EXIT_INTERRUPTED = 130
 
 
@@ -162,8 +163,15 @@ def _changes(w: Watched) -> Iterator[set[Path]]:
         p = Path(path)
         return watchfiles.DefaultFilter()(change, path) and (p == w.config or bool(w.which(p)))
 
+    # An empty batch comes each READY_MS without events: the first one says the OS watches
+    # are in place, so "watching for changes" is printed only once a save would be seen.
     for batch in watchfiles.watch(
-        *w.roots, watch_filter=relevant, debounce=DEBOUNCE_MS, step=STEP_MS
+        *w.roots,
+        watch_filter=relevant,
+        debounce=DEBOUNCE_MS,
+        step=STEP_MS,
+        rust_timeout=READY_MS,
+        yield_on_timeout=True,
     ):
         yield {Path(path) for _, path in batch}
 
@@ -180,9 +188,12 @@ def run_dev(app: App) -> None:
     try:
         deploy(app, [lab.by_command("lambda1"), lab.by_command("lambda2")], "first, the functions")
         while True:
-            term.line(f"[dim]{_stamp()}[/] watching for changes")
+            ready = False
             for changes in _changes(w):
-                if _batch(app, w, changes):
+                if not ready:
+                    term.line(f"[dim]{_stamp()}[/] watching for changes")
+                    ready = True
+                if changes and _batch(app, w, changes):
                     break  # the config may name other code: watch anew
             w = watched(app)
     except KeyboardInterrupt:
