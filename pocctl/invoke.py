@@ -38,16 +38,28 @@ WHICH = ("lambda1", "lambda2")
 SCAN_LIMIT = 2000
 
 
-def function_code(cfg: Config, which: str) -> tuple[Path, str]:
-    """(the file or folder that is zipped for ``which``, its Lambda ``Handler``).
+@dataclass(frozen=True)
+class Code:
+    """Where a function's code is: ``path`` is zipped (a .py file or a folder), ``handler`` is
+    Lambda's Handler, ``module_file`` the file that defines it (None when there is none)."""
 
-    The one place invoke, dev and the walkthrough learn where a function's code is: today's
-    config has one handler module per function in handlers_dir (config.HANDLER_MODULES).
+    path: Path
+    handler: str
+    module_file: Path | None
+
+
+def function_code(cfg: Config, which: str) -> Code:
+    """The one place invoke, dev and the walkthrough learn where ``which``'s code is.
+
+    Today's config: one module per function in handlers_dir (config.HANDLER_MODULES). With a
+    ``Config.function_code`` (lambdaN.code / .handler), this becomes
+    ``fc = cfg.function_code(which); return Code(fc.path, fc.handler, fc.module_file)``.
     """
     from pocctl.config import HANDLER_MODULES
 
     module = HANDLER_MODULES[which]
-    return cfg.handlers_path / f"{module}.py", f"{module}.handler"
+    path = cfg.handlers_path / f"{module}.py"
+    return Code(path, f"{module}.handler", path if path.is_file() else None)
 
 
 def function_name(cfg: Config, function: str) -> str:

@@ -74,13 +74,12 @@ def _stamp() -> str:
 
 
 def _forget(app: App, *, config: bool) -> None:
-    """The next deploy reads the files again: the zips (and, after a config change, the config
-    and everything made from it) are cached per run."""
-    if config:
-        for name in ("cfg", "ctx", "aws"):
-            app.__dict__.pop(name, None)
-    elif "ctx" in app.__dict__:
-        app.ctx.cache.clear()
+    """The next deploy reads the files again: the config, the zips (cached per run in the
+    context) and, after a config change, the AWS session (the region may have changed)."""
+    # The config is read again for a code change too: loading it validates each function's
+    # code (its module and handler function), and a bad save is said before any AWS call.
+    for name in ("cfg", "ctx", "aws") if config else ("cfg", "ctx"):
+        app.__dict__.pop(name, None)
 
 
 def _syntax_errors(paths: list[Path]) -> list[str]:
