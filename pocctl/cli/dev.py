@@ -66,7 +66,7 @@ class Watched:
 def watched(app: App) -> Watched:
     from pocctl.invoke import WHICH, function_code
 
-    return Watched({w: function_code(app.cfg, w)[0] for w in WHICH}, app.options.config.resolve())
+    return Watched({w: function_code(app.cfg, w).path for w in WHICH}, app.options.config.resolve())
 
 
 def _stamp() -> str:

@@ -30,7 +30,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     server = LocalProcess("--port", "0")
     try:
         w = make_workspace(tmp_path_factory.mktemp("dev"), server.endpoint)
-        up = w.subprocess("up")
+        up = w.cli("up")  # in-process: the stack is the fixture, not what is tested
         assert up.exit_code == 0, up.output
         yield w
     finally:

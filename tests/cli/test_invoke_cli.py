@@ -27,7 +27,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     server = LocalProcess("--port", "0")
     try:
         w = make_workspace(tmp_path_factory.mktemp("invoke"), server.endpoint)
-        up = w.subprocess("up")
+        up = w.cli("up")  # in-process: the stack is the fixture, not what is tested
         assert up.exit_code == 0, up.output
         yield w
     finally:
@@ -68,7 +68,7 @@ def test_lambda1_with_the_sqs_sample_stores_a_row_and_shows_the_log_tail(ws: Wor
 
 
 def test_json_output_has_the_payload_and_the_decoded_tail(ws: Workspace) -> None:
-    r = _invoke(ws, "POC-Lambda-1", "--sample", "sqs", "--json")
+    r = ws.cli("invoke", "POC-Lambda-1", "--sample", "sqs", "--json")  # in-process: faster
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["function"] == "POC-Lambda-1"
@@ -113,7 +113,7 @@ def test_dynamodb_insert_sample_makes_lambda2_publish(ws: Workspace) -> None:
 def test_apigateway_sample_is_answered_and_stores_nothing(ws: Workspace) -> None:
     """The pipeline's API sends to SQS itself: no Lambda is an API Gateway proxy here, so the
     handler finds no Records in the proxy event, returns an empty batch response, stores nothing."""
-    r = _invoke(ws, "lambda1", "--sample", "apigateway", "--json")
+    r = ws.cli("invoke", "lambda1", "--sample", "apigateway", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["payload"] == {"batchItemFailures": []}
     assert "pocctl invoke --sample apigateway" not in _sources(ws)
@@ -148,16 +148,17 @@ def test_bad_input_is_a_usage_error_and_a_missing_function_says_so(
 ) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    r = _invoke(ws, "lambda1", "--event", str(bad))
+    # In-process (the same click entry point): no order of these needs a new interpreter.
+    r = ws.cli("invoke", "lambda1", "--event", str(bad))
     assert r.exit_code == 2 and "is not JSON" in r.stderr, r.output
-    r = _invoke(ws, "lambda1", "--event", str(bad), "--sample", "sqs")
+    r = ws.cli("invoke", "lambda1", "--event", str(bad), "--sample", "sqs")
     assert r.exit_code == 2 and "not both" in r.stderr, r.output
-    r = _invoke(ws, "no-such-function")
+    r = ws.cli("invoke", "no-such-function")
     assert r.exit_code == 1 and "function no-such-function does not exist" in r.stderr, r.output
 
 
 def test_lambda1_test_is_the_sqs_sample_then_the_row(ws: Workspace) -> None:
-    r = ws.subprocess("lambda1", "--test")
+    r = ws.cli("lambda1", "--test")
     assert r.exit_code == 0, r.output
     assert "invoke POC-Lambda-1 with the sqs sample (Step 4.4)" in r.stdout
     assert "START RequestId:" in r.stdout
