@@ -7,7 +7,9 @@ Every wait polls the output (pexpect) or AWS with a deadline; no sleeps."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal
 import sys
 import time
@@ -70,6 +72,8 @@ def test_a_saved_handler_is_redeployed_and_runs_next(ws: Workspace, dev: pexpect
     handler = ws.handlers / "store_order.py"
     source = handler.read_text()
     lambda2_sha = _sha(ws, "POC-Lambda-2")
+    log = io.StringIO()
+    dev.logfile_read = log
     assert _invoke_result(ws) == {"batchItemFailures": []}  # a warm worker on the old code
 
     # A syntax error: said, nothing deployed, still watching.
@@ -79,8 +83,13 @@ def test_a_saved_handler_is_redeployed_and_runs_next(ws: Workspace, dev: pexpect
     dev.expect("not deployed; still watching")
     assert _sha(ws, "POC-Lambda-1") == old_sha
 
+    # An editor's save: write a temporary file, rename it over the handler, set its mode; all
+    # one batch (one deploy).
     saved = time.monotonic()
-    handler.write_text(source.replace(OLD_RETURN, NEW_RETURN))
+    tmp = handler.with_name(".store_order.py.tmp")
+    tmp.write_text(source.replace(OLD_RETURN, NEW_RETURN))
+    os.replace(tmp, handler)
+    handler.chmod(0o644)
     dev.expect(r"store_order\.py changed: deploying lambda1")
     dev.expect(r"deployed: (.*) in [\d.]+ s")
     assert dev.match.group(1) == "updated POC-Lambda-1"  # its trigger and Lambda 2 unchanged
@@ -95,6 +104,8 @@ def test_a_saved_handler_is_redeployed_and_runs_next(ws: Workspace, dev: pexpect
 
     handler.write_text(source)
     dev.expect(r"deployed: updated POC-Lambda-1")
+    said = plain(log.getvalue())
+    assert said.count("changed: deploying lambda1") == 2  # the save burst was one deploy
 
 
 def test_a_config_change_converges_and_ctrl_c_exits_130(ws: Workspace, dev: pexpect.spawn) -> None:
