@@ -14,6 +14,7 @@ groups events until the folder has been quiet for STEP_MS.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,7 +195,8 @@ def run_dev(app: App) -> None:
                     ready = True
                 if changes and _batch(app, w, changes):
                     break  # the config may name other code: watch anew
-            w = watched(app)
+            with contextlib.suppress(Abort):  # a config broken again since: said; watch as before
+                w = watched(app)
     except KeyboardInterrupt:
         term.stop_spinner()
         term.line(f"\n[dim]{_stamp()}[/] stopped watching; what was deployed stays deployed")
