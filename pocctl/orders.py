@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import statistics
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -430,57 +429,3 @@ def find_invoke_url(ctx: Context) -> str:
             hint="run `pocctl up` (or `pocctl api`) first",
         )
     return api.identity(ctx, observed)["url"]
-
-
-def sample_sqs_event(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
-    """The console's "SQS" test-event template, filled in for this queue (the lab's Step 4.4)."""
-    message_id = str(uuid.uuid4())
-    return {
-        "Records": [
-            {
-                "messageId": message_id,
-                "receiptHandle": "pocctl-test",
-                "body": json.dumps(body),
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": str(int(time.time() * 1000)),
-                    "SenderId": "pocctl",
-                    "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arns.queue(ctx, ctx.cfg.queue.name),
-                "awsRegion": ctx.region,
-            }
-        ]
-    }
-
-
-def invoke_lambda1_with_sample(ctx: Context) -> dict[str, Any]:
-    """Invoke POC-Lambda-1 with a sample SQS event and read the row it stored."""
-    event = sample_sqs_event(
-        ctx, {"item": "glass cleaner", "quantity": 1, "source": "lambda1 --test"}
-    )
-    order_id = event["Records"][0]["messageId"]
-    resp = ctx.client("lambda").invoke(
-        FunctionName=ctx.cfg.lambda1.name, Payload=json.dumps(event).encode()
-    )
-    payload = resp["Payload"].read().decode("utf-8", "replace")
-    if resp.get("FunctionError"):
-        raise AwsError(
-            f"{ctx.cfg.lambda1.name} failed: {payload[:300]}",
-            hint=f"its log group /aws/lambda/{ctx.cfg.lambda1.name} has the details",
-        )
-    result = json.loads(payload) if payload else {}
-    if result.get("batchItemFailures"):
-        raise AwsError(f"{ctx.cfg.lambda1.name} reported the test message as failed: {payload}")
-    key = ctx.cfg.table.partition_key
-    item = (
-        ctx.client("dynamodb")
-        .get_item(TableName=ctx.cfg.table.name, Key={key: {"S": order_id}}, ConsistentRead=True)
-        .get("Item")
-    )
-    if item is None:
-        raise AwsError(f"{ctx.cfg.lambda1.name} succeeded but no row {key}={order_id} exists")
-    return {"order_id": order_id, "item": item}

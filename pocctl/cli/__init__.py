@@ -97,8 +97,10 @@ def main(
 def _register() -> None:
     from pocctl.cli import (
         demo,
+        dev,
         down,
         inbox,
+        invoke,
         local,
         plan,
         status,
@@ -108,7 +110,20 @@ def _register() -> None:
         walkthrough,
     )
 
-    for module in (tasks, up, plan, status, test_order, inbox, down, walkthrough, local, demo):
+    for module in (
+        tasks,
+        up,
+        plan,
+        status,
+        test_order,
+        invoke,
+        dev,
+        inbox,
+        down,
+        walkthrough,
+        local,
+        demo,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -39,16 +39,11 @@ def lambda1_command(app: App, test: bool) -> None:
       pocctl lambda1
       pocctl lambda1 --test
     """
-    from pocctl import orders
-
     run_tasks(app, [lab.by_command("lambda1")])
     if test:
-        with app.guard():
-            result = orders.invoke_lambda1_with_sample(app.ctx)
-        app.terminal.success(
-            f"test event stored: {app.cfg.table.name} row "
-            f"{app.cfg.table.partition_key}={result['order_id']}"
-        )
+        from pocctl.cli.invoke import run_lambda1_test
+
+        run_lambda1_test(app)
 
 
 @click.command("task")

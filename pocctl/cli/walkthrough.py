@@ -33,6 +33,8 @@ _MORE = {
     "group of the account, for API Gateway's own logs. pocctl sets up no API logging, so it "
     "leaves it off: set api.cloudwatch_logs_policy to true in config.yaml to attach it as the "
     "lab does.",
+    4: "After it runs, the lab's Step 4.4 tests the function with the console's SQS test "
+    "event: the walkthrough offers it (t), and `pocctl lambda1 --test` runs it any time.",
     9: "Each hop is timed: accepted by the API, stored in the table by Lambda 1, published to "
     "the topic by Lambda 2. A temporary queue subscribed to the topic sees the notification, so "
     "no inbox is needed, and it is removed afterwards, whatever happens. The email to "
@@ -94,14 +96,17 @@ def _value(v: Any) -> str:
 
 def show_desired(app: App, resource: Resource) -> None:
     """What pocctl sends for ``resource``: its ``desired()``, scalars as rows, documents as JSON."""
+    from pocctl.invoke import function_code
     from pocctl.resources import lambda_
 
     term, ctx = app.terminal, app.ctx
     want = resource.desired(ctx)
     term.line(f"  [bold]{views.titled(resource)}[/]")
     rows = [(k, _value(v)) for k, v in want.items() if not isinstance(v, (dict, list))]
-    if isinstance(resource, lambda_.Function):
-        rows.append(("code", f"zip of {_relative(lambda_.handler_file(ctx, resource.which))}"))
+    is_function = isinstance(resource, lambda_.Function)
+    code = function_code(app.cfg, resource.which) if is_function else None  # type: ignore[attr-defined]
+    if code is not None:
+        rows.append(("code", f"zip of {_relative(code.path)}"))
     if not want:
         rows.append(("settings", "none: the name is all it needs"))
     term.settings(rows)
@@ -109,6 +114,11 @@ def show_desired(app: App, resource: Resource) -> None:
         if isinstance(v, (dict, list)):
             term.line(f"    [dim]{escape(k)}[/]")
             term.json_block(v, indent=4)
+    if code is not None:
+        from pocctl.cli.codeview import show_code
+
+        shown = code.module_file
+        show_code(term, shown, code.handler, _relative(shown) if shown else "")
 
 
 def _relative(path: Path) -> str:
@@ -308,6 +318,7 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
                 failed = not _run_test_order(app)
             else:
                 run_build_task(app, task)
+                _offer_step_4_4(app, task, interactive)
     done = "walkthrough finished" + (
         f"; skipped: {', '.join(f'Task {n}' for n in skipped)}" if skipped else ""
     )
@@ -318,6 +329,28 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
             code=EXIT_AWS,
         )
     term.success(done)
+
+
+def _offer_step_4_4(app: App, task: Task, interactive: bool) -> None:
+    """After Task 4, the lab's Step 4.4: invoke Lambda 1 with an SQS test event, show the
+    result, its log tail and the row it stored (`pocctl lambda1 --test`)."""
+    if task.command != "lambda1" or not interactive:
+        return
+    term = app.terminal
+    term.line()
+    answer = term.read_key(
+        "t: test it as the lab's Step 4.4 (an SQS test event) · Enter: go on › ",
+        {"t": "test", "\n": "on", "r": "on", "s": "on", "q": "on"},
+    )
+    if answer != "test":
+        return
+    from pocctl.cli.invoke import run_lambda1_test
+
+    term.line("\n[bold]▶ Step 4.4[/]")
+    try:
+        run_lambda1_test(app)
+    except Abort:  # already said why; the walkthrough goes on to Task 5
+        pass
 
 
 def _run_test_order(app: App) -> bool:

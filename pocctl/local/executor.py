@@ -543,7 +543,11 @@ class Executor:
         with pool.cond:
             while True:
                 now = time.monotonic()
-                # Warm workers of an older deployment never run again.
+                # Warm workers of an older deployment never run again: once an update is done
+                # (LastUpdateStatus Successful), new invocations run the new code ("Lambda
+                # function states", Function states during updates:
+                # https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html). A worker
+                # busy during the update finishes on the old code, then is retired here.
                 for w in list(pool.idle):
                     if w.fingerprint != spec.fingerprint or not w.alive or w.retire_at < now:
                         pool.idle.remove(w)

@@ -12,7 +12,7 @@ import sys
 
 import pexpect
 from support import subprocess_env
-from support.wtkit import client
+from support.wtkit import client, plain
 
 ACCOUNT = "123456789012"
 
@@ -69,8 +69,14 @@ def test_walk_skip_quit_resume_test_and_tear_down(lws, walkthrough) -> None:  # 
     assert "trigger POC-Queue → POC-Lambda-1" in screen
     s.send("\r")
 
+    # After Task 4 runs, the lab's Step 4.4 is offered: Enter goes on without it.
+    s.child.expect(r"t: test it as the lab's Step 4\.4 \(an SQS test event\) · Enter: go on › ")
+    made = plain(s.child.before)
+    s.send("\r")
     number, screen = s.prompt()
+    screen = made + screen
     assert number == 5
+    assert "▶ Step 4.4" not in screen
     assert "lambda get-function --function-name POC-Lambda-1" in screen
     assert "lambda get-event-source-mapping" in screen
     assert "view_type  NEW_IMAGE" in screen
