@@ -93,7 +93,7 @@ class StreamRows:
         self.arn = stream_arn
         self.iterators: dict[str, str | None] = {}
         self.last_seq: dict[str, str] = {}
-        self._polls = 0
+        self._shards_read = aws.monotonic()
 
     def start(self) -> None:
         for shard in self._shards():
@@ -119,8 +119,8 @@ class StreamRows:
 
     def poll(self) -> list[Row]:
         """The rows written since the last poll (INSERT and MODIFY records with a new image)."""
-        self._polls += 1
-        if self._polls % 10 == 0:  # shards split on AWS: children are read from their start
+        if aws.monotonic() - self._shards_read >= 10:  # shards split: read new ones from start
+            self._shards_read = aws.monotonic()
             for shard in self._shards():
                 if shard["ShardId"] not in self.iterators:
                     self.iterators[shard["ShardId"]] = self._iterator(
@@ -151,7 +151,7 @@ class StreamRows:
             if records:
                 self.last_seq[shard] = records[-1]["dynamodb"]["SequenceNumber"]
             it = resp.get("NextShardIterator")
-            if not records:
+            if len(records) < 1000:  # caught up: the rest comes with the next poll
                 break
         self.iterators[shard] = it
         return rows

@@ -27,6 +27,12 @@ from pocctl.resources.base import Context
 DEFAULT_RATE = 20.0
 # Longest single sleep while an order waits for its time: a stop (Ctrl-C) is seen this soon.
 _PACING_SLICE = 0.25
+# Seconds between two reads of the table's new rows while notifications keep coming: a row's
+# time is its own (its stream record's), so reading it later changes only the counters.
+ROWS_EVERY = 0.25
+# The probe receives each notification once for the whole test: hidden for 12 h (SQS's most)
+# instead of deleted, which saves a DeleteMessageBatch per receive; close() deletes the queue.
+_HIDDEN = 43200
 
 
 @dataclass
@@ -216,21 +222,15 @@ class Probe:
         )["SubscriptionArn"]
 
     def receive(self, wait: int = 1) -> list[tuple[str, int | None]]:
-        """The notifications that arrived, each with SQS's SentTimestamp (ms), deleted."""
+        """The notifications that arrived, each with SQS's SentTimestamp (ms)."""
         sqs = self.ctx.client("sqs")
         msgs = sqs.receive_message(
             QueueUrl=self.url,
             MaxNumberOfMessages=10,
             WaitTimeSeconds=wait,
+            VisibilityTimeout=_HIDDEN,
             AttributeNames=["SentTimestamp"],
         ).get("Messages", [])
-        if msgs:
-            sqs.delete_message_batch(
-                QueueUrl=self.url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)
-                ],
-            )
         return [(m["Body"], _int((m.get("Attributes") or {}).get("SentTimestamp"))) for m in msgs]
 
     def close(self) -> None:
@@ -328,16 +328,24 @@ class Follower:
         self.counters, self.start = counters, start
         self.pattern = order_find.marker_pattern(report.run_id)
         self.by_number = {o.number: o for o in report.orders}
+        self.rows_polled = -ROWS_EVERY
+        self.idle = True  # the last probe poll brought nothing
 
     def pending(self) -> bool:
         """An order the API took is not yet stored and notified."""
         return any(o.answered and (not o.rows or not o.notifications) for o in self.report.orders)
 
     def look(self, wait: int) -> None:
-        """One poll of the table's new rows, one (long) poll of the probe."""
-        for row in self.rows.poll():
-            self._row(row)
-        for body, sent_ms in self.probe.receive(wait=wait):
+        """A poll of the table's new rows (at most every ROWS_EVERY s while notifications keep
+        coming), then one (long) poll of the probe."""
+        now = aws.monotonic()
+        if wait == 0 or self.idle or now - self.rows_polled >= ROWS_EVERY:
+            self.rows_polled = now
+            for row in self.rows.poll():
+                self._row(row)
+        received = self.probe.receive(wait=wait)
+        self.idle = not received
+        for body, sent_ms in received:
             self._notification(body, sent_ms)
         self.counters(self.counts())
 
