@@ -169,8 +169,13 @@ def _markers(orders: list[Any], body: str) -> list[int]:
 
 def _peek(sqs: Any, name: str, match: Callable[[str], list[int]]) -> dict[int, str]:
     """Orders whose messages are in queue ``name`` (no consumer), each with its receive count;
-    every message read is made visible again."""
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    every message read is made visible again. A queue that is not there holds nothing."""
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except Exception as e:
+        if "NonExistentQueue" in aws.error_code(e) or "QueueDoesNotExist" in aws.error_code(e):
+            return {}
+        raise
     found: dict[int, str] = {}
     handles: list[str] = []
     try:

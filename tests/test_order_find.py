@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.workspace import Workspace
 
-from pocctl import order_find, orders
+from pocctl import aws, order_find, orders
+from pocctl.config import load
+from pocctl.resources.base import Context, Target
 
 
 def test_a_marker_is_found_at_any_depth_of_json_in_a_string() -> None:
@@ -64,3 +67,17 @@ def test_notified_never_comes_before_stored() -> None:
     orders._settle_times(o)
     assert o.stored is not None and o.notified is not None
     assert o.stored <= o.notified
+
+
+def test_a_table_without_a_stream_is_scanned_and_each_row_found_by_marker(ws: Workspace) -> None:
+    assert ws.cli("table").exit_code == 0  # Task 2 only: Task 5 enables the stream
+    ddb = ws.client("dynamodb")
+    ctx = Context(Target(load(ws.config), aws.Aws(region="us-east-1", endpoint_url=ws.endpoint)))
+    source = order_find.row_source(ctx)
+    assert isinstance(source, order_find.ScanRows)
+    body = order_find.marked_body('{"item": "soap"}', "pocctl-run1-3")
+    ddb.put_item(TableName="orders", Item={"orderID": {"S": "a"}, "o": {"M": {"b": {"S": body}}}})
+    ddb.put_item(TableName="orders", Item={"orderID": {"S": "b"}, "o": {"S": "no marker"}})
+    pattern = order_find.marker_pattern("run1")
+    found = {r.key: order_find.numbers_in(r.text, pattern) for r in source.poll()}
+    assert found == {'{"orderID": {"S": "a"}}': {3}, '{"orderID": {"S": "b"}}': set()}
