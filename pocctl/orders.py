@@ -330,10 +330,14 @@ class Follower:
         self.by_number = {o.number: o for o in report.orders}
         self.rows_polled = -ROWS_EVERY
         self.idle = True  # the last probe poll brought nothing
+        self.open = set(self.by_number)  # orders not yet both stored and notified
+        self.counted = -1.0  # when the counters were last told
 
     def pending(self) -> bool:
         """An order the API took is not yet stored and notified."""
-        return any(o.answered and (not o.rows or not o.notifications) for o in self.report.orders)
+        done = [n for n in self.open if self.by_number[n].rows and self.by_number[n].notifications]
+        self.open.difference_update(done)
+        return any(self.by_number[n].answered for n in self.open)
 
     def look(self, wait: int) -> None:
         """A poll of the table's new rows (at most every ROWS_EVERY s while notifications keep
@@ -347,7 +351,9 @@ class Follower:
         self.idle = not received
         for body, sent_ms in received:
             self._notification(body, sent_ms)
-        self.counters(self.counts())
+        if aws.monotonic() - self.counted >= 0.5:  # a terminal shows no faster; 10,000 orders
+            self.counted = aws.monotonic()
+            self.counters(self.counts())
 
     def counts(self) -> Counts:
         orders = self.report.orders
