@@ -104,7 +104,7 @@ def order_table(report: Report) -> Table:
     orders = report.orders
     shown = orders if len(orders) <= 50 else orders[:20]
     rows = [
-        [str(o.number), escape(o.order_id or f"(HTTP {o.status})")]
+        [str(o.number), escape(o.order_id or (o.marker if o.answered else f"(HTTP {o.status})"))]
         + [_ms(getattr(o, hop)) for hop in _HOPS]
         for o in shown
     ]
@@ -115,6 +115,31 @@ def order_table(report: Report) -> Table:
         for label, i in (("p50", 0), ("p95", 1)):
             rows.append(["", f"[bold]{label}[/]"] + [_ms(p[i]) if p else "—" for p in percentiles])
     return columns, rows
+
+
+def _numbers(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:10]))
+    more = f" and {len(numbers) - 10} more" if len(numbers) > 10 else ""
+    return f"order{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+def diagnosis_lines(report: Report) -> list[str]:
+    """Where the missing orders stopped: per finding (order_diagnosis.Finding), the hop, where
+    they are now, and the function's last error with its log stream."""
+    lines = []
+    for f in report.diagnosis:
+        lines.append(f"[bold]{_numbers(f.orders)} stopped at[/] {escape(f.hop)}")
+        lines.append(f"    [dim]where:[/] {escape(f.where)}")
+        if f.why:
+            lines.append(f"    [dim]why:[/]   {escape(f.why)}")
+        if f.error is not None:
+            e = f.error
+            lines.append(f"    [dim]error:[/] [red]{escape(e.type)}[/]: {escape(e.message)}")
+            lines.append(
+                f"    [dim]log:[/]   /aws/lambda/{escape(e.function)} {escape(e.log_stream)} "
+                f"at {_when(e.time)}"
+            )
+    return lines
 
 
 # -- lines ----------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ class LockedClock(FakeClock):
 @pytest.fixture
 def pipeline(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Context:
     """The table and the topic test-order follows; a POST stores the row and publishes the
-    notification at once, as POC-Lambda-1 and POC-Lambda-2 would."""
+    notification at once, as POC-Lambda-1 and POC-Lambda-2 would: the row holds the body,
+    the notification the row (so both carry the order's pocctl_marker)."""
     for task in ("table", "topic"):
         r = ws.cli(task)
         assert r.exit_code == 0, r.output
@@ -54,14 +55,14 @@ def pipeline(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Context:
     def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, str]:
         oid = str(uuid.uuid4())
         ddb.put_item(TableName=table, Item={key: {"S": oid}, "order": {"S": body}})
-        sns.publish(TopicArn=topic, Message=json.dumps({key: oid}))
+        sns.publish(TopicArn=topic, Message=json.dumps({key: oid, "order": body}))
         return 200, json.dumps({"messageId": oid})
 
     # With the clock fake, test-order's timeout never comes: a bound on its loop instead.
     receive = orders.Probe.receive
     polls = iter(range(2000))
 
-    def receive_at_once(self: orders.Probe, wait: int = 1) -> list[str]:
+    def receive_at_once(self: orders.Probe, wait: int = 1) -> list[tuple[str, int | None]]:
         assert next(polls, None) is not None, "test-order kept following for 2000 polls"
         return receive(self, 0)  # no real long poll: fake time has no use for it
 
@@ -124,7 +125,7 @@ def test_an_interrupted_paced_run_sends_no_more_orders(
         posted.append(body)
         return post(url, body, timeout)
 
-    def interrupted(self: orders.Probe, wait: int = 1) -> list[str]:
+    def interrupted(self: orders.Probe, wait: int = 1) -> list[tuple[str, int | None]]:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(orders, "post", counted)
