@@ -826,6 +826,33 @@ _SNS_EMAIL_PATCHES = [
 ]
 
 
+def _message_move(name: str) -> Callable[[Any], Any]:
+    def build(original: Any) -> Any:
+        from pocctl.local import message_move
+
+        return getattr(message_move, name)(original)
+
+    return build
+
+
+# SQS DLQ redrive (pocctl/local/message_move.py): moto 5.2.5 has no such actions.
+_MESSAGE_MOVE_PATCHES = [
+    Patch(
+        f"sqs-{action.replace('_', '-')}",
+        "fidelity",
+        f"moto.sqs.responses:SQSResponse.{action}",
+        "DLQ redrive as AWS does it (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/"
+        "APIReference/API_StartMessageMoveTask.html); moto 5.2.5 answers HTTP 500.",
+        _message_move(action),
+        (
+            f"{_SQS}:Queue.__init__",
+            f"{_SQS}:Queue.add_message",
+            "moto.core.responses:BaseResponse.call_action",
+        ),
+    )
+    for action in ("start_message_move_task", "list_message_move_tasks", "cancel_message_move_task")
+]
+
 PATCHES: list[Patch] = [
     Patch(
         "no-moto-sqs-mappings",
@@ -1096,6 +1123,7 @@ PATCHES: list[Patch] = [
         ),
     ),
     *_SNS_EMAIL_PATCHES,
+    *_MESSAGE_MOVE_PATCHES,
     Patch(
         "moto-api-data-json",
         "fidelity",
@@ -1125,6 +1153,7 @@ PINNED_SOURCES: dict[str, str] = {
     "moto.sns.models:Subscription.publish": "fd07bd0bb87fbe2a",
     "moto.awslambda.models:LambdaBackend.send_sns_message": "93a31ff107e6294f",
     "moto.sqs.models:Queue.add_message": "f27c9231c1f20433",
+    "moto.sqs.models:Queue.__init__": "0a4781ed5a21a050",
     "moto.awslambda.models:LambdaBackend.create_event_source_mapping": "19f8125cabf7d67b",
     "moto.dynamodb.models.table:StreamShard.add": "357dc6da267e5dd7",
     "moto.awslambda.models:LambdaFunction.invoke": "dadc324f30aed38b",
