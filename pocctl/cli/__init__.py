@@ -100,6 +100,8 @@ def _register() -> None:
         down,
         inbox,
         local,
+        logs,
+        orders_cmd,
         plan,
         status,
         tasks,
@@ -108,7 +110,10 @@ def _register() -> None:
         walkthrough,
     )
 
-    for module in (tasks, up, plan, status, test_order, inbox, down, walkthrough, local, demo):
+    for module in (
+        *(tasks, up, plan, status, test_order, logs, orders_cmd),
+        *(inbox, down, walkthrough, local, demo),
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 

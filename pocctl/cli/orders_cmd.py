@@ -1,0 +1,179 @@
+"""`pocctl orders` (the table's rows, newest first) and `pocctl redrive` (the dead letters back to
+be processed, as the SQS console's "Start DLQ redrive")."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
+
+
+def _no_table(app: App) -> None:
+    app.terminal.abort(
+        f"there is no table {app.cfg.table.name}", hint="`pocctl up` creates it", code=EXIT_AWS
+    )
+
+
+@click.command("orders")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="the rows as plain JSON")
+@click.pass_obj
+def orders_command(app: App, limit: int, as_json: bool) -> None:
+    """The orders stored in the table, newest first.
+
+    Newest by the time Lambda 1 stores with each order (receivedAt: when the
+    queue received it). --json prints the rows as plain JSON (numbers as
+    numbers), for scripts.
+
+    \b
+    Examples:
+      pocctl orders
+      pocctl orders -n 5 --json | jq '.[0].order'
+    """
+    from pocctl import observe
+
+    table, key = app.cfg.table.name, app.cfg.table.partition_key
+    with app.guard():
+        ddb = app.ctx.client("dynamodb")
+        try:
+            rows = observe.scan_rows(ddb, table)
+        except ddb.exceptions.ResourceNotFoundException:
+            _no_table(app)
+    ordered, all_timed = observe.newest_first(rows)
+    shown = ordered[:limit]
+    if as_json:
+        app.terminal.json(shown)
+        return
+    _print_rows(app, shown, len(rows), key, all_timed)
+
+
+def _print_rows(app: App, shown: list[dict[str, Any]], total: int, key: str, timed: bool) -> None:
+    from pocctl import observe
+    from pocctl.cli import views
+
+    term = app.terminal
+    if not total:
+        term.line(f"the table {app.cfg.table.name} is empty: `pocctl test-order` sends one")
+        return
+    order = "newest first" if timed else f"rows without {observe.TIME_ATTRIBUTE} last, unordered"
+    term.line(f"{len(shown)} of {total} row(s) in {app.cfg.table.name}, {order}:")
+    term.table(*views.order_rows_table(shown, key, observe.TIME_ATTRIBUTE), answer=True)
+
+
+# -- redrive ------------------------------------------------------------------------------------
+
+
+def _queue(app: App, name: str) -> tuple[str, str] | None:
+    """(url, arn) of queue ``name``, None when it is not there."""
+    from pocctl import arns
+    from pocctl.resources.sqs import queue_url
+
+    url = queue_url(app.ctx, name)
+    return None if url is None else (url, arns.queue(app.ctx, name))
+
+
+def _count(app: App, url: str) -> int:
+    attrs = app.ctx.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attrs.get("ApproximateNumberOfMessages", 0))
+
+
+def _confirm(app: App, question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        app.terminal.abort(f"{question}: add --yes to do it without asking", code=EXIT_USAGE)
+    if not click.confirm(question, default=False):
+        app.terminal.abort("nothing moved", code=EXIT_USAGE)
+
+
+def redrive_dlq(app: App, yes: bool) -> int:
+    """Move the orders DLQ's messages back to the order queue; how many moved."""
+    from pocctl import observe
+
+    cfg, term, sqs = app.cfg, app.terminal, app.ctx.client("sqs")
+    dlq, source = cfg.queue.dead_letter_queue, cfg.queue.name
+    found = _queue(app, dlq)
+    if found is None:
+        term.abort(f"there is no queue {dlq}", hint="`pocctl up` creates it", code=EXIT_AWS)
+    url, arn = found
+    waiting = _count(app, url)
+    if not waiting:
+        term.line(f"{dlq} is empty: nothing to redrive")
+        return 0
+    _confirm(app, f"move {waiting} message(s) from {dlq} back to {source}?", yes)
+    # No DestinationArn: back to the queue each message came from, as the console's
+    # "Redrive to source queue(s)" (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/
+    # APIReference/API_StartMessageMoveTask.html).
+    sqs.start_message_move_task(SourceArn=arn)
+    term.spin(f"moving messages from {dlq} to {source}")
+    task = observe.wait_for_move(sqs, arn, on_wait=term.waiting)
+    term.stop_spinner()
+    moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
+    if task.get("Status") != "COMPLETED":
+        term.abort(
+            f"the move from {dlq} ended {task.get('Status')}: {task.get('FailureReason', '')}"
+            f" ({moved} moved)",
+            code=EXIT_AWS,
+        )
+    term.success(f"moved {moved} message(s) from {dlq} back to {source}: Lambda 1 gets them again")
+    return moved
+
+
+def show_failures(app: App) -> list[dict[str, Any]]:
+    """Lambda 2's failure queue holds invocation records, not orders: SQS cannot move them to a
+    stream. They are listed with what to do."""
+    from pocctl import observe
+
+    cfg, term = app.cfg, app.terminal
+    found = _queue(app, cfg.lambda2.on_failure_queue)
+    if found is None:
+        return []
+    records = observe.failure_records(app.ctx.client("sqs"), found[0])
+    if not records:
+        return records
+    term.line(
+        f"{len(records)} failed batch(es) of {cfg.lambda2.name} in {cfg.lambda2.on_failure_queue}"
+        " (invocation records: which stream records failed, not the orders):"
+    )
+    for r in records:
+        info = r.get("DDBStreamBatchInfo") or {}
+        ctx = r.get("requestContext") or {}
+        term.info(
+            f"  {r.get('timestamp', '?')}  {info.get('batchSize', '?')} record(s) "
+            f"{info.get('startSequenceNumber', '?')}..{info.get('endSequenceNumber', '?')} "
+            f"of shard {info.get('shardId', '?')}: {ctx.get('condition', '?')} after "
+            f"{ctx.get('approximateInvokeCount', '?')} invocation(s)"
+        )
+    term.info(
+        f"  these rows are stored but were not notified. Fix {cfg.lambda2.name} "
+        f"(`pocctl logs lambda2`), then invoke it again with those stream records (the "
+        "stream keeps them 24 hours): GetShardIterator AT_SEQUENCE_NUMBER, GetRecords."
+    )
+    return records
+
+
+@click.command("redrive")
+@click.option("--yes", "-y", is_flag=True, help="do not ask before moving")
+@click.pass_obj
+def redrive_command(app: App, yes: bool) -> None:
+    """Send the dead letters back to be processed.
+
+    Moves the messages of the orders' dead-letter queue back to the order
+    queue (StartMessageMoveTask, as the SQS console's "Start DLQ redrive"),
+    waits for the move and says how many moved. Fix what made them fail first
+    (`pocctl logs lambda1`), or they come back.
+
+    Lambda 2's failure queue holds invocation records (which stream records
+    failed), which SQS cannot move to a stream: they are listed.
+    """
+    with app.guard():
+        redrive_dlq(app, yes)
+        show_failures(app)
+
+
+COMMANDS = [orders_command, redrive_command]

@@ -1,0 +1,239 @@
+"""Reading what the pipeline did: the functions' logs (CloudWatch Logs), the table's rows, and
+the dead letters (SQS). The same calls on AWS and on the embedded AWS; no terminal here.
+
+Logs are read with FilterLogEvents, paginated, as `aws logs tail` does; `--follow` polls it (the
+embedded AWS cannot serve StartLiveTail: an HTTP/2 event stream on a `streaming-` host).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+_SINCE = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: float | None = None) -> int:
+    """Epoch milliseconds for ``30s``/``10m``/``2h``/``1d``/``1w`` ago, or an ISO-8601 time
+    (a time without a zone is UTC); ValueError with what is accepted otherwise."""
+    now = time.time() if now is None else now
+    text = text.strip()
+    m = _SINCE.fullmatch(text)
+    if m:
+        return int((now - int(m.group(1)) * _UNIT_SECONDS[m.group(2)]) * 1000)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r}: give a duration (30s, 10m, 2h, 1d) or an ISO time "
+            "(2026-12-03T19:00:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+def iso_ms(millis: int) -> str:
+    when = dt.datetime.fromtimestamp(millis / 1000, tz=dt.timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_group(function_name: str) -> str:
+    """Where Lambda writes a function's logs (https://docs.aws.amazon.com/lambda/latest/dg/
+    monitoring-cloudwatchlogs.html): /aws/lambda/<function name>."""
+    return f"/aws/lambda/{function_name}"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    function: str
+    timestamp: int  # epoch ms
+    stream: str
+    message: str
+    event_id: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "function": self.function,
+            "timestamp": iso_ms(self.timestamp),
+            "stream": self.stream,
+            "message": self.message.rstrip("\n"),
+        }
+
+
+def read_logs(
+    logs: Any, function: str, start_ms: int, pattern: str | None = None
+) -> list[LogLine] | None:
+    """Every event of ``function``'s log group from ``start_ms`` (all pages); None when the
+    group does not exist (the function has not run)."""
+    kwargs: dict[str, Any] = {"logGroupName": log_group(function), "startTime": start_ms}
+    if pattern:
+        kwargs["filterPattern"] = pattern
+    out: list[LogLine] = []
+    try:
+        for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
+            out += [
+                LogLine(function, e["timestamp"], e["logStreamName"], e["message"], e["eventId"])
+                for e in page.get("events", [])
+            ]
+    except logs.exceptions.ResourceNotFoundException:
+        return None
+    return out
+
+
+def interleave(lines: Iterable[LogLine]) -> list[LogLine]:
+    """By time; events of the same millisecond keep their function's order."""
+    return sorted(lines, key=lambda line: line.timestamp)
+
+
+class Follower:
+    """New log lines of several functions, each once, across polls.
+
+    Each poll asks FilterLogEvents from a little before the newest event seen (events can be
+    ingested after a later one was: each function's output is shipped when its invocation
+    ends) and drops the event IDs already printed.
+    """
+
+    LOOKBACK_MS = 60_000
+
+    def __init__(self, logs: Any, functions: list[str], start_ms: int, pattern: str | None) -> None:
+        self.logs, self.functions, self.pattern = logs, functions, pattern
+        self.start_ms = start_ms
+        self.newest = start_ms
+        self.seen: dict[tuple[str, str], int] = {}
+        self.missing: set[str] = set()
+
+    def poll(self) -> list[LogLine]:
+        since = max(self.start_ms, self.newest - self.LOOKBACK_MS)
+        fresh: list[LogLine] = []
+        self.missing = set()
+        for function in self.functions:
+            lines = read_logs(self.logs, function, since, self.pattern)
+            if lines is None:
+                self.missing.add(function)
+                continue
+            for line in lines:
+                key = (function, line.event_id)
+                if key not in self.seen:
+                    self.seen[key] = line.timestamp
+                    fresh.append(line)
+        if fresh:
+            self.newest = max(self.newest, *(line.timestamp for line in fresh))
+        # IDs older than the window can never come back: forget them (bounded memory).
+        floor = self.newest - 2 * self.LOOKBACK_MS
+        self.seen = {k: ts for k, ts in self.seen.items() if ts >= floor}
+        return interleave(fresh)
+
+
+# -- the table's rows ---------------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """A deserialized DynamoDB value as plain JSON: Decimal → int/float, sets → sorted lists,
+    binary → base64."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((plain(v) for v in value), key=repr)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    if hasattr(value, "value") and isinstance(value.value, (bytes, bytearray)):  # boto3 Binary
+        return base64.b64encode(bytes(value.value)).decode()
+    return value
+
+
+def scan_rows(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of ``table`` (all pages), as plain JSON."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    des = TypeDeserializer()
+    rows = []
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+        for item in page.get("Items", []):
+            rows.append({k: plain(des.deserialize(v)) for k, v in item.items()})
+    return rows
+
+
+# The time Lambda 1 stores with each order (handlers/store_order.py: the message's SentTimestamp
+# as ISO-8601 UTC), by which rows sort newest first.
+TIME_ATTRIBUTE = "receivedAt"
+
+
+def newest_first(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """``rows`` newest first by their time attribute, rows without it last; and whether every
+    row had one (if none has, the order is the table's, which means nothing)."""
+    timed = [r for r in rows if isinstance(r.get(TIME_ATTRIBUTE), str)]
+    untimed = [r for r in rows if not isinstance(r.get(TIME_ATTRIBUTE), str)]
+    timed.sort(key=lambda r: r[TIME_ATTRIBUTE], reverse=True)
+    return timed + untimed, not untimed
+
+
+# -- redrive ------------------------------------------------------------------------------------
+
+ACTIVE = ("RUNNING", "CANCELLING")
+
+
+def wait_for_move(
+    sqs: Any,
+    source_arn: str,
+    *,
+    timeout: float = 600.0,
+    on_wait: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    """The newest message move task of ``source_arn`` once it is no longer running."""
+    started = time.monotonic()
+    interval = 0.2
+    while True:
+        results = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=1)["Results"]
+        task: dict[str, Any] = results[0] if results else {}
+        if task.get("Status") not in ACTIVE:
+            return task
+        elapsed = time.monotonic() - started
+        if elapsed > timeout:
+            raise TimeoutError(f"the move from {source_arn} still runs after {timeout:.0f} s")
+        if on_wait:
+            moved = task.get("ApproximateNumberOfMessagesMoved", 0)
+            on_wait(f"moving messages ({moved} so far)", started)
+        time.sleep(interval)  # a polling interval, bounded: AWS moves up to 500 messages/s
+        interval = min(interval * 2, 2.0)
+
+
+def failure_records(sqs: Any, url: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """Lambda 2's on-failure records (invocation records, JSON), left in the queue: each is
+    received with a visibility timeout, then made visible again at once."""
+    import json
+
+    received: list[dict[str, Any]] = []
+    while len(received) < limit:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+        messages = got.get("Messages", [])
+        if not messages:
+            break
+        received += messages
+    for i in range(0, len(received), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for n, m in enumerate(received[i : i + 10])
+            ],
+        )
+    out = []
+    for m in received:
+        try:
+            body = json.loads(m["Body"])
+        except ValueError:
+            body = {"body": m["Body"]}
+        out.append(body if isinstance(body, dict) else {"body": body})
+    return out
