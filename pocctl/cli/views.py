@@ -183,25 +183,25 @@ def log_line(line: Any, width: int) -> str:
 
 
 def order_rows_table(rows: list[dict[str, Any]], key: str, time_attribute: str) -> Table:
-    """`pocctl orders`: one row per item: its key, its time and the rest as compact JSON."""
+    """`pocctl orders`: one row per item: its time, then its key with the rest of the item as
+    compact JSON on the line under it (the key stays whole on one line within 80 columns)."""
     import json
 
     columns = [
         Column("#", justify="right"),
-        Column(key, fold=True),
-        Column(time_attribute),
-        Column("order", fold=True),
+        Column(time_attribute, fold=True),
+        Column(f"{key} / order", fold=True),
     ]
     cells = []
     for n, row in enumerate(rows, 1):
         rest = {k: v for k, v in row.items() if k not in (key, time_attribute)}
-        body = rest.get("order", rest) if list(rest) == ["order"] else rest
+        body = rest["order"] if list(rest) == ["order"] else rest
+        text = json.dumps(body, ensure_ascii=False, separators=(", ", ": "))
         cells.append(
             [
                 str(n),
-                escape(str(row.get(key, ""))),
                 escape(str(row.get(time_attribute, "—"))),
-                escape(json.dumps(body, ensure_ascii=False, separators=(", ", ": "))),
+                f"{escape(str(row.get(key, '')))}\n[dim]{escape(text)}[/]",
             ]
         )
     return columns, cells
