@@ -209,31 +209,116 @@ def wait_for_move(
         interval = min(interval * 2, 2.0)
 
 
-def failure_records(sqs: Any, url: str, limit: int = 1000) -> list[dict[str, Any]]:
-    """Lambda 2's on-failure records (invocation records, JSON), left in the queue: each is
-    received with a visibility timeout, then made visible again at once."""
+@dataclass
+class FailedBatch:
+    """One on-failure record of a stream mapping (an invocation record: which stream records
+    failed, not the records themselves) and the receipt handle it was received with."""
+
+    record: dict[str, Any]
+    receipt_handle: str
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return dict(self.record.get("DDBStreamBatchInfo") or {})
+
+
+def failed_batches(sqs: Any, url: str, limit: int = 1000) -> list[FailedBatch]:
+    """Lambda 2's on-failure records, received with a visibility timeout so each is read once;
+    ``release`` makes the ones not re-processed visible again."""
     import json
 
-    received: list[dict[str, Any]] = []
-    while len(received) < limit:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+    out: list[FailedBatch] = []
+    while len(out) < limit:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300)
         messages = got.get("Messages", [])
         if not messages:
             break
-        received += messages
-    for i in range(0, len(received), 10):
+        for m in messages:
+            try:
+                body = json.loads(m["Body"])
+            except ValueError:
+                body = {"body": m["Body"]}
+            record = body if isinstance(body, dict) else {"body": body}
+            out.append(FailedBatch(record, m["ReceiptHandle"]))
+    return out
+
+
+def release(sqs: Any, url: str, batches: list[FailedBatch]) -> None:
+    """Make ``batches`` visible again at once: they stay in the queue, unchanged."""
+    for i in range(0, len(batches), 10):
         sqs.change_message_visibility_batch(
             QueueUrl=url,
             Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for n, m in enumerate(received[i : i + 10])
+                {"Id": str(n), "ReceiptHandle": b.receipt_handle, "VisibilityTimeout": 0}
+                for n, b in enumerate(batches[i : i + 10])
             ],
         )
-    out = []
-    for m in received:
-        try:
-            body = json.loads(m["Body"])
-        except ValueError:
-            body = {"body": m["Body"]}
-        out.append(body if isinstance(body, dict) else {"body": body})
-    return out
+
+
+def stream_records(streams: Any, info: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The stream records a failure record names (startSequenceNumber..endSequenceNumber of its
+    shard), read back from the stream as Lambda read them; None when the stream no longer has
+    them (DynamoDB Streams keeps records 24 hours: https://docs.aws.amazon.com/amazondynamodb/
+    latest/developerguide/Streams.html)."""
+    from botocore.exceptions import ClientError, ParamValidationError
+
+    try:
+        first, last = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
+        iterator = streams.get_shard_iterator(
+            StreamArn=info["streamArn"],
+            ShardId=info["shardId"],
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=info["startSequenceNumber"],
+        )["ShardIterator"]
+    except (KeyError, ValueError, ClientError, ParamValidationError):
+        return None
+    out: list[dict[str, Any]] = []
+    for _ in range(1000):  # bounded: a shard holds at most 24 hours of records
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        for r in page.get("Records", []):
+            if int(r["dynamodb"]["SequenceNumber"]) > last:
+                return out
+            if int(r["dynamodb"]["SequenceNumber"]) >= first:
+                out.append(_as_lambda_delivers(r, info["streamArn"]))
+        iterator = page.get("NextShardIterator")
+        if not iterator or not page.get("Records"):
+            break
+    return out or None
+
+
+def _as_lambda_delivers(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """GetRecords' record as the stream mapping puts it in the event: eventSourceARN added,
+    ApproximateCreationDateTime in epoch seconds (https://docs.aws.amazon.com/lambda/latest/dg/
+    with-ddb.html, its sample event)."""
+    rec = dict(record)
+    ddb = dict(rec.get("dynamodb", {}))
+    created = ddb.get("ApproximateCreationDateTime")
+    if isinstance(created, dt.datetime):
+        ddb["ApproximateCreationDateTime"] = round(created.timestamp())
+    rec["dynamodb"] = ddb
+    rec["eventSourceARN"] = stream_arn
+    return rec
+
+
+def reinvoke(lambda_client: Any, function: str, records: list[dict[str, Any]]) -> str | None:
+    """Invoke ``function`` with ``records`` as its stream mapping would; None when it handled
+    every record, else what went wrong."""
+    import json
+
+    resp = lambda_client.invoke(
+        FunctionName=function,
+        Payload=json.dumps({"Records": records}, default=str).encode(),
+    )
+    payload = resp["Payload"].read()
+    try:
+        answer = json.loads(payload or b"null")
+    except ValueError:
+        answer = None
+    if resp.get("FunctionError"):
+        kind = answer.get("errorType", "error") if isinstance(answer, dict) else "error"
+        message = answer.get("errorMessage", "") if isinstance(answer, dict) else ""
+        return f"{kind}: {message}".strip(": ")
+    failed = answer.get("batchItemFailures") if isinstance(answer, dict) else None
+    if failed:
+        return f"{len(failed)} record(s) reported as failed (batchItemFailures)"
+    return None

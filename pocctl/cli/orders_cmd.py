@@ -124,37 +124,71 @@ def redrive_dlq(app: App, yes: bool) -> int:
     return moved
 
 
-def show_failures(app: App) -> list[dict[str, Any]]:
-    """Lambda 2's failure queue holds invocation records, not orders: SQS cannot move them to a
-    stream. They are listed with what to do."""
+def redrive_failures(app: App, yes: bool) -> tuple[int, int]:
+    """Lambda 2's failure queue holds invocation records (which stream records failed), not
+    orders: SQS's redrive cannot move them to a stream. Each batch is read back from the stream
+    and Lambda 2 invoked with it, as its trigger would; a batch that succeeds leaves the queue.
+    (re-processed, left)."""
     from pocctl import observe
 
     cfg, term = app.cfg, app.terminal
-    found = _queue(app, cfg.lambda2.on_failure_queue)
+    name, fn = cfg.lambda2.on_failure_queue, cfg.lambda2.name
+    found = _queue(app, name)
     if found is None:
-        return []
-    records = observe.failure_records(app.ctx.client("sqs"), found[0])
-    if not records:
-        return records
-    term.line(
-        f"{len(records)} failed batch(es) of {cfg.lambda2.name} in {cfg.lambda2.on_failure_queue}"
-        " (invocation records: which stream records failed, not the orders):"
+        return 0, 0
+    url, sqs = found[0], app.ctx.client("sqs")
+    batches = observe.failed_batches(sqs, url)
+    if not batches:
+        return 0, 0
+    term.line(f"{len(batches)} failed batch(es) of {fn} in {name} (which stream records failed):")
+    for b in batches:
+        term.info("  " + _batch_line(b))
+    try:
+        _confirm(app, f"invoke {fn} again with these stream records?", yes)
+    except BaseException:
+        observe.release(sqs, url, batches)
+        raise
+    done, left = _reinvoke_each(app, batches)
+    observe.release(sqs, url, left)
+    if done:
+        term.success(f"re-processed {len(done)} batch(es) with {fn}; removed from {name}")
+    if left:
+        term.warn(f"{len(left)} batch(es) left in {name}: fix {fn} (`pocctl logs lambda2`)")
+    return len(done), len(left)
+
+
+def _batch_line(b: Any) -> str:
+    info, ctx = b.info, b.record.get("requestContext") or {}
+    return (
+        f"{b.record.get('timestamp', '?')}  {info.get('batchSize', '?')} record(s) "
+        f"{info.get('startSequenceNumber', '?')}..{info.get('endSequenceNumber', '?')} "
+        f"of shard {info.get('shardId', '?')}: {ctx.get('condition', '?')} after "
+        f"{ctx.get('approximateInvokeCount', '?')} invocation(s)"
     )
-    for r in records:
-        info = r.get("DDBStreamBatchInfo") or {}
-        ctx = r.get("requestContext") or {}
-        term.info(
-            f"  {r.get('timestamp', '?')}  {info.get('batchSize', '?')} record(s) "
-            f"{info.get('startSequenceNumber', '?')}..{info.get('endSequenceNumber', '?')} "
-            f"of shard {info.get('shardId', '?')}: {ctx.get('condition', '?')} after "
-            f"{ctx.get('approximateInvokeCount', '?')} invocation(s)"
-        )
-    term.info(
-        f"  these rows are stored but were not notified. Fix {cfg.lambda2.name} "
-        f"(`pocctl logs lambda2`), then invoke it again with those stream records (the "
-        "stream keeps them 24 hours): GetShardIterator AT_SEQUENCE_NUMBER, GetRecords."
-    )
-    return records
+
+
+def _reinvoke_each(app: App, batches: list[Any]) -> tuple[list[Any], list[Any]]:
+    from pocctl import observe
+
+    term, fn = app.terminal, app.cfg.lambda2.name
+    streams, lam = app.ctx.client("dynamodbstreams"), app.ctx.client("lambda")
+    sqs, url = app.ctx.client("sqs"), _queue(app, app.cfg.lambda2.on_failure_queue)
+    done, left = [], []
+    for b in batches:
+        records = observe.stream_records(streams, b.info)
+        if records is None:
+            term.warn(f"the stream no longer has {_batch_line(b)} (it keeps records 24 hours)")
+            left.append(b)
+            continue
+        problem = observe.reinvoke(lam, fn, records)
+        if problem:
+            term.warn(f"{fn} failed again on {len(records)} record(s): {problem}")
+            left.append(b)
+            continue
+        assert url is not None
+        sqs.delete_message(QueueUrl=url[0], ReceiptHandle=b.receipt_handle)
+        done.append(b)
+    return done, left
 
 
 @click.command("redrive")
@@ -169,11 +203,13 @@ def redrive_command(app: App, yes: bool) -> None:
     (`pocctl logs lambda1`), or they come back.
 
     Lambda 2's failure queue holds invocation records (which stream records
-    failed), which SQS cannot move to a stream: they are listed.
+    failed), which SQS cannot move back to a stream: each batch is read back
+    from the stream (it keeps records 24 hours) and Lambda 2 invoked with it,
+    as its trigger would; the batches it handles leave the failure queue.
     """
     with app.guard():
         redrive_dlq(app, yes)
-        show_failures(app)
+        redrive_failures(app, yes)
 
 
 COMMANDS = [orders_command, redrive_command]

@@ -93,25 +93,77 @@ def test_redrive_moves_the_dlq_back_and_lambda_1_stores_the_orders(ws: Workspace
     assert "POC-Queue-DLQ is empty: nothing to redrive" in again.stdout
 
 
-def test_lambda_2_failure_records_are_listed_not_moved(ws: Workspace) -> None:
-    sqs = ws.client("sqs")
+def _count(ws: Workspace, url: str) -> int:
+    attrs = ws.client("sqs").get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def _set_topic(ws: Workspace, topic_arn: str) -> str:
+    """Point Lambda 2 at ``topic_arn``; its previous topic."""
+    lam = ws.client("lambda")
+    env = lam.get_function_configuration(FunctionName="POC-Lambda-2")["Environment"]["Variables"]
+    before = env["TOPIC_ARN"]
+    lam.update_function_configuration(
+        FunctionName="POC-Lambda-2", Environment={"Variables": {**env, "TOPIC_ARN": topic_arn}}
+    )
+    lam.get_waiter("function_updated_v2").wait(FunctionName="POC-Lambda-2")
+    return str(before)
+
+
+def test_lambda_2_s_failed_batches_are_read_back_from_the_stream_and_reinvoked(
+    ws: Workspace,
+) -> None:
+    failures = _queue_url(ws, "POC-Lambda-2-Failures")
+    good = _set_topic(ws, good_arn := "arn:aws:sns:us-east-1:123456789012:no-such-topic")
+    assert good != good_arn
+    try:
+        ws.client("sqs").send_message(
+            QueueUrl=_queue_url(ws, "POC-Queue"), MessageBody=json.dumps({"item": "unsent"})
+        )
+        # Stored, then Lambda 2 fails on its stream record until its retries run out.
+        wait_for(lambda: _count(ws, failures) == 1 or None, what="a failed batch", timeout=30.0)
+    finally:
+        _set_topic(ws, good)
+
+    run = ws.subprocess("redrive", "--yes")
+    assert run.exit_code == 0, run.output
+    assert "1 failed batch(es) of POC-Lambda-2 in POC-Lambda-2-Failures" in run.stdout
+    assert "RetryAttemptsExhausted" in run.stdout
+    assert "re-processed 1 batch(es) with POC-Lambda-2; removed from POC-Lambda-2-Failures" in (
+        run.stdout
+    )
+    assert _count(ws, failures) == 0
+
+
+def test_a_failed_batch_the_stream_no_longer_has_is_left_in_the_queue(ws: Workspace) -> None:
     failures = _queue_url(ws, "POC-Lambda-2-Failures")
     record = {
         "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 4},
         "timestamp": "2026-12-03T19:00:00.000Z",
         "DDBStreamBatchInfo": {
-            "shardId": "shardId-1",
-            "startSequenceNumber": "100",
-            "endSequenceNumber": "100",
+            "shardId": "shardId-00000001700000000000-00000000",
+            "startSequenceNumber": "000000000000000000100",
+            "endSequenceNumber": "000000000000000000100",
             "batchSize": 1,
+            "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/gone",
         },
     }
-    sqs.send_message(QueueUrl=failures, MessageBody=json.dumps(record))
+    ws.client("sqs").send_message(QueueUrl=failures, MessageBody=json.dumps(record))
     run = ws.subprocess("redrive", "--yes")
     assert run.exit_code == 0, run.output
-    assert "1 failed batch(es) of POC-Lambda-2 in POC-Lambda-2-Failures" in run.stdout
-    assert "1 record(s) 100..100 of shard shardId-1: RetryAttemptsExhausted" in run.stdout
-    counts = sqs.get_queue_attributes(
+    assert (
+        "1 record(s) 000000000000000000100..000000000000000000100 of shard "
+        "shardId-00000001700000000000-00000000: RetryAttemptsExhausted"
+    ) in run.stdout
+    assert "the stream no longer has" in run.stderr
+    assert "1 batch(es) left in POC-Lambda-2-Failures" in run.stderr
+    assert _count(ws, failures) == 1  # left where it was, visible again
+    attrs = ws.client("sqs").get_queue_attributes(
         QueueUrl=failures, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
-    assert counts["ApproximateNumberOfMessages"] == "1"  # listed, left where it was
+    assert attrs["ApproximateNumberOfMessages"] == "1"
