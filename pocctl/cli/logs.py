@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pocctl.cli.app import EXIT_USAGE, App
+from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
 
 if TYPE_CHECKING:
     from pocctl.observe import Follower, LogLine
@@ -42,9 +42,23 @@ def _show(app: App, lines: list[LogLine], as_json: bool, width: int) -> None:
             app.terminal.line(views.log_line(line, width), style=None)
 
 
-def _say_missing(app: App, functions: list[str], as_json: bool) -> None:
+def _deployed(app: App, name: str) -> bool:
+    lam = app.ctx.client("lambda")
+    try:
+        lam.get_function(FunctionName=name)
+    except lam.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def _say_missing(app: App, functions: list[str], as_json: bool, named: bool) -> None:
+    """One line per function without a log group: it has not run, or it is not there."""
     for name in functions:
-        note = f"no logs yet for {name}: it has not run"
+        with app.guard():
+            deployed = _deployed(app, name)
+        if not deployed and named:
+            app.terminal.abort(f"there is no function {name}", code=EXIT_AWS)
+        note = f"no logs yet for {name}: " + ("it has not run" if deployed else "not deployed")
         if as_json:
             app.terminal.err.print(f"[dim]{note}[/]")
         else:
@@ -101,7 +115,7 @@ def logs_command(
         follower = observe.Follower(app.ctx.client("logs"), names, start_ms, pattern)
         first = follower.poll()
     _show(app, first, as_json, width)
-    _say_missing(app, sorted(follower.missing), as_json)
+    _say_missing(app, sorted(follower.missing), as_json, named=function is not None)
     if not first and not follower.missing and not as_json:
         app.terminal.line(f"[dim]no log lines since {observe.iso_ms(start_ms)}[/]")
     if follow:

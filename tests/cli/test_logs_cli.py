@@ -97,10 +97,18 @@ def test_since_takes_durations_and_iso_times(ws: Workspace) -> None:
 
 
 def test_a_function_that_has_not_run_is_one_clear_line(ws: Workspace) -> None:
-    run = ws.subprocess("logs", "Some-Other-Function")
+    from support.localkit import deploy_function
+
+    # Any deployed function, not only the config's two.
+    deploy_function(ws.endpoint, "Never-Run", {"h.py": "def h(e, c):\n    return 1\n"}, "h.h")
+    run = ws.subprocess("logs", "Never-Run")
     assert run.exit_code == 0, run.output
-    assert "no logs yet for Some-Other-Function: it has not run" in run.stdout
-    assert "Traceback" not in run.output
+    assert run.stdout.strip() == "no logs yet for Never-Run: it has not run"
+
+    typo = ws.subprocess("logs", "POC-Lambda-3")
+    assert typo.exit_code == 1
+    assert "there is no function POC-Lambda-3" in typo.stderr
+    assert "Traceback" not in run.output + typo.output
 
 
 def test_follow_sees_a_new_invocation_and_ctrl_c_exits_130(ws: Workspace) -> None:
