@@ -204,7 +204,7 @@ def wait_for_move(
             raise TimeoutError(f"the move from {source_arn} still runs after {timeout:.0f} s")
         if on_wait:
             moved = task.get("ApproximateNumberOfMessagesMoved", 0)
-            on_wait(f"moving messages ({moved} so far)", started)
+            on_wait(f"moving messages ({moved} so far)", elapsed)
         time.sleep(interval)  # a polling interval, bounded: AWS moves up to 500 messages/s
         interval = min(interval * 2, 2.0)
 

@@ -143,13 +143,13 @@ def redrive_failures(app: App, yes: bool) -> tuple[int, int]:
     term.line(f"{len(batches)} failed batch(es) of {fn} in {name} (which stream records failed):")
     for b in batches:
         term.info("  " + _batch_line(b))
+    done: list[Any] = []
     try:
         _confirm(app, f"invoke {fn} again with these stream records?", yes)
-    except BaseException:
-        observe.release(sqs, url, batches)
-        raise
-    done, left = _reinvoke_each(app, batches)
-    observe.release(sqs, url, left)
+        _reinvoke_each(app, batches, url, done)
+    finally:  # whatever happens, what was not re-processed is visible again at once
+        left = [b for b in batches if b not in done]
+        observe.release(sqs, url, left)
     if done:
         term.success(f"re-processed {len(done)} batch(es) with {fn}; removed from {name}")
     if left:
@@ -167,28 +167,25 @@ def _batch_line(b: Any) -> str:
     )
 
 
-def _reinvoke_each(app: App, batches: list[Any]) -> tuple[list[Any], list[Any]]:
+def _reinvoke_each(app: App, batches: list[Any], url: str, done: list[Any]) -> None:
+    """Each batch's records read back from the stream and Lambda 2 invoked with them; the
+    batches it handled are deleted from the failure queue at ``url`` and added to ``done``."""
     from pocctl import observe
 
     term, fn = app.terminal, app.cfg.lambda2.name
     streams, lam = app.ctx.client("dynamodbstreams"), app.ctx.client("lambda")
-    sqs, url = app.ctx.client("sqs"), _queue(app, app.cfg.lambda2.on_failure_queue)
-    done, left = [], []
+    sqs = app.ctx.client("sqs")
     for b in batches:
         records = observe.stream_records(streams, b.info)
         if records is None:
             term.warn(f"the stream no longer has {_batch_line(b)} (it keeps records 24 hours)")
-            left.append(b)
             continue
         problem = observe.reinvoke(lam, fn, records)
         if problem:
             term.warn(f"{fn} failed again on {len(records)} record(s): {problem}")
-            left.append(b)
             continue
-        assert url is not None
-        sqs.delete_message(QueueUrl=url[0], ReceiptHandle=b.receipt_handle)
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=b.receipt_handle)
         done.append(b)
-    return done, left
 
 
 @click.command("redrive")
