@@ -27,11 +27,16 @@ What AWS documents, and what is done here:
   allowed for a source queue arn at a given time."; a bad handle: InvalidParameterValue "Value
   for parameter TaskHandle is invalid." or ResourceNotFoundException "Task does not exist.".
 
-Where this is not AWS: the move happens inside the StartMessageMoveTask request (the task lists
+Redriven messages are new messages: new MessageId, new enqueue time, receive count 0 (the
+redrive guide, cited at ``_move``).
+
+Where this is not AWS: FIFO dead-letter queues are refused (UnsupportedOperation); the move
+happens inside the StartMessageMoveTask request (the task lists
 as COMPLETED at once, so there is never a RUNNING task to cancel: Cancel answers "Task does not
 exist." as for any finished task); MaxNumberOfMessagesPerSecond is checked and reported but the
-move is not slowed to it. Messages in flight (received, not yet deleted) are not moved, as AWS
-moves only available messages. moto does not record which source queue sent a message to the DLQ,
+move is not slowed to it (its range check's message is not from AWS's documentation). Only
+available messages move: those in flight (received, not yet deleted) stay, an assumption where
+AWS's documentation says nothing. moto does not record which source queue sent a message to the DLQ,
 so without DestinationArn a DLQ with several source queues is refused (UnsupportedOperation)
 rather than guessed at; with one source (pocctl's case) the messages go back to it.
 """
@@ -39,6 +44,7 @@ rather than guessed at; with one source (pocctl's case) the messages go back to 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import threading
 import time
@@ -146,6 +152,13 @@ def _rate(value: Any) -> int | None:
 def start(source_arn: str | None, destination_arn: str | None, rate: Any) -> MoveTask:
     source = _queue(source_arn, "SourceArn")
     rate = _rate(rate)
+    if source.fifo_queue:
+        # The redrive guide: the destination must be of the same type; moto's FIFO
+        # bookkeeping (groups, deduplication) is not carried over here, so FIFO is refused
+        # rather than moved loosely.
+        raise MoveTaskError(
+            "UnsupportedOperation", "the embedded AWS does not redrive FIFO dead-letter queues"
+        )
     sources = _sources_of(source)
     if not sources:
         raise MoveTaskError(
@@ -185,16 +198,26 @@ def start(source_arn: str | None, destination_arn: str | None, rate: Any) -> Mov
 
 
 def _move(source: Any, destination: Any) -> int:
-    """Move the source's available messages (not those in flight or delayed) to ``destination``
-    as new deliveries: their receive count starts again, as for a message redriven on AWS."""
+    """Move the source's available messages (not those in flight or delayed) to
+    ``destination``, oldest first, each as a new message: "The redrive task resets the
+    retention period. All redriven messages are considered new messages and are assigned a new
+    messageID and enqueueTime." ("Learn how to configure a dead-letter queue redrive in Amazon
+    SQS", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
+    sqs-configure-dead-letter-queue-redrive.html)."""
     available = [m for m in list(source._messages) if m.visible and not m.delayed]
+    now_ms = int(time.time() * 1000)
     for message in available:
         with source._messages_lock:
             source._messages.remove(message)
-        message.approximate_receive_count = 0
-        message.approximate_first_receive_timestamp = None
-        message.receipt_handle = None
-        destination.add_message(message)
+        fresh = copy.copy(message)
+        fresh.id = str(uuid.uuid4())
+        fresh.sent_timestamp = now_ms
+        fresh.approximate_receive_count = 0
+        fresh.approximate_first_receive_timestamp = None
+        fresh.receipt_handle = None
+        fresh._old_receipt_handles = []
+        fresh.visible_at = fresh.delayed_until = 0.0
+        destination.add_message(fresh)
     return len(available)
 
 

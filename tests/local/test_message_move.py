@@ -42,7 +42,7 @@ def _pair(sqs: Any, max_receive: int = 1) -> tuple[str, str, str, str]:
     return src, _arn(sqs, src), dlq, dlq_arn
 
 
-def _to_dlq(sqs: Any, src: str, dlq: str, bodies: list[str]) -> None:
+def _to_dlq(sqs: Any, src: str, dlq: str, bodies: list[str]) -> list[str]:
     """Each body sent, received once (maxReceiveCount 1), then moved to the DLQ by the next
     receive, as SQS does."""
     for body in bodies:
@@ -51,6 +51,8 @@ def _to_dlq(sqs: Any, src: str, dlq: str, bodies: list[str]) -> None:
         sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10)
     counts = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
     assert counts["Attributes"]["ApproximateNumberOfMessages"] == str(len(bodies))
+    peek = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [m["MessageId"] for m in peek["Messages"]]
 
 
 def _code(e: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
@@ -63,7 +65,7 @@ def test_redrive_moves_the_dlq_back_to_its_source_and_lists_a_completed_task(
 ) -> None:
     sqs = _sqs(aws_endpoint)
     src, src_arn, dlq, dlq_arn = _pair(sqs)
-    _to_dlq(sqs, src, dlq, ["a", "b", "c"])
+    dead_ids = _to_dlq(sqs, src, dlq, ["a", "b", "c"])
 
     handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
     assert handle
@@ -78,11 +80,14 @@ def test_redrive_moves_the_dlq_back_to_its_source_and_lists_a_completed_task(
     assert "DestinationArn" not in task and "MaxNumberOfMessagesPerSecond" not in task
     assert "TaskHandle" not in task
 
-    got = sqs.receive_message(
-        QueueUrl=src, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
-    )["Messages"]
+    got = sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10, AttributeNames=["All"])[
+        "Messages"
+    ]
     assert sorted(m["Body"] for m in got) == ["a", "b", "c"]
-    # Redriven messages are delivered afresh: this is their first receive from the source.
+    # "All redriven messages are considered new messages and are assigned a new messageID and
+    # enqueueTime": new IDs, sent after the task started, received for the first time.
+    assert not {m["MessageId"] for m in got} & set(dead_ids)
+    assert all(int(m["Attributes"]["SentTimestamp"]) >= task["StartedTimestamp"] for m in got)
     assert {m["Attributes"]["ApproximateReceiveCount"] for m in got} == {"1"}
     assert "Messages" not in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)
 
@@ -107,6 +112,17 @@ def test_a_destination_and_a_rate_are_reported_and_the_list_is_newest_first(
     assert both[1]["MaxNumberOfMessagesPerSecond"] == 5
     assert both[1]["ApproximateNumberOfMessagesMoved"] == 1
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=other)["Messages"]] == ["x"]
+
+
+def test_a_fifo_dead_letter_queue_is_refused_not_moved_loosely(aws_endpoint: str) -> None:
+    sqs = _sqs(aws_endpoint)
+    dlq = sqs.create_queue(QueueName="d.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    policy = json.dumps({"deadLetterTargetArn": _arn(sqs, dlq), "maxReceiveCount": 1})
+    sqs.create_queue(QueueName="s.fifo", Attributes={"FifoQueue": "true", "RedrivePolicy": policy})
+    with pytest.raises(ClientError) as e:
+        sqs.start_message_move_task(SourceArn=_arn(sqs, dlq))
+    # botocore reports the query-compatible code SQS sends with it
+    assert _code(e)[0] == "AWS.SimpleQueueService.UnsupportedOperation"
 
 
 def test_a_queue_that_is_no_dead_letter_queue_is_refused_as_aws_refuses_it(
