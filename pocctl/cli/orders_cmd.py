@@ -58,7 +58,15 @@ def _print_rows(app: App, shown: list[dict[str, Any]], total: int, key: str, tim
     if not total:
         term.line(f"the table {app.cfg.table.name} is empty: `pocctl test-order` sends one")
         return
-    order = "newest first" if timed else f"rows without {observe.TIME_ATTRIBUTE} last, unordered"
+    attr = observe.TIME_ATTRIBUTE
+    has_time = any(attr in row for row in shown)
+    order = (
+        "newest first"
+        if timed
+        else f"newest first, rows without {attr} last in no particular order"
+        if has_time
+        else f"in no particular order (the rows carry no {attr})"
+    )
     term.line(f"{len(shown)} of {total} row(s) in {app.cfg.table.name}, {order}:")
     term.table(*views.order_rows_table(shown, key, observe.TIME_ATTRIBUTE), answer=True)
 
@@ -203,6 +211,12 @@ def redrive_command(app: App, yes: bool) -> None:
     failed), which SQS cannot move back to a stream: each batch is read back
     from the stream (it keeps records 24 hours) and Lambda 2 invoked with it,
     as its trigger would; the batches it handles leave the failure queue.
+
+    \b
+    Examples:
+      pocctl logs lambda1 --filter ERROR    why they failed; fix it, then:
+      pocctl redrive
+      pocctl redrive --yes                  without asking (scripts)
     """
     with app.guard():
         redrive_dlq(app, yes)
