@@ -102,6 +102,8 @@ def _register() -> None:
         inbox,
         invoke,
         local,
+        logs,
+        orders_cmd,
         plan,
         status,
         tasks,
@@ -111,18 +113,8 @@ def _register() -> None:
     )
 
     for module in (
-        tasks,
-        up,
-        plan,
-        status,
-        test_order,
-        invoke,
-        dev,
-        inbox,
-        down,
-        walkthrough,
-        local,
-        demo,
+        *(tasks, up, plan, status, test_order, logs, orders_cmd, invoke, dev),
+        *(inbox, down, walkthrough, local, demo),
     ):
         for command in module.COMMANDS:
             main.add_command(command)

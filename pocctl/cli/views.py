@@ -187,3 +187,46 @@ def inbox_lines(email: dict[str, Any]) -> list[str]:
         f"{_when(email['time'])}  [bold]{escape(email['subject'])}[/]",
         f"    [dim]{escape(first)}[/]",
     ]
+
+
+# -- pocctl logs / orders -----------------------------------------------------------------------
+
+_FUNCTION_STYLES = ("cyan", "magenta", "green", "yellow")
+
+
+def log_line(line: Any, width: int) -> str:
+    """`pocctl logs`: one event (pocctl.observe.LogLine) as its UTC time, its function (padded
+    to ``width``, coloured by name) and its message."""
+    from pocctl.observe import iso_ms
+
+    style = _FUNCTION_STYLES[sum(map(ord, line.function)) % len(_FUNCTION_STYLES)]
+    message = line.message.rstrip("\n")
+    return (
+        f"[dim]{iso_ms(line.timestamp)}[/] [{style}]{escape(line.function):<{width}}[/] "
+        + escape(message)
+    )
+
+
+def order_rows_table(rows: list[dict[str, Any]], key: str, time_attribute: str) -> Table:
+    """`pocctl orders`: one row per item: its time, then its key with the rest of the item as
+    compact JSON on the line under it (the key stays whole on one line within 80 columns)."""
+    import json
+
+    columns = [
+        Column("#", justify="right"),
+        Column(time_attribute, fold=True),
+        Column(f"{key} / order", fold=True),
+    ]
+    cells = []
+    for n, row in enumerate(rows, 1):
+        rest = {k: v for k, v in row.items() if k not in (key, time_attribute)}
+        body = rest["order"] if list(rest) == ["order"] else rest
+        text = json.dumps(body, ensure_ascii=False, separators=(", ", ": "))
+        cells.append(
+            [
+                str(n),
+                escape(str(row.get(time_attribute, "—"))),
+                f"{escape(str(row.get(key, '')))}\n[dim]{escape(text)}[/]",
+            ]
+        )
+    return columns, cells

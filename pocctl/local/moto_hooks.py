@@ -842,6 +842,39 @@ _SNS_EMAIL_PATCHES = [
 ]
 
 
+def _message_move(name: str) -> Callable[[Any], Any]:
+    def build(original: Any) -> Any:
+        from pocctl.local import message_move
+
+        return getattr(message_move, name)(original)
+
+    return build
+
+
+def _log_filter(original: Any) -> Any:
+    from pocctl.local import log_filter
+
+    return log_filter.event_message_filter_init(original)
+
+
+# SQS DLQ redrive (pocctl/local/message_move.py): moto 5.2.5 has no such actions.
+_MESSAGE_MOVE_PATCHES = [
+    Patch(
+        f"sqs-{action.replace('_', '-')}",
+        "fidelity",
+        f"moto.sqs.responses:SQSResponse.{action}",
+        "DLQ redrive as AWS does it (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/"
+        "APIReference/API_StartMessageMoveTask.html); moto 5.2.5 answers HTTP 500.",
+        _message_move(action),
+        (
+            f"{_SQS}:Queue.__init__",
+            f"{_SQS}:Queue.add_message",
+            "moto.core.responses:BaseResponse.call_action",
+        ),
+    )
+    for action in ("start_message_move_task", "list_message_move_tasks", "cancel_message_move_task")
+]
+
 PATCHES: list[Patch] = [
     Patch(
         "no-moto-sqs-mappings",
@@ -1127,6 +1160,20 @@ PATCHES: list[Patch] = [
         ),
     ),
     *_SNS_EMAIL_PATCHES,
+    *_MESSAGE_MOVE_PATCHES,
+    Patch(
+        "logs-filter-patterns",
+        "fidelity",
+        "moto.logs.utils:EventMessageFilter.__init__",
+        "FilterLogEvents' filterPattern as AWS documents it (https://docs.aws.amazon.com/"
+        "AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html): ?OR, -exclusions, %regex%; "
+        "moto matches every event for a pattern it cannot parse (pocctl/local/log_filter.py).",
+        _log_filter,
+        (
+            "moto.logs.utils:EventMessageFilter.__init__",
+            "moto.logs.models:LogStream.filter_log_events",
+        ),
+    ),
     Patch(
         "moto-api-data-json",
         "fidelity",
@@ -1156,6 +1203,9 @@ PINNED_SOURCES: dict[str, str] = {
     "moto.sns.models:Subscription.publish": "fd07bd0bb87fbe2a",
     "moto.awslambda.models:LambdaBackend.send_sns_message": "93a31ff107e6294f",
     "moto.sqs.models:Queue.add_message": "f27c9231c1f20433",
+    "moto.sqs.models:Queue.__init__": "0a4781ed5a21a050",
+    "moto.logs.utils:EventMessageFilter.__init__": "0e1ed97a67756862",
+    "moto.logs.models:LogStream.filter_log_events": "26285fdf86c34c85",
     "moto.awslambda.models:LambdaBackend.create_event_source_mapping": "19f8125cabf7d67b",
     "moto.dynamodb.models.table:StreamShard.add": "357dc6da267e5dd7",
     "moto.awslambda.models:LambdaFunction.invoke": "dadc324f30aed38b",
