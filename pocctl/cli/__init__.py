@@ -106,11 +106,13 @@ def _register() -> None:
         test_order,
         up,
         walkthrough,
+        watch,
     )
 
     for module in (tasks, up, plan, status, test_order, inbox, down, walkthrough, local, demo):
         for command in module.COMMANDS:
             main.add_command(command)
+    main.add_command(watch.watch_command)
 
 
 _register()
