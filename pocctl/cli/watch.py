@@ -117,11 +117,12 @@ def _pack(chips: list[str], width: int, indent: int) -> list[str]:
 def render(s: dict[str, Any], width: int, *, region: str, cut: bool = True) -> list[str]:
     """The diagram as markup lines for a ``width``-column terminal (``cut``: an error line is
     cut to the width; a pipe gets it whole)."""
-    header = (
-        f"[bold]pocctl watch[/] · {escape(region)} · last {s['window_minutes']} min · "
-        f"{s['time'][11:19]} UTC"
-    )
-    lines = [header, ""]
+    where = f"[bold]pocctl watch[/] · {escape(region)}"
+    when = f"last {s['window_minutes']} min · {s['time'][11:19]} UTC"
+    if len(f"pocctl watch · {region} · {when}") <= width:
+        lines = [f"{where} · {when}", ""]
+    else:
+        lines = [where, when, ""]
     wide = width >= WIDE
     for i, (hop, name, chips, error) in enumerate(hops(s)):
         arrow = "  " if i == 0 else "↓ "

@@ -96,6 +96,7 @@ class Metrics:
         self._gauges: dict[Key, float] = {}
         self._api: dict[tuple[str, str, str, str, int], _Stat] = {}
         self._running: dict[str, int] = {}
+        self._total_running = 0
         self._mutex = threading.Lock()
         self._written: dict[Key, tuple[Any, Any]] = {}  # key -> (backend, datum)
         self._stop = threading.Event()
@@ -107,13 +108,22 @@ class Metrics:
         self, account: str, region: str, namespace: str, metric: str, dims: Dims,
         value: float, unit: str = "Count",
     ) -> None:  # fmt: skip
-        key = (account, region, namespace, metric, dims, unit, _minute(time.time()))
+        self.samples(account, region, namespace, [(metric, dims, value, unit)])
+
+    def samples(
+        self, account: str, region: str, namespace: str, items: list[tuple[str, Dims, float, str]]
+    ) -> None:
+        """Several samples of one service at once: one clock read, one lock."""
+        minute = _minute(time.time())
+        pending = self._pending
         with self._mutex:
-            stat = self._pending.get(key)
-            if stat is None:
-                self._pending[key] = _Stat(value)
-            else:
-                stat.add(value)
+            for metric, dims, value, unit in items:
+                key = (account, region, namespace, metric, dims, unit, minute)
+                stat = pending.get(key)
+                if stat is None:
+                    pending[key] = _Stat(value)
+                else:
+                    stat.add(value)
 
     def api_request(
         self, api_id: str, stage: str, status: int, latency_ms: float, integration_ms: float | None
@@ -141,9 +151,12 @@ class Metrics:
         account, region, name = _function(function_arn)
         with self._mutex:
             running = self._running[function_arn] = self._running.get(function_arn, 0) + 1
-            total = sum(self._running.values())
-        for dims, value in (((("FunctionName", name),), running), ((), total)):
-            self.sample(account, region, "AWS/Lambda", "ConcurrentExecutions", dims, value)
+            self._total_running += 1
+            total = self._total_running
+        self.samples(account, region, "AWS/Lambda", [
+            ("ConcurrentExecutions", (("FunctionName", name),), running, "Count"),
+            ("ConcurrentExecutions", (), total, "Count"),
+        ])  # fmt: skip
 
     def invocation_ended(
         self, function_arn: str, failed: bool, duration_ms: float, iterator_age_ms: float | None
@@ -151,14 +164,18 @@ class Metrics:
         account, region, name = _function(function_arn)
         with self._mutex:
             self._running[function_arn] = max(0, self._running.get(function_arn, 1) - 1)
+            self._total_running = max(0, self._total_running - 1)
+        items: list[tuple[str, Dims, float, str]] = []
         for dims in ((("FunctionName", name),), (("FunctionName", name), ("Resource", name))):
-            lam = (account, region, "AWS/Lambda")
-            self.sample(*lam, "Invocations", dims, 1.0)
-            self.sample(*lam, "Errors", dims, float(failed))
-            self.sample(*lam, "Throttles", dims, 0.0)
-            self.sample(*lam, "Duration", dims, duration_ms, "Milliseconds")
+            items += [
+                ("Invocations", dims, 1.0, "Count"),
+                ("Errors", dims, float(failed), "Count"),
+                ("Throttles", dims, 0.0, "Count"),
+                ("Duration", dims, duration_ms, "Milliseconds"),
+            ]
             if iterator_age_ms is not None:
-                self.sample(*lam, "IteratorAge", dims, iterator_age_ms, "Milliseconds")
+                items.append(("IteratorAge", dims, iterator_age_ms, "Milliseconds"))
+        self.samples(account, region, "AWS/Lambda", items)
 
     # -- flushing ---------------------------------------------------------------------------
 
@@ -330,9 +347,11 @@ def sqs_sent(original: Any) -> Any:
         if m is not None:
             where = (self.account_id, self.region_name, "AWS/SQS")
             dims = (("QueueName", queue_name),)
-            m.sample(*where, "NumberOfMessagesSent", dims, 1.0)
-            size = len(message_body.encode("utf-8"))
-            m.sample(*where, "SentMessageSize", dims, float(size), "Bytes")
+            size = float(len(message_body.encode("utf-8")))
+            m.samples(*where, [
+                ("NumberOfMessagesSent", dims, 1.0, "Count"),
+                ("SentMessageSize", dims, size, "Bytes"),
+            ])  # fmt: skip
         return message
 
     return send_message
@@ -384,8 +403,11 @@ def sns_published(original: Any) -> Any:
         if m is not None and arn and ":sns:" in arn and arn.count(":") == 5:
             where = (self.account_id, self.region_name, "AWS/SNS")
             dims = (("TopicName", arn.rsplit(":", 1)[1]),)
-            m.sample(*where, "NumberOfMessagesPublished", dims, 1.0)
-            m.sample(*where, "PublishSize", dims, float(len(message.encode("utf-8"))), "Bytes")
+            size = float(len(message.encode("utf-8")))
+            m.samples(*where, [
+                ("NumberOfMessagesPublished", dims, 1.0, "Count"),
+                ("PublishSize", dims, size, "Bytes"),
+            ])  # fmt: skip
         return message_id
 
     return publish

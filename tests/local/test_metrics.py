@@ -187,7 +187,8 @@ def test_recording_costs_microseconds_per_order() -> None:
     arn = "arn:aws:lambda:us-east-1:123456789012:function:f"
     where = ("123456789012", "us-east-1", "AWS/SQS")
     rounds = 2000
-    t0 = time.perf_counter()
+    # CPU time of this thread: wall time would measure the other processes on a busy machine.
+    t0 = time.thread_time()
     for _ in range(rounds):
         m.api_request("abc", "prod", 200, 3.0, 2.0)
         for metric in ("NumberOfMessagesSent", "NumberOfMessagesReceived", "Deleted"):
@@ -197,9 +198,9 @@ def test_recording_costs_microseconds_per_order() -> None:
             m.invocation_ended(arn, False, 5.0, None)
         m.sample(*where, "Published", (("TopicName", "t"),), 1.0)
         m.sample(*where, "Delivered", (("TopicName", "t"),), 1.0)
-    per_order_us = (time.perf_counter() - t0) / rounds * 1e6
+    per_order_us = (time.thread_time() - t0) / rounds * 1e6
     print(f"metric recording: {per_order_us:.1f} µs per order")
-    assert per_order_us < 1000  # generous: about 30 µs on the reference machine
+    assert per_order_us < 1000  # generous: about 28 µs of CPU here
 
 
 # -- the moto behaviour metrics.py relies on (moto is pinned) -------------------------------
@@ -251,3 +252,17 @@ def test_moto_aggregates_statistic_sets_per_period(local_aws: LocalAWS) -> None:
         "Minimum": [1.0],
         "Maximum": [4.0],
     }
+
+
+def test_a_flush_costs_under_a_millisecond_of_the_server_lock(traffic: Traffic) -> None:
+    """Once a second the flusher holds the server's lock: sampling the stack's queues and
+    writing the minute's datapoints must not hold up the requests (measured, printed)."""
+    m = traffic.aws.metrics
+    rounds = 50
+    t0 = time.thread_time()
+    for _ in range(rounds):
+        m.invocation_ended("arn:aws:lambda:us-east-1:123456789012:function:f", False, 1.0, None)
+        m.flush()
+    per_flush_ms = (time.thread_time() - t0) / rounds * 1000
+    print(f"metrics flush: {per_flush_ms:.2f} ms CPU")
+    assert per_flush_ms < 5  # generous: about 0.15 ms of CPU here
