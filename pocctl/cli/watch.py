@@ -17,6 +17,7 @@ from pocctl.cli.app import App
 from pocctl.cli.terminal import Abort, escape
 
 WIDE = 80  # from this width on, a hop's figures share its line
+DIAGRAM = 112  # from this width on, the README's diagram: two rows of four boxes
 _NAME_COLUMN = 30
 
 
@@ -37,7 +38,8 @@ def _queue_chips(q: dict[str, Any], *, label: str = "", alarm: bool = False) -> 
     """A queue's counts; ``alarm``: any message in it is bad news (a DLQ, a failure queue)."""
     prefix = f"{label} " if label else ""
     if not q.get("exists"):
-        return [f"[dim]{escape(prefix)}missing[/]"]
+        named = f"{prefix}{q['name']} " if alarm else prefix
+        return [f"[dim]{escape(named)}missing[/]"]
     if alarm:
         count = q["visible"] + q["in_flight"]
         return [_chip(f"{prefix}{q['name']}", count, bad=count > 0)]
@@ -49,12 +51,12 @@ def _queue_chips(q: dict[str, Any], *, label: str = "", alarm: bool = False) -> 
 
 
 def _function_chips(f: dict[str, Any]) -> list[str]:
-    duration = f"{_ms(f['duration_ms_avg'])} avg / {_ms(f['duration_ms_max'])} max"
     return [
         _chip("invocations", f["invocations"]),
         _chip("errors", f["errors"], bad=f["errors"] > 0),
         _chip("throttles", f["throttles"], warn=f["throttles"] > 0),
-        _chip("duration", duration) if f["invocations"] else _chip("duration", "—"),
+        _chip("duration avg", _ms(f["duration_ms_avg"])),
+        _chip("max", _ms(f["duration_ms_max"])),
     ]
 
 
@@ -114,6 +116,61 @@ def _pack(chips: list[str], width: int, indent: int) -> list[str]:
     return lines
 
 
+def _box(title: str, name: str, chips: list[str], inner: int, height: int) -> list[str]:
+    """A hop as a box ``inner`` columns wide inside, ``height`` lines of content."""
+    from rich.text import Text
+
+    def fit(markup: str) -> str:
+        text = Text.from_markup(markup)
+        if text.cell_len > inner:
+            text.truncate(inner, overflow="ellipsis")
+            return escape(text.plain)  # cut: the style goes, the words stay
+        return markup + " " * (inner - text.cell_len)
+
+    if not title:
+        return [" " * (inner + 4)] * (height + 2)
+    rule = max(0, inner - len(title))
+    body = [fit(escape(name))] + [fit(c) for c in chips]
+    body += [" " * inner] * (height - len(body))
+    return (
+        [f"┌ [bold]{escape(title)}[/] {'─' * rule}┐"]
+        + [f"│ {line} │" for line in body]
+        + [f"└{'─' * (inner + 2)}┘"]
+    )
+
+
+def _diagram(s: dict[str, Any], width: int) -> list[str]:
+    """The README's diagram, two rows of boxes: API → queue → Lambda 1 → table, then under
+    the table its stream → Lambda 2 → topic, leftwards, beside the dead letters."""
+    inner = (width - 3 * 4) // 4 - 4  # four boxes (inner + 4 wide) and three arrows
+    queue, l1, table, l2, topic = (s[k] for k in ("queue", "lambda1", "table", "lambda2", "topic"))
+    by_hop = {hop: (name, chips) for hop, name, chips, _ in hops(s)}
+    dead = _queue_chips(queue["dlq"], alarm=True) + _queue_chips(l2["failure_queue"], alarm=True)
+    top = [
+        ("API", *by_hop["API"]),
+        ("queue", queue["name"], _queue_chips(queue)),
+        ("Lambda 1", l1["name"], _function_chips(l1)),
+        ("table", *by_hop["table"]),
+    ]
+    bottom = [
+        ("dead letters", "", dead),
+        ("topic", *by_hop["topic"]),
+        ("Lambda 2", l2["name"], _function_chips(l2)),
+        ("stream", *by_hop["stream"]),
+    ]
+    lines: list[str] = []
+    for row, arrow in ((top, " ─▶ "), (bottom, " ◀─ ")):
+        height = max(1 + len(chips) for _, _, chips in row)
+        boxes = [_box(t, n, c, inner, height) for t, n, c in row]
+        for i in range(height + 2):
+            joints = [arrow if i == 1 and j > (row is bottom) else "    " for j in range(1, 4)]
+            parts = [boxes[0][i]] + [joints[j - 1] + boxes[j][i] for j in range(1, 4)]
+            lines.append("".join(parts))
+        if row is top:
+            lines.append(" " * (3 * (inner + 8) + (inner + 4) // 2) + "↓")
+    return lines
+
+
 def render(s: dict[str, Any], width: int, *, region: str, cut: bool = True) -> list[str]:
     """The diagram as markup lines for a ``width``-column terminal (``cut``: an error line is
     cut to the width; a pipe gets it whole)."""
@@ -123,6 +180,14 @@ def render(s: dict[str, Any], width: int, *, region: str, cut: bool = True) -> l
         lines = [f"{where} · {when}", ""]
     else:
         lines = [where, when, ""]
+    if width >= DIAGRAM:
+        lines += _diagram(s, width)
+        for hop, _, _, error in hops(s):
+            if error is not None:
+                text = f"{hop}: {error}"
+                text = text if not cut or len(text) <= width else text[: width - 1] + "…"
+                lines.append(f"[red]{escape(text)}[/]")
+        return lines
     wide = width >= WIDE
     for i, (hop, name, chips, error) in enumerate(hops(s)):
         arrow = "  " if i == 0 else "↓ "

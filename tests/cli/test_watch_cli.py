@@ -153,16 +153,18 @@ _B = r"(?:\x1b\[[0-9;]*m)?"  # a bold on/off escape (NO_COLOR keeps bold)
 _HEADER = rf"pocctl watch{_B} · us-east-1 · last 60 min · (\d\d:\d\d:\d\d) UTC"
 
 
-@pytest.mark.parametrize("columns", [80, 60])
+@pytest.mark.parametrize("columns", [120, 80, 60])
 def test_live_view_in_a_terminal_refreshes_and_ctrl_c_exits_130(sent: Sent, columns: int) -> None:
     child = _spawn(sent.ws, columns)
     child.expect(_HEADER)
     first = child.match.group(1)
-    child.expect(rf"topic{_B} POC-Topic")
-    if columns >= 80:  # a hop's figures on its own line
-        child.expect(rf" +published {ORDERS}")
+    if columns >= 112:  # the README's diagram: boxes, the stream under the table
+        child.expect(rf"│ published {ORDERS} +│")
+        assert "┌ " in child.before and "◀─" in child.before
+    elif columns >= 80:  # a hop's figures on the hop's line
+        child.expect(rf"topic{_B} POC-Topic +published {ORDERS}")
     else:  # stacked: the figures under the hop's name
-        child.expect(rf"\r\n +published {ORDERS}")
+        child.expect(rf"topic{_B} POC-Topic\r\n +published {ORDERS}")
     # The view refreshes in place (another frame with a later time).
     child.expect(_HEADER, timeout=15)
     while child.match.group(1) == first:
@@ -198,7 +200,7 @@ def _fixture_snapshot() -> dict[str, Any]:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("width", [40, 60, 79, 80, 120])
+@pytest.mark.parametrize("width", [40, 60, 79, 80, 111, 112, 120, 200])
 def test_every_line_fits_the_width_and_the_frame_fits_24_rows(width: int) -> None:
     lines = render(_fixture_snapshot(), width, region="us-east-1")
     plain = [Text.from_markup(line).plain for line in lines]
@@ -206,7 +208,8 @@ def test_every_line_fits_the_width_and_the_frame_fits_24_rows(width: int) -> Non
     if width >= 60:
         assert len(plain) <= 24
     assert "rows ≥ 98" in "\n".join(plain)
-    assert any(line.startswith("    last error 19:10:56: KeyError") for line in plain)
+    errors = [line for line in plain if "last error 19:10:56: KeyError" in line]
+    assert len(errors) == 2  # each function's
 
 
 def test_a_pipe_gets_the_error_whole() -> None:
@@ -219,7 +222,7 @@ def test_missing_resources_say_so() -> None:
     s["queue"] = {"name": "POC-Queue", "exists": False, "dlq": {"name": "D", "exists": False}}
     s["table"] = {"name": "orders", "exists": False, "rows": None, "rows_at_least": False}
     plain = "\n".join(Text.from_markup(x).plain for x in render(s, 80, region="r"))
-    assert "↓ queue POC-Queue" in plain and "missing  DLQ missing" in plain
+    assert "↓ queue POC-Queue" in plain and "missing  DLQ D missing" in plain
     assert "rows missing" in plain
 
 
