@@ -133,6 +133,10 @@ def _count(value: float | None) -> int:
     return int(round(value or 0))
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def _ratio(total: float | None, n: float | None) -> float | None:
     return round(total / n, 1) if total is not None and n else None
 
@@ -168,7 +172,7 @@ class Watcher:
             "queue": {**self._queue(n.queue), "dlq": self._queue(n.dlq)},
             "lambda1": self._function("l1", n.lambda1, m, start),
             "table": {"name": n.table, **self._rows()},
-            "stream": {"iterator_age_ms_max": m["l2_iterator_age"]},
+            "stream": {"iterator_age_ms_max": _round(m["l2_iterator_age"])},
             "lambda2": {
                 **self._function("l2", n.lambda2, m, start),
                 "failure_queue": self._queue(n.failures),
@@ -243,7 +247,7 @@ class Watcher:
             "errors": _count(m[f"{key}_errors"]),
             "throttles": _count(m[f"{key}_throttles"]),
             "duration_ms_avg": _ratio(m[f"{key}_duration_sum"], m[f"{key}_duration_n"]),
-            "duration_ms_max": m[f"{key}_duration_max"],
+            "duration_ms_max": _round(m[f"{key}_duration_max"]),
             "last_error": self._latest_error(name, int(start.timestamp() * 1000)),
         }
 

@@ -83,6 +83,8 @@ def traffic(local_aws_module: LocalAWS) -> Iterator[Traffic]:
         lambda: stack.drain(stack.probe_url, notified) or len(notified) >= ORDERS,
         what="every order's notification",
     )
+    # Sent by hand to the dead-letter queue: counted, as AWS counts it (a redrive is not).
+    stack.client("sqs").send_message(QueueUrl=stack.dlq_url, MessageBody="by hand")
     lam, _ = deploy_function(aws.endpoint_url, "metered", {"m.py": FAILING}, "m.handler")
     for payload in [{}] * DIRECT_OK + [{"fail": True}] * DIRECT_FAILED:
         lam.invoke(FunctionName="metered", Payload=json.dumps(payload))
@@ -118,8 +120,19 @@ def test_sqs_counts_sent_received_deleted_and_samples_the_queue(traffic: Traffic
         lambda: traffic.stat(ns, "ApproximateNumberOfMessagesVisible", queue, "Maximum") == 0,
         what="the queue's visible gauge",
     )
+    dlq = {"QueueName": "POC-Queue-DLQ"}
     for gauge in ("ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"):
-        assert traffic.stat(ns, gauge, {"QueueName": "POC-Queue-DLQ"}, "Maximum") == 0
+        assert traffic.stat(ns, gauge, dlq, "Maximum") == 0
+    assert traffic.settled(ns, "NumberOfMessagesSent", dlq, 1) == 1
+    wait_for(
+        lambda: traffic.stat(ns, "ApproximateNumberOfMessagesVisible", dlq, "Maximum") == 1,
+        what="the DLQ's visible gauge",
+    )
+    age = traffic.stat(ns, "ApproximateAgeOfOldestMessage", dlq, "Maximum")
+    assert age is not None and 0 <= age < 120  # seconds
+    # An empty queue has no oldest message: AWS reports the age only with one in the queue.
+    failures = {"QueueName": "POC-Lambda-2-Failures"}  # never held a message
+    assert traffic.stat(ns, "ApproximateAgeOfOldestMessage", failures, "Sum") is None
 
 
 def test_lambda_counts_invocations_errors_and_duration(traffic: Traffic) -> None:
