@@ -142,7 +142,8 @@ def _spawn(ws: Workspace, columns: int) -> pexpect.spawn:
         sys.executable,
         ["-m", "pocctl", "--endpoint-url", ws.endpoint, "watch", "--interval", "0.5"],
         cwd=str(ws.dir),
-        env=subprocess_env(),
+        # rich reads COLUMNS before the terminal's size: a COLUMNS of the test run must not win.
+        env=subprocess_env(COLUMNS=str(columns), LINES="24"),
         encoding="utf-8",
         timeout=30,
         dimensions=(24, columns),
