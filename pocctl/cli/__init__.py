@@ -110,6 +110,7 @@ def _register() -> None:
         test_order,
         up,
         walkthrough,
+        watch,
     )
 
     for module in (
@@ -118,6 +119,7 @@ def _register() -> None:
     ):
         for command in module.COMMANDS:
             main.add_command(command)
+    main.add_command(watch.watch_command)
 
 
 _register()

@@ -129,6 +129,11 @@ def _banner(app: App, aws: LocalAWS, admin: bool) -> None:
         "deploy only code you trust."
     )
     term.line("Only this machine's tools may use it: no other Host, no web page, signed API calls.")
+    term.line(
+        "CloudWatch metrics: AWS/ApiGateway, AWS/SQS, AWS/Lambda, AWS/SNS, per minute, "
+        "updated every second (queue gauges sampled each second, not once a minute; "
+        "Throttles always 0; no AWS/DynamoDB). `pocctl watch` shows them."
+    )
     _runtimes_banner(app)
     if admin:
         term.line(

@@ -157,6 +157,24 @@ class Terminal:
             table.add_row(*row)
         self.out.print(table)
 
+    # -- live view -------------------------------------------------------------------------------
+
+    def live(self, frame: Callable[[int], str], *, interval: float) -> NoReturn:
+        """Redraw ``frame(width)`` (markup lines) in place every ``interval`` seconds until
+        Ctrl-C, which restores the screen and propagates (KeyboardInterrupt)."""
+        import threading
+
+        from rich.live import Live
+        from rich.text import Text
+
+        pause = threading.Event()
+        with Live(console=self.out, auto_refresh=False, redirect_stdout=False) as view:
+            while True:
+                text = Text.from_markup(frame(self.out.width), overflow="ellipsis")
+                text.no_wrap = True
+                view.update(text, refresh=True)
+                pause.wait(interval)
+
     # -- text widgets -----------------------------------------------------------------------------
     # These fit the width (soft_wrap=False): prose wraps, ARNs and URLs fold, commands are
     # pre-split into `\`-continued lines.

@@ -66,6 +66,9 @@ _STATUS = {
 }
 
 
+_INTEGRATION_MS = "pocctl.integration_latency_ms"  # the integration call's latency, per request
+
+
 @dataclass
 class Response:
     status: int
@@ -267,6 +270,8 @@ class ApiGateway:
         # Sends a signed request to the embedded server in-process (set by LocalAWS); over
         # HTTP to endpoint_url when None.
         self.send: Callable[[Any], Any] | None = None
+        # (api id, stage, status, latency ms, integration latency ms or None) after each request
+        self.on_request: Callable[[str, str, int, float, float | None], None] | None = None
 
     def mark_stale(self) -> None:
         """Re-check every stage's deployment at its next request."""
@@ -302,12 +307,18 @@ class ApiGateway:
                     finally:
                         self.mark_stale()
                 return app(environ, start_response)
+            started = time.monotonic()
             try:
                 resp = self.handle(*op.route, environ)
             except Exception as exc:
                 logger.exception("API Gateway data plane failed")
                 self._log(f"[API Gateway] internal error: {exc}")
                 resp = _error(500, "Internal server error", "InternalServerErrorException")
+            if self.on_request is not None:  # AWS/ApiGateway metrics (pocctl/local/metrics.py)
+                latency = (time.monotonic() - started) * 1000
+                self.on_request(
+                    op.route[0], op.route[1], resp.status, latency, environ.get(_INTEGRATION_MS)
+                )
             ids = environ.get(IDS) or Ids.new()
             for name, value in ids.headers().items():
                 resp.headers.setdefault(name, value)
@@ -421,6 +432,7 @@ class ApiGateway:
             log.add("Execution failed due to a timeout error")
             return answer
         (status, backend_headers, backend_body), latency = answer
+        call.environ[_INTEGRATION_MS] = float(latency)
         log.add(f"Received response. Status: {status}, Integration latency: {latency} ms")
         log.add(f"Endpoint response headers: {_java_map(backend_headers)}")
         log.add(f"Endpoint response body before transformations: {backend_body}")

@@ -851,6 +851,18 @@ def _message_move(name: str) -> Callable[[Any], Any]:
     return build
 
 
+# -- CloudWatch metrics of SQS and SNS (pocctl/local/metrics.py) ------------------------------
+
+
+def _metrics(name: str) -> Callable[[Any], Any]:
+    def build(original: Any) -> Any:
+        from pocctl.local import metrics
+
+        return getattr(metrics, name)(original)
+
+    return build
+
+
 def _log_filter(original: Any) -> Any:
     from pocctl.local import log_filter
 
@@ -873,6 +885,50 @@ _MESSAGE_MOVE_PATCHES = [
         ),
     )
     for action in ("start_message_move_task", "list_message_move_tasks", "cancel_message_move_task")
+]
+
+
+_SQS_METRICS = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/"
+_METRICS_PATCHES = [
+    Patch(
+        "metrics-sqs-sent",
+        "fidelity",
+        f"{_SQS}:SQSBackend.send_message",
+        "SQS publishes NumberOfMessagesSent and SentMessageSize per queue ("
+        + _SQS_METRICS
+        + "sqs-available-cloudwatch-metrics.html); moto publishes no metric.",
+        _metrics("sqs_sent"),
+        (f"{_SQS}:SQSBackend.send_message", f"{_SQS}:SQSBackend.send_message_batch"),
+    ),
+    Patch(
+        "metrics-sqs-received",
+        "fidelity",
+        "moto.sqs.responses:SQSResponse.receive_message",
+        "SQS publishes NumberOfMessagesReceived and NumberOfEmptyReceives per queue ("
+        + _SQS_METRICS
+        + "sqs-available-cloudwatch-metrics.html).",
+        _metrics("sqs_received"),
+        ("moto.sqs.responses:SQSResponse.receive_message",),
+    ),
+    Patch(
+        "metrics-sqs-deleted",
+        "fidelity",
+        f"{_SQS}:SQSBackend.delete_message",
+        "SQS publishes NumberOfMessagesDeleted per queue ("
+        + _SQS_METRICS
+        + "sqs-available-cloudwatch-metrics.html).",
+        _metrics("sqs_deleted"),
+        (f"{_SQS}:SQSBackend.delete_message", f"{_SQS}:SQSBackend.delete_message_batch"),
+    ),
+    Patch(
+        "metrics-sns-published",
+        "fidelity",
+        "moto.sns.models:SNSBackend.publish",
+        "SNS publishes NumberOfMessagesPublished and PublishSize per topic (https://docs.aws."
+        "amazon.com/sns/latest/dg/sns-monitoring-using-cloudwatch.html).",
+        _metrics("sns_published"),
+        ("moto.sns.models:SNSBackend.publish", "moto.sns.models:SNSBackend.publish_batch"),
+    ),
 ]
 
 PATCHES: list[Patch] = [
@@ -1186,6 +1242,7 @@ PATCHES: list[Patch] = [
         _model_data_never_500,
         ("moto.moto_api._internal.responses:MotoAPIResponse.model_data",),
     ),
+    *_METRICS_PATCHES,
 ]
 _BY_NAME = {p.name: p for p in PATCHES}
 
@@ -1244,6 +1301,14 @@ PINNED_SOURCES: dict[str, str] = {
     "moto.awslambda.models:LambdaBackend.update_function_configuration": "b11ed261c9acd60e",
     "moto.awslambda.models:LambdaBackend.update_function_code": "da42535db0cfddda",
     "moto.awslambda.models:LambdaFunction.architectures": "93801f81d8ebd388",
+    # metrics.py's counters (SendMessageBatch and DeleteMessageBatch go through the single ones;
+    # PublishBatch through publish).
+    "moto.sqs.models:SQSBackend.send_message_batch": "0707ad219481c867",
+    "moto.sqs.responses:SQSResponse.receive_message": "0027050ecd1294f8",
+    "moto.sqs.models:SQSBackend.delete_message": "9eb658afdceb6bd9",
+    "moto.sqs.models:SQSBackend.delete_message_batch": "53c0bc5d5f51468a",
+    "moto.sns.models:SNSBackend.publish": "6356a2b5b79eb3de",
+    "moto.sns.models:SNSBackend.publish_batch": "2ddd04189799df50",
 }
 
 

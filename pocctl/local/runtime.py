@@ -16,6 +16,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from pocctl.local.cwlogs import LogShipper
 from pocctl.local.executor import Executor, FunctionSpec
 from pocctl.local.gateway import ApiGateway
 from pocctl.local.iam_authz import WORKER_MAX_AGE, ExecutionRoleCredentials
+from pocctl.local.metrics import Metrics, stream_iterator_age_ms
 from pocctl.local.operation import operation_of
 from pocctl.local.persist import Persistence, Restored, Unfinished, unfinished_work
 from pocctl.local.pollers import MappingManager, lambda_invoker
@@ -84,6 +86,9 @@ class LocalAWS:
             ],
             admin=admin,
         )
+        # The CloudWatch metrics AWS's services publish (metrics.py), written into moto's
+        # CloudWatch backend under the server's lock.
+        self.metrics = Metrics(self.server.lock)
         self._refresh_interval = refresh_interval
         self._workers_per_function = workers_per_function
         self.executor: Executor | None = None
@@ -122,6 +127,8 @@ class LocalAWS:
             # Before the pollers start: their first batch already holds the snapshot gate.
             self.persistence.start(self.server.request_lock)
         self._gateway.endpoint_url = self.endpoint_url
+        self._gateway.on_request = self.metrics.api_request
+        self.metrics.start()
         app = self.server.app
         self._gateway.send = lambda request: call_app(app, request)
         self._stopped.clear()
@@ -182,6 +189,7 @@ class LocalAWS:
             t.join(timeout=5)
         if self._shipper is not None:
             self._shipper.stop()
+        self.metrics.stop()
         self.server.stop()
         if self.persistence is not None:
             self.persistence.close()  # the last snapshot, with every poller settled
@@ -205,6 +213,7 @@ class LocalAWS:
                 self._shipper.flush()
                 self._shipper.forget()
             self._forget_sessions()
+            self.metrics.flush()  # what came before the reset goes with the old backends
             self.server.reset()
         finally:
             self.mappings.resume()
@@ -352,15 +361,15 @@ class LocalAWS:
         if inv_type == "Event":
             # Asynchronous invocation: accepted now, run in the background.
             t = threading.Thread(
-                target=executor.invoke,
-                args=(spec, event),
+                target=self._metered_invoke,
+                args=(executor, spec, event),
                 name=f"pocctl-async-{spec.name}",
                 daemon=True,
             )
             self._async = [a for a in self._async if a.is_alive()] + [t]
             t.start()
             return b""
-        result = executor.invoke(spec, event)
+        result = self._metered_invoke(executor, spec, event)
         if result.error is not None:
             response_headers["x-amz-function-error"] = "Unhandled"
         if (request_headers.get("x-amz-log-type") or "None") == "Tail":
@@ -370,3 +379,15 @@ class LocalAWS:
             response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
         response_headers["x-amz-executed-version"] = "$LATEST"
         return result.payload
+
+    def _metered_invoke(self, executor: Executor, spec: FunctionSpec, event: Any) -> Any:
+        """One invocation, with the AWS/Lambda metrics Lambda publishes for it."""
+        self.metrics.invocation_started(spec.arn)
+        failed, duration = True, 0.0
+        try:
+            result = executor.invoke(spec, event)
+            failed, duration = result.error is not None, result.duration_ms
+            return result
+        finally:
+            age = stream_iterator_age_ms(event, time.time())
+            self.metrics.invocation_ended(spec.arn, failed, duration, age)

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from pocctl.local import metrics
+
 EMAIL_PROTOCOLS = ("email", "email-json")
 # API_Subscribe: the token is valid for three days.
 TOKEN_LIFETIME = 3 * 24 * 3600.0
@@ -222,15 +224,23 @@ def email_delivery(original: Any) -> Any:
             if sub.protocol in EMAIL_PROTOCOLS:
                 _email(sub, message, message_id, subject, message_attributes, message_structure)
                 continue
-            sub.publish(
-                message,
-                message_id,
-                subject=subject,
-                message_attributes=message_attributes,
-                group_id=group_id,
-                deduplication_id=deduplication_id,
-                message_structure=message_structure,
-            )
+            matcher = sub._filter_policy_matcher
+            if matcher is not None and not matcher.matches(message_attributes, message):
+                continue  # filtered out: no delivery, none counted (as moto's publish skips it)
+            try:
+                sub.publish(
+                    message,
+                    message_id,
+                    subject=subject,
+                    message_attributes=message_attributes,
+                    group_id=group_id,
+                    deduplication_id=deduplication_id,
+                    message_structure=message_structure,
+                )
+            except Exception:
+                metrics.notification(self.arn, delivered=False)
+                raise
+            metrics.notification(self.arn, delivered=True)
         self.sent_notifications.append((message_id, message, subject, message_attributes, group_id))
         return message_id
 
@@ -247,6 +257,7 @@ def _email(sub: Any, message: str, message_id: str, subject: str | None,
     if sub.protocol == "email-json":
         message = json.dumps(sub.get_post_data(message, message_id, subject), indent=2)
     _send(sub.topic.sns_backend, notification(sub, message, subject))
+    metrics.notification(sub.topic_arn, delivered=True)
 
 
 def confirm_answer(original: Any) -> Any:
