@@ -8,6 +8,8 @@ widgets, key input. What pocctl's steps, orders and resources look like as rows 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +24,10 @@ def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
+
+
+UNBOUNDED = 100_000  # columns of a non-terminal's "width": nothing reaches it
+RULE_WIDTH = 80  # a rule's width where the output has none (a pipe)
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,18 @@ class Terminal:
 
         # Long lines (commands, URLs) are not hard-wrapped, so they can be copied whole.
         self.out = out or Console(highlight=False, soft_wrap=True)
+        if out is None and not self.out.is_terminal and "COLUMNS" not in os.environ:
+            # A pipe or a file: nothing is wrapped, folded or cut, so an ARN, URL or ID is
+            # whole on its line for grep and scripts (COLUMNS=N asks for N columns instead).
+            self.out.width = UNBOUNDED
         # Errors are never hard-wrapped: one line a user can copy (and a test can match).
         self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
         self._getchar = getchar or click.getchar
         self._status: Any = None
         self._last_wait: dict[str, float] = {}
+        # The command line that repeats this run's global options ("pocctl --local"): a command
+        # suggested in a message (`pocctl down` removes it) gets them, so it works when pasted.
+        self.prog = "pocctl"
 
     @property
     def interactive(self) -> bool:
@@ -67,9 +80,20 @@ class Terminal:
 
     # -- plain messages ---------------------------------------------------------------------------
 
+    def pasteable(self, text: str, markup: bool = False) -> str:
+        """``text`` with each `pocctl …` it suggests written with this run's global options
+        (see App.cmd); one already written so, and `pocctl local`/`demo` (they reach no
+        stack), stay as they are."""
+        given = self.prog.removeprefix("pocctl").strip()
+        if not given:
+            return text
+        prog = escape(self.prog) if markup else self.prog
+        suggested = re.compile(rf"`pocctl (?!{re.escape(given)}[ `]|local\b|demo\b)")
+        return suggested.sub(lambda m: f"`{prog} ", text)
+
     def line(self, text: str = "", style: str | None = None) -> None:
         if not self.quiet:
-            self.out.print(text, style=style)
+            self.out.print(self.pasteable(text, markup=True), style=style)
 
     def info(self, text: str) -> None:
         self.line(escape(text))
@@ -78,7 +102,7 @@ class Terminal:
         self.line(f"[green]✓[/] {escape(text)}")
 
     def warn(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {escape(text)}")
+        self.err.print(f"[yellow]warning:[/] {escape(self.pasteable(text))}")
 
     def debug(self, text: str) -> None:
         if self.verbose:
@@ -87,9 +111,9 @@ class Terminal:
     def abort(self, message: str, *, hint: str = "", code: int = 1) -> NoReturn:
         """The one exit path for expected errors: one clear line, then what to do."""
         self.stop_spinner()
-        self.err.print(f"[bold red]error:[/] {escape(message)}")
+        self.err.print(f"[bold red]error:[/] {escape(self.pasteable(message))}")
         if hint:
-            self.err.print(f"  [dim]→[/] {escape(hint)}")
+            self.err.print(f"  [dim]→[/] {escape(self.pasteable(hint))}")
         raise Abort(code)
 
     def json(self, data: Any) -> None:
@@ -155,7 +179,14 @@ class Terminal:
             table.add_column(c.header, justify=c.justify, overflow="fold" if c.fold else "ellipsis")
         for row in rows:
             table.add_row(*row)
-        self.out.print(table)
+        if self.out.width < UNBOUNDED:
+            self.out.print(table)
+            return
+        # rich pads every cell to its column's width, the last one too: not in a pipe.
+        with self.out.capture() as captured:
+            self.out.print(table)
+        for line in captured.get().splitlines():
+            self.out.print(line.rstrip(), markup=False, highlight=False)
 
     # -- text widgets -----------------------------------------------------------------------------
     # These fit the width (soft_wrap=False): prose wraps, ARNs and URLs fold, commands are
@@ -164,11 +195,14 @@ class Terminal:
     def rule(self, title: str) -> None:
         if self.quiet:
             return
+        from rich.rule import Rule
+
         self.out.print()
-        if len(title) + 6 <= self.out.width:
-            self.out.rule(f"[bold]{escape(title)}[/]", style="cyan")
+        width = min(self.out.width, RULE_WIDTH) if self.out.width >= UNBOUNDED else self.out.width
+        if len(title) + 6 <= width:
+            self.out.print(Rule(f"[bold]{escape(title)}[/]", style="cyan"), width=width)
         else:  # a rule would cut the title short
-            self.out.rule(style="cyan")
+            self.out.print(Rule(style="cyan"), width=width)
             self.paragraph(title, style="bold")
 
     def heading(self, text: str) -> None:
@@ -178,7 +212,7 @@ class Terminal:
         if not self.quiet:
             from rich.text import Text
 
-            body = _Indented(Text(text, style=style), indent)
+            body = _Indented(Text(self.pasteable(text), style=style), indent)
             self.out.print(body, soft_wrap=False)
 
     def settings(self, rows: list[tuple[str, str]], indent: int = 4) -> None:

@@ -238,7 +238,7 @@ def run_build_task(app: App, task: Task) -> list[Step]:
             app.terminal.abort(
                 str(e),
                 hint=(f"{hint}; then " if hint else "")
-                + f"`pocctl walkthrough` resumes at Task {task.number}",
+                + f"`{app.cmd('walkthrough')}` resumes at Task {task.number}",
                 code=EXIT_AWS,
             )
     show_made(app, steps)
@@ -295,7 +295,7 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
         if answer == _QUIT:
             term.paragraph(
                 f"Stopped before Task {task.number}; what was made is kept. "
-                "`pocctl walkthrough` resumes at the first task not done."
+                f"`{app.cmd('walkthrough')}` resumes at the first task not done."
             )
             return
         if answer == _SKIP:
@@ -314,7 +314,8 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
     if failed:
         term.abort(
             f"{done}, but Task 9 failed (see above)",
-            hint="`pocctl status` shows what is missing; `pocctl test-order` tries again",
+            hint=f"`{app.cmd('status')}` shows what is missing; "
+            f"`{app.cmd('test-order')}` tries again",
             code=EXIT_AWS,
         )
     term.success(done)
@@ -344,10 +345,11 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
         go = yes
         if not yes:
             term.paragraph(
-                "Not torn down: without a terminal, that takes --yes (or `pocctl down --yes`)."
+                f"Not torn down: without a terminal, that takes --yes "
+                f"(or `{app.cmd('down', '--yes')}`)."
             )
     if not go:
-        term.paragraph("Kept the stack: `pocctl down` removes it when you are done.")
+        term.paragraph(f"Kept the stack: `{app.cmd('down')}` removes it when you are done.")
         return
     term.line("\n[bold]▶ running Task 10[/]")
     with _interruptible(term, TEARDOWN_TASK):
@@ -374,8 +376,8 @@ def explain(app: App, task: Task) -> None:
     """One task's screen, without running it (read-only calls only)."""
     show_screen(app, task)
     app.terminal.line(
-        f"\n[dim]Nothing was changed. `pocctl task {task.number}` runs it; "
-        f"`pocctl walkthrough --from {task.number}` walks from here.[/]"
+        f"\n[dim]Nothing was changed. `{escape(app.cmd('task', str(task.number)))}` runs it; "
+        f"`{escape(app.cmd('walkthrough', '--from', str(task.number)))}` walks from here.[/]"
     )
 
 
