@@ -51,9 +51,7 @@ def run_down(app: App, *, yes: bool) -> None:
     # Looked at first: a queue's messages go with it, and with them the orders they carry.
     lines, counts = survey(app)
     if not lines:
-        app.terminal.info(
-            f"nothing to remove: no resource of the stack exists in {app.aws.region}"
-        )
+        app.terminal.info(f"nothing to remove: no resource of the stack exists in {app.aws.region}")
         return
     if not yes and not sys.stdin.isatty():
         app.terminal.abort(

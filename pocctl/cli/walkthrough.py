@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pocctl.cli import views
-from pocctl.cli.app import EXIT_AWS, App
+from pocctl.cli.app import EXIT_AWS, EXIT_INTERRUPTED, App
 from pocctl.cli.terminal import Abort, Terminal, escape
 from pocctl.engine import UNCHANGED, Step
 from pocctl.lab import BUILD_TASKS, TASKS, TEARDOWN, TEARDOWN_TASK, TEST, TEST_TASK, Task
@@ -55,16 +55,35 @@ def console_url(
 
 
 def cli_command(
-    resource: Resource, identity: dict[str, Any], endpoint: str, region: str
+    resource: Resource,
+    identity: dict[str, Any],
+    endpoint: str,
+    region: str,
+    credentials: list[str] | None = None,
 ) -> list[str] | None:
     """The AWS CLI command that shows a resource on another endpoint (the embedded AWS has no
-    console), as argument pairs: ["aws", "--endpoint-url URL", …]."""
+    console), as argument pairs: ["aws", "--endpoint-url URL", …]; ``credentials``: what a fresh
+    shell needs to sign as this run does (see ``cli_credentials``)."""
     args = resource.cli_args(identity)
     if args is None:
         return None
     # Quote each value; keep "--option value" together so a wrapped line never splits a pair.
     quoted = [" ".join(shlex.quote(w) for w in a.split(" ", 1)) for a in args]
-    return ["aws", f"--endpoint-url {shlex.quote(endpoint)}", f"--region {region}", *quoted]
+    where = [f"--endpoint-url {shlex.quote(endpoint)}", f"--region {region}"]
+    env = [c for c in credentials or [] if not c.startswith("--")]  # VAR=value, before `aws`
+    options = [c for c in credentials or [] if c.startswith("--")]
+    return [*env, "aws", *where, *options, *quoted]
+
+
+def cli_credentials(app: App) -> list[str]:
+    """What an `aws` command pasted into a fresh shell needs to sign as this run: the profile it
+    used, or the embedded AWS's public key `testing` (never any other key: it may be secret)."""
+    if app.options.profile and not app.options.local:
+        return [f"--profile {shlex.quote(app.options.profile)}"]
+    creds = app.aws.session.get_credentials()
+    if creds is not None and creds.access_key == "testing":
+        return ["AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"]
+    return []
 
 
 def shell_lines(units: list[str], width: int) -> list[str]:
@@ -208,7 +227,7 @@ def show_made(app: App, steps: list[Step]) -> None:
         if pending:
             term.line(f"    [yellow]{escape(pending)}[/]")
         if endpoint:
-            units = cli_command(r, ident, endpoint, region)
+            units = cli_command(r, ident, endpoint, region, cli_credentials(app))
             if units:
                 term.shell(shell_lines(units, term.out.width - 4), indent=4)
         else:
@@ -269,14 +288,13 @@ def _ask(term: Terminal, task: Task, interactive: bool) -> str:
 def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
     term = app.terminal
     interactive = not yes and sys.stdin.isatty()
+    app.announce()
     with app.guard():
-        where = app.endpoint_url or "AWS"
         first = start if start is not None else first_not_done(app)
         term.rule("pocctl walkthrough")
         term.paragraph(
             "The lab's Tasks 1–10, one screen each: what the task builds and why, exactly "
-            "what pocctl will send, and what it made. "
-            f"Account {app.ctx.account}, region {app.ctx.region}, endpoint {where}."
+            "what pocctl will send, and what it made."
         )
     if start is None and first > 1:
         done = "Task 1 is" if first == 2 else f"Tasks 1–{first - 1} are"
@@ -287,7 +305,8 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
     skipped: list[int] = []
     failed = False
     for task in (t for t in TASKS if t.number >= first):
-        show_screen(app, task)
+        with term.paged():  # a screen taller than the window waits for space, as `more`
+            show_screen(app, task)
         if task.action == TEARDOWN:
             _teardown(app, interactive=interactive, yes=yes)
             break
@@ -303,7 +322,7 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
             term.line(f"[dim]skipped Task {task.number}[/]")
             continue
         term.line(f"\n[bold]▶ running Task {task.number}[/]")
-        with _interruptible(term, task):
+        with _interruptible(app, task):
             if task.action == TEST:
                 failed = not _run_test_order(app)
             else:
@@ -352,24 +371,26 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
         term.paragraph(f"Kept the stack: `{app.cmd('down')}` removes it when you are done.")
         return
     term.line("\n[bold]▶ running Task 10[/]")
-    with _interruptible(term, TEARDOWN_TASK):
+    with _interruptible(app, TEARDOWN_TASK):
         run_down(app, yes=True)
 
 
 @contextlib.contextmanager
-def _interruptible(term: Terminal, task: Task) -> Iterator[None]:
+def _interruptible(app: App, task: Task) -> Iterator[None]:
     """Ctrl-C during a run: say what is kept and how to go on, instead of click's "Aborted!"."""
+    term = app.terminal
     try:
         yield
     except KeyboardInterrupt:
         term.stop_spinner()
+        term.wait_over()
         term.line()
         term.paragraph(
             f"Interrupted during Task {task.number}: what it made so far is kept (the state file "
-            "is written after each resource). `pocctl walkthrough` resumes at the first task "
-            "not done."
+            f"is written after each resource). `{app.cmd('walkthrough')}` resumes at the first "
+            "task not done."
         )
-        raise Abort(130) from None
+        raise Abort(EXIT_INTERRUPTED) from None
 
 
 def explain(app: App, task: Task) -> None:
