@@ -205,12 +205,12 @@ class App:
         with self.guard():
             cfg, ctx = self.cfg, self.ctx  # config errors first: no AWS call before they pass
             del cfg
-            if lock:  # this run may change AWS: say where first
-                self.announce()
             lock_cm = locked(self.options.state) if lock else contextlib.nullcontext()
             try:
                 with lock_cm:
                     state = State.load(self.options.state)
+                    if lock:  # this run may change AWS: say where, first
+                        self.announce()
                     state.check_target(ctx.account, ctx.region, self.endpoint_url)
                     shown = reporter or ProgressReporter(self.terminal)
                     yield Engine(ctx, state, reporter=_Recording(shown, self.changed))

@@ -77,7 +77,8 @@ def test_pending_then_confirmed_through_the_inbox_and_the_notification_arrives(
 
     order = lws.subprocess("test-order")
     assert order.exit_code == 0, order.output
-    assert f"the notification email to {ADDRESS}: `pocctl inbox` shows it" in order.output
+    inbox = f"pocctl --endpoint-url {lws.endpoint} inbox"  # the run's options, to paste
+    assert f"the notification email to {ADDRESS}: `{inbox}` shows it" in order.output
     mails = wait_for(
         lambda: [m for m in _inbox(lws) if m["kind"] == "notification"] or None,
         what="the notification email",

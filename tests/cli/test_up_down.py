@@ -395,7 +395,7 @@ def test_a_task_run_before_its_prerequisite_fails_with_one_clear_line(ws) -> Non
     assert r.exit_code == 1
     assert "Task 4 (lambda1): could not create function POC-Lambda-1: role" in r.stderr
     assert "Lambda-SQS-DynamoDB does not exist" in r.stderr
-    assert "run `pocctl iam` (Task 1) first" in r.stderr
+    assert f"run `{ws.cmd('iam')}` (Task 1) first" in r.stderr
     assert "Traceback" not in r.output
 
 

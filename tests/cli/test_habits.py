@@ -1,0 +1,288 @@
+"""The CLI follows its users' habits (issue 13, item 5), tried as they would: the real CLI as a
+subprocess or under a pseudo-terminal, against one `pocctl local` shared by the module (reset
+between tests). Global options after the subcommand, hints that work when pasted, the first line
+naming the target, `down` on an empty account, a refused connection, `plan --json` /
+`--detailed-exitcode`, piped output, Ctrl-C, waits said with their seconds, paging."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import click
+import pexpect
+import pytest
+from support import subprocess_env
+from support.localproc import LocalProcess
+from support.workspace import Workspace, make_workspace
+from support.wtkit import plain
+
+from pocctl.cli import main
+from pocctl.cli.globalopts import hoist
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalProcess]:
+    server = LocalProcess("--port", "0", "--admin")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def lws(tmp_path: Path, local: LocalProcess) -> Workspace:
+    req = urllib.request.Request(f"{local.endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # a clean embedded AWS per test
+        resp.read()
+    return make_workspace(tmp_path, local.endpoint)
+
+
+def pocctl(
+    ws: Workspace, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pocctl ARGS` in the workspace, no endpoint in the environment: only what the
+    arguments say (a pasted command line), stdout a pipe."""
+    environ = subprocess_env(**(env or {}))
+    environ.pop("COLUMNS", None)  # a pipe with no width asked for
+    return subprocess.run(
+        [sys.executable, "-m", "pocctl", *args],
+        cwd=ws.dir,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def pasted(ws: Workspace, command: str) -> subprocess.CompletedProcess[str]:
+    """A `pocctl …` command line as printed, run as if pasted into a shell."""
+    words = shlex.split(command)
+    assert words[0] == "pocctl", command
+    return pocctl(ws, *words[1:])
+
+
+def suggested(text: str, words: str) -> str:
+    """The `pocctl … WORDS` a message suggests (between backquotes)."""
+    m = re.search(r"`(pocctl [^`]*?" + re.escape(words) + r")`", text)
+    assert m, f"no `pocctl … {words}` in {text!r}"
+    return m.group(1)
+
+
+# -- global options after the subcommand ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "parsed"),
+    [
+        (["up", "--local"], ["--local=", "up"]),
+        (["up", "--local", "4567"], ["--local=4567", "up"]),
+        (["--local", "up"], ["--local=", "up"]),  # not "up" taken as the port
+        (
+            ["status", "--region", "eu-west-1", "--json"],
+            ["--region", "eu-west-1", "status", "--json"],
+        ),
+        (["up", "--region=eu-west-1", "-v"], ["--region=eu-west-1", "-v", "up"]),
+        # a subcommand option's value stays its value, even when it looks like a global option
+        (["test-order", "--body", "--local", "-q"], ["-q", "test-order", "--body", "--local"]),
+        (["up", "--", "--local"], ["up", "--", "--local"]),  # after `--`, nothing is an option
+        (["local", "--port", "5", "--profile", "p"], ["--profile", "p", "local", "--port", "5"]),
+    ],
+)
+def test_global_options_are_moved_before_the_subcommand(argv: list[str], parsed: list[str]) -> None:
+    assert hoist(main, click.Context(main), argv) == parsed
+
+
+def test_an_option_the_subcommand_defines_itself_keeps_its_meaning_there() -> None:
+    @click.group()
+    @click.option("--region")
+    def root(region: str | None) -> None: ...
+
+    @root.command()
+    @click.option("--region")
+    def own(region: str | None) -> None: ...
+
+    @root.command()
+    def other() -> None: ...
+
+    ctx = click.Context(root)
+    assert hoist(root, ctx, ["own", "--region", "x"]) == ["own", "--region", "x"]
+    assert hoist(root, ctx, ["other", "--region", "x"]) == ["--region", "x", "other"]
+
+
+def test_options_after_the_subcommand_reach_the_stack_and_the_first_line_says_where(
+    lws, local
+) -> None:  # type: ignore[no-untyped-def]
+    r = pocctl(lws, "up", "--local", local.port, "--region", "eu-west-1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == (
+        f"account {ACCOUNT} · region eu-west-1 · endpoint http://127.0.0.1:{local.port}"
+    )
+    table = boto3.client("dynamodb", region_name="eu-west-1", endpoint_url=local.endpoint)
+    assert table.describe_table(TableName="orders")["Table"]["TableStatus"] == "ACTIVE"
+    # POCCTL_LOCAL_PORT names the port of a bare --local; the options follow `status` too.
+    r = pocctl(
+        lws,
+        "status",
+        "--json",
+        "--local",
+        "--region",
+        "eu-west-1",
+        env={"POCCTL_LOCAL_PORT": local.port},
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["region"] == "eu-west-1"
+    assert report["endpoint"] == f"http://127.0.0.1:{local.port}"
+    assert {row["status"] for row in report["resources"]} == {"exists"}
+
+
+# -- hints that work when pasted -----------------------------------------------------------------
+
+
+def test_a_hint_repeats_the_global_options_and_works_when_pasted(lws, local) -> None:  # type: ignore[no-untyped-def]
+    r = pocctl(lws, "task", "2", "--explain", "--local", local.port, "--region", "eu-west-1")
+    assert r.returncode == 0, r.stderr
+    hint = suggested(r.stdout, "task 2")
+    assert hint == f"pocctl --local {local.port} --region eu-west-1 task 2"
+    ran = pasted(lws, hint)
+    assert ran.returncode == 0, ran.stderr
+    table = boto3.client("dynamodb", region_name="eu-west-1", endpoint_url=local.endpoint)
+    assert table.describe_table(TableName="orders")["Table"]["TableName"] == "orders"
+
+
+def test_a_hint_from_below_the_cli_gets_the_options_too(lws, local) -> None:  # type: ignore[no-untyped-def]
+    """The resource layer, which knows no CLI options, says "run `pocctl iam` (Task 1) first";
+    what the user reads names this run's endpoint, and pasted, it makes the roles."""
+    r = pocctl(lws, "lambda1", "--local", local.port)
+    assert r.returncode == 1
+    hint = suggested(r.stderr, "iam")
+    assert hint == f"pocctl --local {local.port} iam"
+    assert pasted(lws, hint).returncode == 0
+    assert pocctl(lws, "--local", local.port, "lambda1").returncode == 1  # Task 2–3 not made
+    assert pocctl(lws, "--local", local.port, "up").returncode == 0
+
+
+# -- a refused connection ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_refused_connection_fails_at_once_with_a_hint(lws, capsys) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()  # closed again: nothing listens there
+    start = time.monotonic()
+    r = pocctl(lws, "status", "--local", str(port))
+    took = time.monotonic() - start
+    assert r.returncode == 1
+    assert "Could not connect to the endpoint URL" in r.stderr
+    assert f"nothing listens on port {port}: is `pocctl local` running?" in r.stderr
+    assert f"`pocctl local --port {port}` starts it there" in r.stderr
+    # A behaviour, not a speed target: botocore's backoff alone would take ~20 s. The process
+    # start (imports) is most of this; the bound leaves room for a loaded machine.
+    assert took < 5, took
+    with capsys.disabled():
+        print(f"\nrefused connection: pocctl status exited after {took:.2f} s")
+
+
+# -- plan --json, --detailed-exitcode; piped output ----------------------------------------------
+
+
+def test_plan_detailed_exitcode_and_json(lws, local) -> None:  # type: ignore[no-untyped-def]
+    r = pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode", "--json")
+    assert r.returncode == 2, r.stderr  # everything to create
+    report = json.loads(r.stdout)
+    assert report["changes"] is True
+    assert report["counts"] == {"create": 18, "update": 0, "unchanged": 0}
+    assert pocctl(lws, "up", "--local", local.port).returncode == 0
+    r = pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "0 to create, 0 to update, 18 unchanged"
+    lws.client("sqs").set_queue_attributes(
+        QueueUrl=lws.client("sqs").get_queue_url(QueueName="POC-Queue")["QueueUrl"],
+        Attributes={"VisibilityTimeout": "31"},
+    )
+    assert pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode").returncode == 2
+    # An error is 1, never 2 (which means changes): a config error, a refused connection.
+    lws.config.write_text("handlers_dir: handlers\nqueue: [\n")
+    assert pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode").returncode == 1
+    r = pocctl(lws, "plan", "--local", str(free_port()), "--detailed-exitcode", "--state", "x.json")
+    assert r.returncode == 1
+
+
+def test_piped_output_keeps_every_arn_whole_on_one_line_without_trailing_blanks(lws, local) -> None:  # type: ignore[no-untyped-def]
+    up = pocctl(lws, "up", "--local", local.port)
+    assert up.returncode == 0, up.stderr
+    status = pocctl(lws, "status", "--local", local.port)
+    plan = pocctl(lws, "plan", "--local", local.port)
+    report = json.loads(pocctl(lws, "status", "--local", local.port, "--json").stdout)
+    idents = [row["arn"] or row["id"] for row in report["resources"] if row["arn"] or row["id"]]
+    assert len(idents) >= 15
+    for name, text in (("up", up.stdout), ("status", status.stdout)):
+        lines = text.splitlines()
+        for ident in idents:
+            assert any(ident in line for line in lines), f"{name}: {ident} not whole on a line"
+    assert report["invoke_url"] in status.stdout.splitlines()[-1]
+    for name, text in (("up", up.stdout), ("status", status.stdout), ("plan", plan.stdout)):
+        padded = [line for line in text.splitlines() if line != line.rstrip()]
+        assert padded == [], f"{name}: lines with trailing blanks"
+        assert "\x1b" not in text
+
+
+# -- down ----------------------------------------------------------------------------------------
+
+
+def spawn(ws: Workspace, *args: str) -> pexpect.spawn:  # type: ignore[type-arg]
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "pocctl", *args],
+        cwd=str(ws.dir),
+        env=subprocess_env(TERM="xterm-256color", COLUMNS="80", LINES="24"),
+        dimensions=(24, 80),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=60,
+    )
+
+
+def test_down_on_an_empty_account_says_so_and_asks_nothing(lws, local) -> None:  # type: ignore[no-untyped-def]
+    child = spawn(lws, "down", "--local", local.port)
+    child.expect(pexpect.EOF)
+    child.close()
+    out = plain(child.before)
+    assert child.exitstatus == 0, out
+    assert f"account {ACCOUNT} · region us-east-1 · endpoint {local.endpoint}" in out
+    assert "nothing to remove: no resource of the stack exists in us-east-1" in out
+    assert "[y/N]" not in out
+
+
+def test_down_lists_what_it_will_delete_before_asking(lws, local) -> None:  # type: ignore[no-untyped-def]
+    assert pocctl(lws, "up", "--local", local.port).returncode == 0
+    child = spawn(lws, "down", "--local", local.port)
+    child.expect(r"\[y/N\]: ")
+    before = plain(child.before)
+    assert "down deletes 18 resources:" in before
+    for line in (
+        "- delete    api POC-API",
+        "- delete    function POC-Lambda-1",
+        "- delete    table orders",
+    ):
+        assert line in before
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert lws.client("lambda").get_function(FunctionName="POC-Lambda-1")
