@@ -260,10 +260,24 @@ class _Recording:
 
 
 def _names(steps: list[Step]) -> str:
-    names = [f"the {s.resource.noun} {s.resource.name}" for s in steps]
-    if len(names) > 4:
-        names = [*names[:3], f"{len(names) - 3} more"]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    """ "the roles A and B, the table orders": every resource, by kind in the order made."""
+    kinds: dict[str, list[str]] = {}
+    for s in steps:
+        kinds.setdefault(s.resource.noun, []).append(s.resource.name)
+    return _and(
+        [
+            f"the {noun} {names[0]}" if len(names) == 1 else f"the {_plural(noun)} {_and(names)}"
+            for noun, names in kinds.items()
+        ]
+    )
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
 
 
 def _escape(text: str) -> str:

@@ -6,12 +6,14 @@ naming the target, `down` on an empty account, a refused connection, `plan --jso
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from pathlib import Path
 import boto3
 import click
 import pexpect
+import pyte
 import pytest
 from support import subprocess_env
 from support.localproc import LocalProcess
@@ -286,3 +289,56 @@ def test_down_lists_what_it_will_delete_before_asking(lws, local) -> None:  # ty
     child.close()
     assert child.exitstatus == 2
     assert lws.client("lambda").get_function(FunctionName="POC-Lambda-1")
+
+
+# -- Ctrl-C --------------------------------------------------------------------------------------
+
+
+def screen_of(raw: str) -> list[str]:
+    """What an 80 × 24 terminal shows once ``raw`` (escapes and all) is written to it."""
+    screen = pyte.Screen(80, 24)
+    pyte.Stream(screen).feed(raw)  # the pty wrote \r\n already
+    return [line.rstrip() for line in screen.display]
+
+
+def test_ctrl_c_during_up_exits_130_saying_what_was_made_and_the_hint_finishes(
+    ws, call_recorder
+) -> None:  # type: ignore[no-untyped-def]
+    """`up` is held at CreateFunction by the server (so the spinner is showing, and Tasks 1–3
+    are made); Ctrl-C then: no spinner left on the screen, one line saying what was made and
+    how to finish, exit 130. Pasted, the finishing command completes the stack."""
+    held, release = threading.Event(), threading.Event()
+
+    def gate(op: str) -> None:
+        if op == "POST /2015-03-31/functions":
+            held.set()
+            release.wait(30)
+
+    call_recorder.gate = gate
+    child = spawn(ws, "--endpoint-url", ws.endpoint, "up", "--sequential")
+    child.logfile_read = io.StringIO()
+    try:
+        assert held.wait(60), child.logfile_read.getvalue()
+        child.expect("creating POC-Lambda-1…")  # the spinner
+        child.sendintr()
+        child.expect(r"stopped: made [^\r\n]*", timeout=30)
+        line = plain(child.after)
+        release.set()  # the call in flight ends on its own
+        child.expect(pexpect.EOF, timeout=30)
+        child.close()
+    finally:
+        release.set()
+        call_recorder.gate = None
+        child.close(force=True)
+    assert child.exitstatus == 130
+    screen = screen_of(child.logfile_read.getvalue())
+    assert not any("creating POC-Lambda-1" in row for row in screen), screen
+    assert any(row.startswith("stopped: made") for row in screen), screen
+    assert "the table orders" in line and "queues POC-Queue-DLQ and POC-Queue" in line, line
+    assert "the roles Lambda-SQS-DynamoDB, Lambda-DynamoDBStreams-SNS and APIGateway-SQS" in line
+    up = suggested(line, " up")
+    assert up == f"pocctl --endpoint-url {ws.endpoint} up"
+    assert f"`pocctl --endpoint-url {ws.endpoint} down` removes them" in line
+    r = pasted(ws, up)
+    assert r.returncode == 0, r.stderr
+    assert "stack is up" in r.stdout
