@@ -342,3 +342,40 @@ def test_ctrl_c_during_up_exits_130_saying_what_was_made_and_the_hint_finishes(
     r = pasted(ws, up)
     assert r.returncode == 0, r.stderr
     assert "stack is up" in r.stdout
+
+
+# -- the walkthrough fits the window -------------------------------------------------------------
+
+MORE = r"-- more -- space: next page"
+
+
+def test_a_walkthrough_screen_taller_than_the_window_pages_and_the_result_stays(lws, local) -> None:  # type: ignore[no-untyped-def]
+    child = spawn(lws, "walkthrough", "--local", local.port)
+    child.logfile_read = io.StringIO()
+    try:
+        # Task 1's screen (three policy documents) is taller than 24 rows: the first page
+        # stops with the window full, its first line still at the top.
+        child.expect(MORE)
+        screen = screen_of(child.logfile_read.getvalue())
+        assert screen[0].startswith(f"account {ACCOUNT} · region us-east-1"), screen
+        assert screen[-1].startswith("-- more --"), screen
+        child.send(" ")
+        while child.expect([MORE, r"Enter: run Task 1 · s: skip · q: quit › "]) == 0:
+            child.send(" ")
+        assert "+ create     role APIGateway-SQS" in plain(child.logfile_read.getvalue())
+        child.send("\r")  # run Task 1
+        # Its result is on the window, and stays there until a key: the next screen waits.
+        child.expect(MORE)
+        screen = screen_of(child.logfile_read.getvalue())
+        shown = "\n".join(screen)
+        assert "APIGateway-SQS" in shown and "iam get-role" in shown, screen
+        assert "Task 2 of 10" not in shown
+        child.send("q")  # stop paging: the rest of the screen at once, then the prompt
+        child.expect(r"Enter: run Task 2 · s: skip · q: quit › ")
+        assert "Task 2 of 10 · Creating a DynamoDB table" in plain(child.before)
+        child.send("q")
+        child.expect(pexpect.EOF)
+        child.close()
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
