@@ -379,3 +379,35 @@ def test_a_walkthrough_screen_taller_than_the_window_pages_and_the_result_stays(
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+# -- waits say what they wait on, and for how long -----------------------------------------------
+
+
+def until(condition, timeout: float = 10):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+    return value
+
+
+def test_a_wait_without_a_spinner_says_what_it_waits_on_and_the_seconds_elapsed() -> None:
+    """A pipe or a log has no spinner: a wait that has lasted 2 s gets a line, as Terraform's
+    "Still creating... [10s elapsed]", and no more once it is over."""
+    from rich.console import Console
+
+    from pocctl.cli.terminal import Terminal
+
+    out = io.StringIO()
+    term = Terminal(
+        out=Console(file=out, width=80, soft_wrap=True), err=Console(file=io.StringIO())
+    )
+    term.waiting("waiting for function POC-Lambda-1 to become Active", 12.0)
+    said = until(lambda: out.getvalue())
+    assert said == "    … still waiting for function POC-Lambda-1 to become Active [12s elapsed]\n"
+    term.wait_over("POC-Lambda-1")
+    until(lambda: term._ticker is None)  # nothing left to say: the ticker has ended
+    term.waiting("waiting for table orders to become ACTIVE", 0.0)  # new: not said yet
+    assert out.getvalue() == said
+    term.wait_over()
