@@ -85,11 +85,18 @@ class App:
         self._announced = True
         with self.guard():
             account, region = self.ctx.account, self.ctx.region
+        self.terminal.info(f"account {account} · region {region} · {self._via()}")
+
+    def _via(self) -> str:
+        """The endpoint, or on AWS where the credentials come from: the profile, or the
+        environment's keys (which no profile name would describe)."""
         if self.endpoint_url:
-            via = f"endpoint {self.endpoint_url}"
-        else:
-            via = f"profile {self.aws.session.profile_name or 'default'}"
-        self.terminal.info(f"account {account} · region {region} · {via}")
+            return f"endpoint {self.endpoint_url}"
+        session = self.aws.session
+        creds = session.get_credentials()
+        if not self.options.profile and creds is not None and creds.method == "env":
+            return "credentials from the environment (AWS_ACCESS_KEY_ID)"
+        return f"profile {session.profile_name or 'default'}"
 
     def confirm(self, question: str) -> bool:
         """A yes/no question (default no); Ctrl-C there stops the run as anywhere else (130),

@@ -58,10 +58,10 @@ def run_down(app: App, *, yes: bool) -> None:
             "down deletes every resource of the stack; confirm with --yes",
             code=EXIT_USAGE,
         )
-    app.terminal.line(f"down deletes {len(lines)} resource{'s' if len(lines) != 1 else ''}:")
-    for line in lines:
-        app.terminal.line(line)
-    if not yes:
+    if not yes:  # what it will delete, before asking (with --yes, each line as it goes)
+        app.terminal.line(f"down deletes {len(lines)} resource{'s' if len(lines) != 1 else ''}:")
+        for line in lines:
+            app.terminal.line(line)
         said = f"{_lost(counts)}. " if counts else "The queues hold no messages. "
         question = f"{said}Delete the whole order pipeline in {app.aws.region}?"
         if not app.confirm(question):

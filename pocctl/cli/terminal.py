@@ -355,10 +355,11 @@ class Terminal:
         self._rows.rows = self.out.height - 2 if key in "\r\n" else 0
         return key != "q"
 
-    def read_key(self, prompt: str, keys: dict[str, str]) -> str:
+    def read_key(self, prompt: str, keys: dict[str, str], *, interrupt: str = "quit") -> str:
         """Print ``prompt``, then read single keys until one in ``keys`` (key → answer).
 
-        Ctrl-C, Ctrl-D and a closed input answer "quit". The answer is echoed after the prompt.
+        Ctrl-D and a closed input answer "quit"; Ctrl-C answers ``interrupt`` ("quit" unless
+        the caller tells them apart). The answer is echoed after the prompt.
         """
         self.stop_spinner()
         self.out.print(escape(prompt), end="")
@@ -366,7 +367,10 @@ class Terminal:
         while True:
             try:
                 ch = self._getchar()
-            except (KeyboardInterrupt, EOFError):
+            except KeyboardInterrupt:
+                answer = interrupt
+                break
+            except EOFError:
                 break
             if not ch:  # end of input
                 break

@@ -39,7 +39,7 @@ _MORE = {
     "topic.notification_email arrives only once its subscription is confirmed (Step 6.2); on "
     "the embedded AWS, `pocctl inbox` shows it.",
 }
-_RUN, _SKIP, _QUIT = "run", "skip", "quit"
+_RUN, _SKIP, _QUIT, _INTERRUPTED = "run", "skip", "quit", "interrupted"
 
 
 # -- where to look at a resource ------------------------------------------------------------------
@@ -282,6 +282,7 @@ def _ask(term: Terminal, task: Task, interactive: bool) -> str:
     return term.read_key(
         f"Enter: run Task {task.number} · s: skip · q: quit › ",
         {"\n": _RUN, "r": _RUN, "s": _SKIP, "q": _QUIT},
+        interrupt=_INTERRUPTED,
     )
 
 
@@ -311,11 +312,13 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
             _teardown(app, interactive=interactive, yes=yes)
             break
         answer = _ask(term, task, interactive)
-        if answer == _QUIT:
+        if answer in (_QUIT, _INTERRUPTED):
             term.paragraph(
                 f"Stopped before Task {task.number}; what was made is kept. "
                 f"`{app.cmd('walkthrough')}` resumes at the first task not done."
             )
+            if answer == _INTERRUPTED:  # Ctrl-C: 130, as anywhere else
+                raise Abort(EXIT_INTERRUPTED)
             return
         if answer == _SKIP:
             skipped.append(task.number)
@@ -353,11 +356,13 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
     from pocctl.cli.down import run_down
 
     term = app.terminal
+    answer = ""
     if interactive:
         term.line()
         answer = term.read_key(
             f"Tear everything down in {app.ctx.region}? y: yes · n: keep it › ",
             {"y": "yes", "n": "no", "\n": "no", "q": "no"},
+            interrupt=_INTERRUPTED,
         )
         go = answer == "yes"
     else:
@@ -369,6 +374,8 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
             )
     if not go:
         term.paragraph(f"Kept the stack: `{app.cmd('down')}` removes it when you are done.")
+        if answer == _INTERRUPTED:
+            raise Abort(EXIT_INTERRUPTED)
         return
     term.line("\n[bold]▶ running Task 10[/]")
     with _interruptible(app, TEARDOWN_TASK):

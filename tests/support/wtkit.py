@@ -83,7 +83,8 @@ class Screen:
             timeout=60,
         )
 
-    MORE = r"-- more -- space: next page"
+    # The whole prompt, with the end of its reverse video (it is erased once answered).
+    MORE = r"-- more -- space: next page · Enter: next line · q: stop paging(?:\x1b\[0m)?"
 
     def _through_pages(self, pattern: str, timeout: float) -> str:
         """Wait for ``pattern``, turning every page a screen taller than the window takes (as

@@ -166,9 +166,9 @@ def test_ctrl_d_quits_and_from_starts_elsewhere(lws, walkthrough) -> None:  # ty
     s = walkthrough("--from", "2")
     number, _ = s.prompt()
     assert number == 2
-    s.send("\x03")  # Ctrl-C: quits too, keeping what was made
+    s.send("\x03")  # Ctrl-C: quits too, keeping what was made, and exits 130 as anywhere
     code, screen = s.finish()
-    assert code == 0
+    assert code == 130
     assert "Stopped before Task 2" in screen
 
 
