@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shlex
 import socket
@@ -24,7 +25,7 @@ import click
 import pexpect
 import pyte
 import pytest
-from support import subprocess_env
+from support import GUARD_SITE, subprocess_env
 from support.localproc import LocalProcess
 from support.workspace import Workspace, make_workspace
 from support.wtkit import plain
@@ -379,6 +380,24 @@ def test_a_walkthrough_screen_taller_than_the_window_pages_and_the_result_stays(
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+    # An `aws` command the screen showed, pasted into a fresh shell (no AWS_* variables).
+    text = plain(child.logfile_read.getvalue())
+    m = re.search(
+        r"(AWS_ACCESS_KEY_ID=testing .*?\\\n(?:.*\\\n)*.*--role-name APIGateway-SQS)", text
+    )
+    assert m, text
+    fresh = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(lws.dir),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "PYTHONPATH": str(GUARD_SITE),  # the loopback guard, in the AWS CLI's Python too
+    }
+    r = subprocess.run(
+        ["bash", "-c", m.group(1)], env=fresh, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, (m.group(1), r.stderr)
+    assert json.loads(r.stdout)["Role"]["RoleName"] == "APIGateway-SQS"
 
 
 # -- waits say what they wait on, and for how long -----------------------------------------------
@@ -411,3 +430,19 @@ def test_a_wait_without_a_spinner_says_what_it_waits_on_and_the_seconds_elapsed(
     term.waiting("waiting for table orders to become ACTIVE", 0.0)  # new: not said yet
     assert out.getvalue() == said
     term.wait_over()
+
+
+def test_the_local_banner_hints_work_in_a_fresh_shell(lws, local) -> None:  # type: ignore[no-untyped-def]
+    """`pocctl local --port 0` picked a port: its banner says `--local PORT`, and its export line
+    sets AWS_DEFAULT_REGION too (what boto3 and AWS CLI v1 read)."""
+    banner = local.output
+    assert f"  pocctl --local {local.port} up" in banner.splitlines()
+    export = next(x for x in banner.splitlines() if x.strip().startswith("export "))
+    assert "AWS_DEFAULT_REGION=us-east-1" in export and "AWS_REGION=us-east-1" in export
+    aws = next(x for x in banner.splitlines() if " aws --endpoint-url" in x)
+    assert aws.strip().startswith("AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws")
+    assert "--region us-east-1" in aws
+    # The banner's own suggestion, pasted, reaches the server.
+    hint = next(x.strip() for x in banner.splitlines() if x.strip().endswith(" up"))
+    r = pasted(lws, hint)
+    assert r.returncode == 0, r.stderr
