@@ -173,8 +173,8 @@ def test_a_hint_from_below_the_cli_gets_the_options_too(lws, local) -> None:  # 
     hint = suggested(r.stderr, "iam")
     assert hint == f"pocctl --local {local.port} iam"
     assert pasted(lws, hint).returncode == 0
-    assert pocctl(lws, "--local", local.port, "lambda1").returncode == 1  # Task 2–3 not made
-    assert pocctl(lws, "--local", local.port, "up").returncode == 0
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=local.endpoint)
+    assert iam.get_role(RoleName="Lambda-SQS-DynamoDB")["Role"]["RoleName"]
 
 
 # -- a refused connection ------------------------------------------------------------------------
@@ -205,33 +205,19 @@ def test_a_refused_connection_fails_at_once_with_a_hint(lws, capsys) -> None:  #
 # -- plan --json, --detailed-exitcode; piped output ----------------------------------------------
 
 
-def test_plan_detailed_exitcode_and_json(lws, local) -> None:  # type: ignore[no-untyped-def]
+def test_plan_detailed_exitcode_json_and_piped_output_whole_and_unpadded(lws, local) -> None:  # type: ignore[no-untyped-def]
     r = pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode", "--json")
     assert r.returncode == 2, r.stderr  # everything to create
     report = json.loads(r.stdout)
     assert report["changes"] is True
     assert report["counts"] == {"create": 18, "update": 0, "unchanged": 0}
-    assert pocctl(lws, "up", "--local", local.port).returncode == 0
-    r = pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[-1] == "0 to create, 0 to update, 18 unchanged"
-    lws.client("sqs").set_queue_attributes(
-        QueueUrl=lws.client("sqs").get_queue_url(QueueName="POC-Queue")["QueueUrl"],
-        Attributes={"VisibilityTimeout": "31"},
-    )
-    assert pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode").returncode == 2
-    # An error is 1, never 2 (which means changes): a config error, a refused connection.
-    lws.config.write_text("handlers_dir: handlers\nqueue: [\n")
-    assert pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode").returncode == 1
-    r = pocctl(lws, "plan", "--local", str(free_port()), "--detailed-exitcode", "--state", "x.json")
-    assert r.returncode == 1
-
-
-def test_piped_output_keeps_every_arn_whole_on_one_line_without_trailing_blanks(lws, local) -> None:  # type: ignore[no-untyped-def]
     up = pocctl(lws, "up", "--local", local.port)
     assert up.returncode == 0, up.stderr
+    plan = pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.splitlines()[-1] == "0 to create, 0 to update, 18 unchanged"
+    # Piped (stdout is not a terminal): every ARN and ID whole on one line, no trailing blanks.
     status = pocctl(lws, "status", "--local", local.port)
-    plan = pocctl(lws, "plan", "--local", local.port)
     report = json.loads(pocctl(lws, "status", "--local", local.port, "--json").stdout)
     idents = [row["arn"] or row["id"] for row in report["resources"] if row["arn"] or row["id"]]
     assert len(idents) >= 15
@@ -244,6 +230,18 @@ def test_piped_output_keeps_every_arn_whole_on_one_line_without_trailing_blanks(
         padded = [line for line in text.splitlines() if line != line.rstrip()]
         assert padded == [], f"{name}: lines with trailing blanks"
         assert "\x1b" not in text
+    # A change made behind pocctl's back: 2 again.
+    sqs = lws.client("sqs")
+    sqs.set_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName="POC-Queue")["QueueUrl"],
+        Attributes={"VisibilityTimeout": "31"},
+    )
+    assert pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode").returncode == 2
+    # An error is 1, never 2 (which means changes), even a config error (2 elsewhere).
+    lws.config.write_text("handlers_dir: handlers\nqueue: [\n")
+    r = pocctl(lws, "plan", "--local", local.port, "--detailed-exitcode")
+    assert r.returncode == 1, r.stderr
+    assert pocctl(lws, "plan", "--local", local.port).returncode == 2  # without the flag
 
 
 # -- down ----------------------------------------------------------------------------------------
