@@ -171,9 +171,11 @@ class Aws:
         if service not in self._clients:
             from botocore.config import Config
 
+            loopback = is_loopback(self.endpoint_url)
             cfg = Config(
                 retries={"mode": "standard", "max_attempts": 8},
-                connect_timeout=10,
+                # On this machine a connect either succeeds or is refused at once.
+                connect_timeout=2 if loopback else 10,
                 read_timeout=60,
                 user_agent_extra="pocctl",
             )
@@ -183,6 +185,10 @@ class Aws:
             client = self.session.client(service, **kwargs)
             client.meta.events.register("before-call", self._count)
             service_id = client.meta.service_model.service_id.hyphenize()
+            if loopback:
+                client.meta.events.register_first(
+                    f"needs-retry.{service_id}", _no_retry_when_refused
+                )
             for op in NOT_RETRIED_BY_BOTOCORE.get(service, ()):
                 client.meta.events.register_first(
                     f"needs-retry.{service_id}.{op}", _retry_only_if_not_sent
@@ -207,6 +213,38 @@ class Aws:
         if region.startswith("us-gov-"):
             return "aws-us-gov"
         return "aws"
+
+
+def is_loopback(endpoint_url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint_url or "").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _no_retry_when_refused(caught_exception: BaseException | None = None, **_: Any) -> bool | None:
+    """``needs-retry`` handler for an endpoint on this machine: a refused connection means no
+    server listens there, which botocore's backoff (8 attempts, ~20 s) would not change; say so
+    at once. Anything else, and every endpoint elsewhere (AWS), keeps botocore's retries."""
+    from botocore.exceptions import EndpointConnectionError
+
+    if isinstance(caught_exception, EndpointConnectionError) and refused(caught_exception):
+        return False
+    return None
+
+
+def refused(exc: BaseException) -> bool:
+    """A connection refused, somewhere in ``exc``'s chain (botocore wraps urllib3's error,
+    which wraps the socket's)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
+        seen = inner or seen.__cause__ or seen.__context__
+    return False
 
 
 def _retry_only_if_not_sent(

@@ -323,6 +323,9 @@ class Engine:
                         continue
                     done[resource.key] = step
                     report.done(step)
+        except KeyboardInterrupt:
+            report.flush(partial=True)  # what was made before Ctrl-C, shown (and said) in order
+            raise
         finally:
             # On Ctrl-C, calls in flight end on their own; nothing new starts.
             pool.shutdown(wait=bool(failures), cancel_futures=True)

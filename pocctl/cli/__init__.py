@@ -11,16 +11,31 @@ from pathlib import Path
 import click
 
 from pocctl import __version__
-from pocctl.cli.app import App, Options
+from pocctl.cli.app import EXIT_INTERRUPTED, App, Options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 80}
 
 
 class LabOrderGroup(click.Group):
-    """--help lists commands in the lab's order, not alphabetically."""
+    """--help lists commands in the lab's order, not alphabetically; global options are taken
+    after the subcommand too (`pocctl up --local`), as the AWS CLI takes --profile anywhere."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from pocctl.cli.globalopts import hoist
+
+        return super().parse_args(ctx, hoist(self, ctx, list(args)))
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Ctrl-C anywhere: what was made and how to go on, exit 130 (not click's "Aborted!")."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if isinstance(ctx.obj, App):
+                ctx.obj.interrupted()
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 @click.group(cls=LabOrderGroup, context_settings=CONTEXT)
@@ -48,8 +63,13 @@ class LabOrderGroup(click.Group):
 )
 @click.option(
     "--local",
-    is_flag=True,
-    help="use `pocctl local` on 127.0.0.1:4566 with dummy credentials",
+    "local",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[PORT]",
+    help="use `pocctl local` on 127.0.0.1:PORT (default 4566, or POCCTL_LOCAL_PORT) with "
+    "dummy credentials",
 )
 @click.option("-v", "--verbose", is_flag=True, help="ARNs, waits and tracebacks")
 @click.option("-q", "--quiet", is_flag=True, help="only errors")
@@ -62,7 +82,7 @@ def main(
     profile: str | None,
     region: str | None,
     endpoint_url: str | None,
-    local: bool,
+    local: str | None,
     verbose: bool,
     quiet: bool,
 ) -> None:
@@ -76,9 +96,13 @@ def main(
       pocctl demo
     On an AWS account:
       pocctl up && pocctl test-order && pocctl down
+
+    The options above may also follow the command: pocctl up --local
     """
     if verbose and quiet:
         raise click.UsageError("--verbose and --quiet exclude each other")
+    if local and not (local.isdigit() and 0 < int(local) < 65536):
+        raise click.BadParameter(f"{local!r} is not a port (1-65535)", param_hint="'--local'")
     ctx.obj = App(
         Options(
             config=config or Path("config.yaml"),
@@ -87,7 +111,8 @@ def main(
             profile=profile,
             region=region,
             endpoint_url=endpoint_url,
-            local=local,
+            local=local is not None,
+            local_port=int(local) if local else None,
             verbose=verbose,
             quiet=quiet,
         )

@@ -16,22 +16,25 @@ from pocctl.cli.terminal import Abort, Terminal
 if TYPE_CHECKING:
     from pocctl.aws import Aws
     from pocctl.config import Config
-    from pocctl.engine import Engine, Reporter
+    from pocctl.engine import Engine, Reporter, Step
     from pocctl.resources.base import Context
 
-LOCAL_ENDPOINT = "http://127.0.0.1:4566"
-EXIT_AWS, EXIT_USAGE = 1, 2
+LOCAL_PORT = 4566
+LOCAL_ENDPOINT = f"http://127.0.0.1:{LOCAL_PORT}"
+EXIT_AWS, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+DEFAULT_STATE = Path(".pocctl/state.json")
 
 
 @dataclass
 class Options:
     config: Path = Path("config.yaml")
     config_given: bool = False
-    state: Path = Path(".pocctl/state.json")
+    state: Path = DEFAULT_STATE
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
     local: bool = False
+    local_port: int | None = None  # `--local 4567`; None: POCCTL_LOCAL_PORT, else 4566
     verbose: bool = False
     quiet: bool = False
 
@@ -40,7 +43,97 @@ class App:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.terminal = Terminal(verbose=options.verbose, quiet=options.quiet)
+        self.terminal.prog = self.cmd()
         route_logging(self.terminal)
+        self._announced = False
+        self.changed: list[Step] = []  # what this run's engine made, changed or deleted
+
+    # -- commands to paste ------------------------------------------------------------------------
+
+    def global_args(self) -> list[str]:
+        """The global options this run was given, as words to repeat in a command it suggests.
+        Not -v/-q: they change what is shown, not where (and `-q … -v …` would not parse)."""
+        o = self.options
+        words: list[str] = []
+        if o.config_given:
+            words += ["--config", str(o.config)]
+        if o.state != DEFAULT_STATE:
+            words += ["--state", str(o.state)]
+        if o.local:
+            words += ["--local"] + ([str(o.local_port)] if o.local_port else [])
+        for flag, value in (
+            ("--endpoint-url", o.endpoint_url),
+            ("--profile", o.profile),
+            ("--region", o.region),
+        ):
+            if value:
+                words += [flag, value]
+        return words
+
+    def cmd(self, *words: str) -> str:
+        """A pocctl command line that reaches what this run reaches, to paste:
+        ``app.cmd("up")`` → "pocctl --local --region eu-west-1 up"."""
+        import shlex
+
+        return shlex.join(["pocctl", *self.global_args(), *words])
+
+    def announce(self) -> None:
+        """The first line of a command that changes AWS: which account, region, and profile or
+        endpoint; once per run."""
+        if self._announced:
+            return
+        self._announced = True
+        with self.guard():
+            account, region = self.ctx.account, self.ctx.region
+        self.terminal.info(f"account {account} · region {region} · {self._via()}")
+
+    def _via(self) -> str:
+        """The endpoint, or on AWS where the credentials come from: the profile, or the
+        environment's keys (which no profile name would describe)."""
+        if self.endpoint_url:
+            return f"endpoint {self.endpoint_url}"
+        session = self.aws.session
+        creds = session.get_credentials()
+        if not self.options.profile and creds is not None and creds.method == "env":
+            return "credentials from the environment (AWS_ACCESS_KEY_ID)"
+        return f"profile {session.profile_name or 'default'}"
+
+    def confirm(self, question: str) -> bool:
+        """A yes/no question (default no); Ctrl-C there stops the run as anywhere else (130),
+        not with click's "Aborted!"."""
+        import click
+
+        try:
+            return click.confirm(question, default=False)
+        except click.Abort:
+            raise KeyboardInterrupt from None
+
+    # -- Ctrl-C -----------------------------------------------------------------------------------
+
+    def interrupted(self) -> None:
+        """After Ctrl-C: no spinner left; one line saying what this run changed and how to
+        finish or undo it (the state file is written after each resource, so nothing is lost)."""
+        from pocctl.engine import CREATE, DELETE, UPDATE
+
+        term = self.terminal
+        term.stop_spinner()
+        made = [s for s in self.changed if s.action in (CREATE, UPDATE)]
+        removed = [s for s in self.changed if s.action == DELETE]
+        if made:
+            what = _names(made)
+            said = (
+                f"stopped: made {what}; `{self.cmd('up')}` finishes, "
+                f"`{self.cmd('down')}` removes {'it' if len(made) == 1 else 'them'}"
+            )
+        elif removed:
+            said = (
+                f"stopped: deleted {_names(removed)}; `{self.cmd('down')}` finishes, "
+                f"`{self.cmd('up')}` makes the stack again"
+            )
+        else:
+            said = "stopped: nothing was changed"
+        term.err.print()  # off the line ^C was echoed on
+        term.err.print(f"[yellow]{_escape(said)}[/]")
 
     # -- configuration ----------------------------------------------------------------------------
 
@@ -61,7 +154,11 @@ class App:
         if self.options.endpoint_url:
             return self.options.endpoint_url
         if self.options.local:
-            return os.environ.get("POCCTL_LOCAL_ENDPOINT", LOCAL_ENDPOINT)
+            if self.options.local_port:
+                return f"http://127.0.0.1:{self.options.local_port}"
+            if os.environ.get("POCCTL_LOCAL_ENDPOINT"):
+                return os.environ["POCCTL_LOCAL_ENDPOINT"]
+            return f"http://127.0.0.1:{local_port_from_env()}"
         return os.environ.get("AWS_ENDPOINT_URL") or None
 
     @cached_property
@@ -119,8 +216,11 @@ class App:
             try:
                 with lock_cm:
                     state = State.load(self.options.state)
+                    if lock:  # this run may change AWS: say where, first
+                        self.announce()
                     state.check_target(ctx.account, ctx.region, self.endpoint_url)
-                    yield Engine(ctx, state, reporter=reporter or ProgressReporter(self.terminal))
+                    shown = reporter or ProgressReporter(self.terminal)
+                    yield Engine(ctx, state, reporter=_Recording(shown, self.changed))
             except StateError as e:
                 self.terminal.abort(str(e), code=EXIT_USAGE)
 
@@ -152,6 +252,68 @@ class App:
             self.terminal.err.print_exception()
 
 
+class _Recording:
+    """A Reporter that also notes each step done (for what Ctrl-C says was made)."""
+
+    def __init__(self, inner: Reporter, into: list[Step]) -> None:
+        self._inner, self._into = inner, into
+
+    def step_done(self, step: Step) -> None:
+        self._into.append(step)
+        self._inner.step_done(step)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def _names(steps: list[Step]) -> str:
+    """ "the roles A and B, the table orders": every resource, by kind in the order made."""
+    kinds: dict[str, list[str]] = {}
+    for s in steps:
+        kinds.setdefault(s.resource.noun, []).append(s.resource.name)
+    return _and(
+        [
+            f"the {noun} {names[0]}" if len(names) == 1 else f"the {_plural(noun)} {_and(names)}"
+            for noun, names in kinds.items()
+        ]
+    )
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def local_port_from_env() -> int:
+    """POCCTL_LOCAL_PORT, or 4566: the port `pocctl local` and `--local` agree on."""
+    value = os.environ.get("POCCTL_LOCAL_PORT", "")
+    return int(value) if value.isdigit() and 0 < int(value) < 65536 else LOCAL_PORT
+
+
+def _unreachable_hint(exc: BaseException) -> str:
+    from urllib.parse import urlsplit
+
+    from pocctl import aws
+
+    url = str(getattr(exc, "kwargs", {}).get("endpoint_url") or "")
+    if aws.is_loopback(url) and aws.refused(exc):
+        port = urlsplit(url).port or 80
+        return (
+            f"nothing listens on port {port}: is `pocctl local` running? "
+            f"`pocctl local --port {port}` starts it there (or pass --local PORT for its port)"
+        )
+    return "is the endpoint running? (`pocctl local` starts one)"
+
+
 def _hint(exc: BaseException) -> str:
     from pocctl import aws
 
@@ -180,7 +342,7 @@ def _describe(exc: BaseException) -> tuple[str | None, str, int]:
     if isinstance(exc, bx.ProfileNotFound):
         return str(exc), "check --profile and ~/.aws/config", EXIT_USAGE
     if isinstance(exc, bx.EndpointConnectionError):
-        return str(exc), "is the endpoint running? (`pocctl local` starts one)", EXIT_AWS
+        return str(exc), _unreachable_hint(exc), EXIT_AWS
     if isinstance(exc, bx.WaiterError):
         return f"gave up waiting: {exc}", "look at the resource in the console", EXIT_AWS
     if isinstance(exc, bx.ClientError):

@@ -9,12 +9,15 @@ import click
 
 from pocctl.cli.app import EXIT_USAGE, App
 from pocctl.cli.progress import ProgressReporter
+from pocctl.engine import CREATE
 from pocctl.lab import BUILD_TASKS
 
 
-def queued(app: App) -> list[tuple[str, str, int]]:
-    """(queue, what its messages are, how many) for every queue `down` deletes that holds any:
-    the order queue, its DLQ, Lambda 2's failure queue, and queues a rename left behind."""
+def survey(app: App) -> tuple[list[str], list[tuple[str, str, int]]]:
+    """What `down` would delete (one line each) and, for every queue it deletes that holds
+    messages, (queue, what its messages are, how many): the order queue, its DLQ, Lambda 2's
+    failure queue, and queues a rename left behind. Read-only."""
+    from pocctl.cli import views
     from pocctl.resources import sqs
 
     cfg = app.cfg
@@ -24,13 +27,17 @@ def queued(app: App) -> list[tuple[str, str, int]]:
         (cfg.lambda2.on_failure_queue, "records of failed notifications"),
     ]
     with app.engine(lock=False) as engine:
-        queues += [
-            (left.main.name, "orders, in a queue config.yaml no longer names")
-            for left in engine.left_behind(list(BUILD_TASKS))
-            if left.main.type == "sqs_queue"
-        ]
+        steps = [s for s in engine.plan(list(BUILD_TASKS)) if s.action != CREATE]
+        lines = [views.teardown_line(s) for s in reversed(steps)]
+        for left in engine.left_behind(list(BUILD_TASKS)):
+            if left.main.find(left.ctx) is not None:
+                lines.append(f"  [red]- delete[/]    {views.titled(left.main)} [dim](renamed)[/]")
+                if left.main.type == "sqs_queue":
+                    queues.append(
+                        (left.main.name, "orders, in a queue config.yaml no longer names")
+                    )
         counts = [(name, what, sqs.queued_messages(app.ctx, name) or 0) for name, what in queues]
-    return [c for c in counts if c[2]]
+    return lines, [c for c in counts if c[2]]
 
 
 def _lost(counts: list[tuple[str, str, int]]) -> str:
@@ -40,18 +47,24 @@ def _lost(counts: list[tuple[str, str, int]]) -> str:
 
 
 def run_down(app: App, *, yes: bool) -> None:
+    app.announce()
+    # Looked at first: a queue's messages go with it, and with them the orders they carry.
+    lines, counts = survey(app)
+    if not lines:
+        app.terminal.info(f"nothing to remove: no resource of the stack exists in {app.aws.region}")
+        return
     if not yes and not sys.stdin.isatty():
         app.terminal.abort(
             "down deletes every resource of the stack; confirm with --yes",
             code=EXIT_USAGE,
         )
-    # Counted first: a queue's messages go with it, and with them the orders they carry.
-    counts = queued(app)
-    if not yes:
-        region = app.aws.region
+    if not yes:  # what it will delete, before asking (with --yes, each line as it goes)
+        app.terminal.line(f"down deletes {len(lines)} resource{'s' if len(lines) != 1 else ''}:")
+        for line in lines:
+            app.terminal.line(line)
         said = f"{_lost(counts)}. " if counts else "The queues hold no messages. "
-        question = f"{said}Delete the whole order pipeline in {region}?"
-        if not click.confirm(question, default=False):
+        question = f"{said}Delete the whole order pipeline in {app.aws.region}?"
+        if not app.confirm(question):
             app.terminal.abort("nothing deleted", code=EXIT_USAGE)
     elif counts:
         app.terminal.warn(f"deleting the queues: {_lost(counts)}")

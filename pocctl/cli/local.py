@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pocctl.cli.app import App
+from pocctl.cli.app import App, local_port_from_env
 
 if TYPE_CHECKING:
     from pocctl.local.runtime import LocalAWS
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=4566,
-    show_default=True,
+    default=local_port_from_env,
+    show_default="4566, or POCCTL_LOCAL_PORT",
     help="port on 127.0.0.1 (0 picks a free one)",
 )
 @click.option(
@@ -55,6 +55,11 @@ def local_command(app: App, port: int, admin: bool, data: Path | None) -> None:
     Example (then, in another terminal):
       pocctl local
       pocctl --local up && pocctl --local test-order --count 5
+
+    \b
+    On another port (POCCTL_LOCAL_PORT=4567 sets it for both):
+      pocctl local --port 4567
+      pocctl up --local 4567
 
     With --data DIR, resources, queued messages, table rows and stream
     positions survive a restart (see README: "The embedded AWS").
@@ -111,14 +116,20 @@ def _banner(app: App, aws: LocalAWS, admin: bool) -> None:
     url = aws.endpoint_url
     term.line(f"[bold]Embedded AWS[/] listening on {url}")
     term.line("Use it from another terminal:")
-    flag = "--local" if url.endswith(":4566") else f"--endpoint-url {url}"
+    port = aws.endpoint_url.rsplit(":", 1)[1]
+    # Bare --local means 4566, or POCCTL_LOCAL_PORT where that is set (in the user's shell).
+    flag = "--local" if int(port) == local_port_from_env() else f"--local {port}"
     term.line(f"  pocctl {flag} up")
     term.line(f"  pocctl {flag} test-order --count 5")
+    # AWS_DEFAULT_REGION too: boto3 and AWS CLI v1 read that one, not AWS_REGION.
     term.line(
         f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing "
-        "AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1"
+        "AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1"
     )
-    term.line(f"  aws --endpoint-url {url} sqs list-queues")
+    term.line(
+        "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        f"aws --endpoint-url {url} --region us-east-1 sqs list-queues"
+    )
     term.line(f"REST APIs answer at {url}/restapis/<api-id>/<stage>/_user_request_/")
     term.line(
         "Every region is served (region: in config.yaml, --region or AWS_REGION); "

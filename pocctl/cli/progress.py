@@ -38,6 +38,7 @@ class ProgressReporter:
             self.term.spin(f"{verb} {escape(step.resource.name)}…")
 
     def step_done(self, step: Step) -> None:
+        self.term.wait_over(step.resource.name)
         self.term.stop_spinner()
         self.term.line(step_line(step))
         arn = step.identity.get("arn") or step.identity.get("url") or ""

@@ -43,7 +43,7 @@ def _say_confirm(app: App, steps: list[Any]) -> None:
         if s.resource.pending(s.identity) is None:
             continue
         how = (
-            "`pocctl inbox --confirm` (the embedded AWS keeps the email)"
+            f"`{app.cmd('inbox', '--confirm')}` (the embedded AWS keeps the email)"
             if local_inbox_url(app)
             else 'click the link in the email "AWS Notification - Subscription Confirmation"'
         )

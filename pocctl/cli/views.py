@@ -148,8 +148,8 @@ def diagnosis_lines(report: Report) -> list[str]:
 def step_line(step: Step) -> str:
     """What a step did, as `up` and `down` show it as it happens."""
     mark, style, word = MARK[step.action]
-    took = f"{step.seconds:.1f} s" if step.action not in (UNCHANGED, ABSENT) else ""
-    return f"  [{style}]{mark} {word:<12}[/] {escape(step.resource.name)} [dim]{escape(took)}[/]"
+    took = f" [dim]{step.seconds:.1f} s[/]" if step.action not in (UNCHANGED, ABSENT) else ""
+    return f"  [{style}]{mark} {word:<12}[/] {escape(step.resource.name)}{took}"
 
 
 def task_summary(steps: list[Step]) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pocctl.cli import views
-from pocctl.cli.app import EXIT_AWS, App
+from pocctl.cli.app import EXIT_AWS, EXIT_INTERRUPTED, App
 from pocctl.cli.terminal import Abort, Terminal, escape
 from pocctl.engine import UNCHANGED, Step
 from pocctl.lab import BUILD_TASKS, TASKS, TEARDOWN, TEARDOWN_TASK, TEST, TEST_TASK, Task
@@ -41,7 +41,7 @@ _MORE = {
     "topic.notification_email arrives only once its subscription is confirmed (Step 6.2); on "
     "the embedded AWS, `pocctl inbox` shows it.",
 }
-_RUN, _SKIP, _QUIT = "run", "skip", "quit"
+_RUN, _SKIP, _QUIT, _INTERRUPTED = "run", "skip", "quit", "interrupted"
 
 
 # -- where to look at a resource ------------------------------------------------------------------
@@ -57,16 +57,35 @@ def console_url(
 
 
 def cli_command(
-    resource: Resource, identity: dict[str, Any], endpoint: str, region: str
+    resource: Resource,
+    identity: dict[str, Any],
+    endpoint: str,
+    region: str,
+    credentials: list[str] | None = None,
 ) -> list[str] | None:
     """The AWS CLI command that shows a resource on another endpoint (the embedded AWS has no
-    console), as argument pairs: ["aws", "--endpoint-url URL", …]."""
+    console), as argument pairs: ["aws", "--endpoint-url URL", …]; ``credentials``: what a fresh
+    shell needs to sign as this run does (see ``cli_credentials``)."""
     args = resource.cli_args(identity)
     if args is None:
         return None
     # Quote each value; keep "--option value" together so a wrapped line never splits a pair.
     quoted = [" ".join(shlex.quote(w) for w in a.split(" ", 1)) for a in args]
-    return ["aws", f"--endpoint-url {shlex.quote(endpoint)}", f"--region {region}", *quoted]
+    where = [f"--endpoint-url {shlex.quote(endpoint)}", f"--region {region}"]
+    env = [c for c in credentials or [] if not c.startswith("--")]  # VAR=value, before `aws`
+    options = [c for c in credentials or [] if c.startswith("--")]
+    return [*env, "aws", *where, *options, *quoted]
+
+
+def cli_credentials(app: App) -> list[str]:
+    """What an `aws` command pasted into a fresh shell needs to sign as this run: the profile it
+    used, or the embedded AWS's public key `testing` (never any other key: it may be secret)."""
+    if app.options.profile and not app.options.local:
+        return [f"--profile {shlex.quote(app.options.profile)}"]
+    creds = app.aws.session.get_credentials()
+    if creds is not None and creds.access_key == "testing":
+        return ["AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"]
+    return []
 
 
 def shell_lines(units: list[str], width: int) -> list[str]:
@@ -218,7 +237,7 @@ def show_made(app: App, steps: list[Step]) -> None:
         if pending:
             term.line(f"    [yellow]{escape(pending)}[/]")
         if endpoint:
-            units = cli_command(r, ident, endpoint, region)
+            units = cli_command(r, ident, endpoint, region, cli_credentials(app))
             if units:
                 term.shell(shell_lines(units, term.out.width - 4), indent=4)
         else:
@@ -248,7 +267,7 @@ def run_build_task(app: App, task: Task) -> list[Step]:
             app.terminal.abort(
                 str(e),
                 hint=(f"{hint}; then " if hint else "")
-                + f"`pocctl walkthrough` resumes at Task {task.number}",
+                + f"`{app.cmd('walkthrough')}` resumes at Task {task.number}",
                 code=EXIT_AWS,
             )
     show_made(app, steps)
@@ -273,20 +292,20 @@ def _ask(term: Terminal, task: Task, interactive: bool) -> str:
     return term.read_key(
         f"Enter: run Task {task.number} · s: skip · q: quit › ",
         {"\n": _RUN, "r": _RUN, "s": _SKIP, "q": _QUIT},
+        interrupt=_INTERRUPTED,
     )
 
 
 def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
     term = app.terminal
     interactive = not yes and sys.stdin.isatty()
+    app.announce()
     with app.guard():
-        where = app.endpoint_url or "AWS"
         first = start if start is not None else first_not_done(app)
         term.rule("pocctl walkthrough")
         term.paragraph(
             "The lab's Tasks 1–10, one screen each: what the task builds and why, exactly "
-            "what pocctl will send, and what it made. "
-            f"Account {app.ctx.account}, region {app.ctx.region}, endpoint {where}."
+            "what pocctl will send, and what it made."
         )
     if start is None and first > 1:
         done = "Task 1 is" if first == 2 else f"Tasks 1–{first - 1} are"
@@ -297,23 +316,26 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
     skipped: list[int] = []
     failed = False
     for task in (t for t in TASKS if t.number >= first):
-        show_screen(app, task)
+        with term.paged():  # a screen taller than the window waits for space, as `more`
+            show_screen(app, task)
         if task.action == TEARDOWN:
             _teardown(app, interactive=interactive, yes=yes)
             break
         answer = _ask(term, task, interactive)
-        if answer == _QUIT:
+        if answer in (_QUIT, _INTERRUPTED):
             term.paragraph(
                 f"Stopped before Task {task.number}; what was made is kept. "
-                "`pocctl walkthrough` resumes at the first task not done."
+                f"`{app.cmd('walkthrough')}` resumes at the first task not done."
             )
+            if answer == _INTERRUPTED:  # Ctrl-C: 130, as anywhere else
+                raise Abort(EXIT_INTERRUPTED)
             return
         if answer == _SKIP:
             skipped.append(task.number)
             term.line(f"[dim]skipped Task {task.number}[/]")
             continue
         term.line(f"\n[bold]▶ running Task {task.number}[/]")
-        with _interruptible(term, task):
+        with _interruptible(app, task):
             if task.action == TEST:
                 failed = not _run_test_order(app)
             else:
@@ -325,7 +347,8 @@ def walkthrough(app: App, *, start: int | None, yes: bool) -> None:
     if failed:
         term.abort(
             f"{done}, but Task 9 failed (see above)",
-            hint="`pocctl status` shows what is missing; `pocctl test-order` tries again",
+            hint=f"`{app.cmd('status')}` shows what is missing; "
+            f"`{app.cmd('test-order')}` tries again",
             code=EXIT_AWS,
         )
     term.success(done)
@@ -366,49 +389,56 @@ def _teardown(app: App, *, interactive: bool, yes: bool) -> None:
     from pocctl.cli.down import run_down
 
     term = app.terminal
+    answer = ""
     if interactive:
         term.line()
         answer = term.read_key(
             f"Tear everything down in {app.ctx.region}? y: yes · n: keep it › ",
             {"y": "yes", "n": "no", "\n": "no", "q": "no"},
+            interrupt=_INTERRUPTED,
         )
         go = answer == "yes"
     else:
         go = yes
         if not yes:
             term.paragraph(
-                "Not torn down: without a terminal, that takes --yes (or `pocctl down --yes`)."
+                f"Not torn down: without a terminal, that takes --yes "
+                f"(or `{app.cmd('down', '--yes')}`)."
             )
     if not go:
-        term.paragraph("Kept the stack: `pocctl down` removes it when you are done.")
+        term.paragraph(f"Kept the stack: `{app.cmd('down')}` removes it when you are done.")
+        if answer == _INTERRUPTED:
+            raise Abort(EXIT_INTERRUPTED)
         return
     term.line("\n[bold]▶ running Task 10[/]")
-    with _interruptible(term, TEARDOWN_TASK):
+    with _interruptible(app, TEARDOWN_TASK):
         run_down(app, yes=True)
 
 
 @contextlib.contextmanager
-def _interruptible(term: Terminal, task: Task) -> Iterator[None]:
+def _interruptible(app: App, task: Task) -> Iterator[None]:
     """Ctrl-C during a run: say what is kept and how to go on, instead of click's "Aborted!"."""
+    term = app.terminal
     try:
         yield
     except KeyboardInterrupt:
         term.stop_spinner()
+        term.wait_over()
         term.line()
         term.paragraph(
             f"Interrupted during Task {task.number}: what it made so far is kept (the state file "
-            "is written after each resource). `pocctl walkthrough` resumes at the first task "
-            "not done."
+            f"is written after each resource). `{app.cmd('walkthrough')}` resumes at the first "
+            "task not done."
         )
-        raise Abort(130) from None
+        raise Abort(EXIT_INTERRUPTED) from None
 
 
 def explain(app: App, task: Task) -> None:
     """One task's screen, without running it (read-only calls only)."""
     show_screen(app, task)
     app.terminal.line(
-        f"\n[dim]Nothing was changed. `pocctl task {task.number}` runs it; "
-        f"`pocctl walkthrough --from {task.number}` walks from here.[/]"
+        f"\n[dim]Nothing was changed. `{escape(app.cmd('task', str(task.number)))}` runs it; "
+        f"`{escape(app.cmd('walkthrough', '--from', str(task.number)))}` walks from here.[/]"
     )
 
 

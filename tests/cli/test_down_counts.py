@@ -127,7 +127,7 @@ def test_a_renamed_queue_with_orders_is_left_said_and_counted_by_down(ws, aws_en
     assert r.exit_code == 0, r.output
     assert (
         "queue.name changed: queue POC-Queue, made before under that name, is left as it was "
-        "with 3 messages; `pocctl down` deletes it with the stack"
+        f"with 3 messages; `{ws.cmd('down')}` deletes it with the stack"
     ) in re.sub(r"\s+", " ", r.stderr)
     assert queued(ws, "POC-Queue") == 3 and queued(ws, "Orders-Queue") == 0
     r = ws.subprocess("down", "--yes")

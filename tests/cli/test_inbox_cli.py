@@ -53,7 +53,7 @@ def test_pending_then_confirmed_through_the_inbox_and_the_notification_arrives(
     up = lws.cli("up")
     assert up.exit_code == 0, up.output
     assert "confirm the subscription of learner@example.com (Step 6.2)" in up.output
-    assert "pocctl inbox --confirm" in up.output
+    assert f"`{lws.cmd('inbox', '--confirm')}`" in up.output  # the run's options, to paste
     assert _note(lws) == "pending confirmation (check inbox)"
     local_server.wait_for_line(
         rf"email to {ADDRESS}: AWS Notification - Subscription Confirmation", timeout=10
@@ -62,7 +62,7 @@ def test_pending_then_confirmed_through_the_inbox_and_the_notification_arrives(
     listed = lws.subprocess("inbox")
     assert listed.exit_code == 0, listed.output
     assert "AWS Notification - Subscription Confirmation" in listed.stdout
-    assert "pocctl inbox --confirm" in listed.stdout
+    assert f"`pocctl --endpoint-url {lws.endpoint} inbox --confirm`" in listed.stdout
 
     # Pending: the probe queue still sees the notification, the address gets nothing.
     order = lws.subprocess("test-order")
@@ -77,7 +77,8 @@ def test_pending_then_confirmed_through_the_inbox_and_the_notification_arrives(
 
     order = lws.subprocess("test-order")
     assert order.exit_code == 0, order.output
-    assert f"the notification email to {ADDRESS}: `pocctl inbox` shows it" in order.output
+    inbox = f"pocctl --endpoint-url {lws.endpoint} inbox"  # the run's options, to paste
+    assert f"the notification email to {ADDRESS}: `{inbox}` shows it" in order.output
     mails = wait_for(
         lambda: [m for m in _inbox(lws) if m["kind"] == "notification"] or None,
         what="the notification email",

@@ -23,7 +23,7 @@ def test_a_renamed_role_stays_until_a_full_up_has_moved_everything_off_it(ws) ->
     ws.write_config("iam:\n  roles:\n    lambda1: Orders-Store-Role\n")
     r = ws.cli("iam")
     assert r.exit_code == 0, r.output
-    assert "Lambda-SQS-DynamoDB was renamed in config.yaml; it stays until `pocctl up`" in (
+    assert f"Lambda-SQS-DynamoDB was renamed in config.yaml; it stays until `{ws.cmd('up')}`" in (
         re.sub(r"\s+", " ", r.stderr)
     )
     roles = {x["RoleName"] for x in iam.list_roles()["Roles"]}

@@ -128,9 +128,9 @@ def test_more_than_fifty_orders_show_the_first_twenty_and_a_count() -> None:
     ("action", "seconds", "line"),
     [
         (CREATE, 2.345, "  [green]+ created     [/] POC-Lambda-1 [dim]2.3 s[/]"),
-        (UNCHANGED, 2.345, "  [dim]= unchanged   [/] POC-Lambda-1 [dim][/]"),
+        (UNCHANGED, 2.345, "  [dim]= unchanged   [/] POC-Lambda-1"),
         (DELETE, 0.5, "  [red]- deleted     [/] POC-Lambda-1 [dim]0.5 s[/]"),
-        (ABSENT, 0.5, "  [dim]· already gone[/] POC-Lambda-1 [dim][/]"),
+        (ABSENT, 0.5, "  [dim]· already gone[/] POC-Lambda-1"),
     ],
 )
 def test_a_step_line_says_what_was_done_and_how_long_it_took(

@@ -4,6 +4,7 @@ several folders have one)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,8 @@ class CallRecorder:
 
         self.calls: list[tuple[str, bool]] = []
         self._lock = threading.Lock()
+        # Called with each operation before it is served (a test may hold one there).
+        self.gate: Callable[[str], None] | None = None
 
     def clear(self) -> None:
         with self._lock:
@@ -71,6 +74,8 @@ class CallRecorder:
                 mutating = method not in ("GET", "HEAD")
             with self._lock:
                 self.calls.append((op, mutating))
+            if self.gate is not None:
+                self.gate(op)
             return app(environ, start_response)
 
         return middleware

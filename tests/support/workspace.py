@@ -46,6 +46,13 @@ class Workspace:
     def write_config(self, text: str = "") -> None:
         self.config.write_text(f"handlers_dir: handlers\n{text}")
 
+    def cmd(self, *words: str) -> str:
+        """A command pocctl suggests to a `cli` run: it repeats that run's global options."""
+        return " ".join(
+            ["pocctl", "--config", str(self.config), "--state", str(self.state)]
+            + ["--endpoint-url", self.endpoint, *words]
+        )
+
     def cli(self, *args: str, input: str | None = None) -> Run:
         """pocctl's click entry point, in-process (fast; the same code path as the script)."""
         from pocctl.cli import main

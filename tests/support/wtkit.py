@@ -83,14 +83,26 @@ class Screen:
             timeout=60,
         )
 
+    # The whole prompt, with the end of its reverse video (it is erased once answered).
+    MORE = r"-- more -- space: next page · Enter: next line · q: stop paging(?:\x1b\[0m)?"
+
+    def _through_pages(self, pattern: str, timeout: float) -> str:
+        """Wait for ``pattern``, turning every page a screen taller than the window takes (as
+        a reader presses space); what was shown, the pages joined."""
+        seen = []
+        while self.child.expect([pattern, self.MORE], timeout=timeout) == 1:
+            seen.append(self.child.before)
+            self.child.send(" ")
+        seen.append(self.child.before)
+        return plain("".join(seen))
+
     def prompt(self, timeout: float = 60) -> tuple[int, str]:
         """Wait for the next task prompt; (its task number, the screen since the last prompt)."""
-        self.child.expect(self.PROMPT, timeout=timeout)
-        return int(self.child.match.group(1)), plain(self.child.before)
+        screen = self._through_pages(self.PROMPT, timeout)
+        return int(self.child.match.group(1)), screen
 
     def teardown_prompt(self, timeout: float = 60) -> str:
-        self.child.expect(self.TEARDOWN, timeout=timeout)
-        return plain(self.child.before)
+        return self._through_pages(self.TEARDOWN, timeout)
 
     def send(self, key: str) -> None:
         self.child.send(key)

@@ -26,7 +26,7 @@ def test_explain_shows_what_would_be_sent_and_changes_nothing(ws, aws_calls) -> 
     assert '"Sid": "ListTopicsHasNoResourceLevel"' in out
     assert f'"arn:aws:iam::{ACCOUNT}:policy/Lambda-Write-DynamoDB"' in out  # attached to a role
     assert "+ create     role Lambda-SQS-DynamoDB" in out
-    assert "Nothing was changed. `pocctl task 1` runs it" in out
+    assert f"Nothing was changed. `{ws.cmd('task', '1')}` runs it" in out
     assert aws_calls.mutating == []
     assert not ws.state.exists() or "policy" not in ws.state.read_text()
 
@@ -78,7 +78,7 @@ def test_a_failed_step_says_how_to_resume(ws) -> None:  # type: ignore[no-untype
     r = ws.cli("walkthrough", "--from", "4")
     assert r.exit_code == 1
     assert "Task 4 (lambda1): could not create function POC-Lambda-1" in r.stderr
-    assert "then `pocctl walkthrough` resumes at Task 4" in r.stderr
+    assert f"then `{ws.cmd('walkthrough')}` resumes at Task 4" in r.stderr
 
 
 def test_help_has_a_summary_and_examples(ws) -> None:  # type: ignore[no-untyped-def]
