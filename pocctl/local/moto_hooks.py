@@ -325,13 +325,16 @@ class _VisibleMessages:
         self._queue = queue
 
     def __iter__(self) -> Any:
-        # A copy (a fast C copy): other requests may rebind or change the queue's list meanwhile.
+        # The live list, not a copy: copying touched every message of the queue per receive
+        # (O(queue length)). Meanwhile other requests only append (SendMessage), remove
+        # (DeleteMessage, a move to the dead-letter queue) or rebind it (PurgeQueue): a walk
+        # never sees a message twice, and one it skips is still there for the next receive
+        # (AWS: "you might not receive all of the messages" on a short poll, ReceiveMessage,
+        # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html).
         # One clock read for the walk: Message.visible / .delayed compare the same fields.
         now = _now_ms()
         return (
-            m
-            for m in list(self._queue._messages)
-            if now > m.visible_at and not now < m.delayed_until
+            m for m in self._queue._messages if now > m.visible_at and not now < m.delayed_until
         )
 
     def __bool__(self) -> bool:
@@ -398,8 +401,12 @@ def _sqs_delete_message(original: Any) -> Any:
         message = messages[i]
         self.pending_messages.discard(message)
         self.deleted_messages.update(message.all_receipt_handles)
-        # A new list, as moto does: a receive iterating the old one is not disturbed.
-        self._messages = messages[:i] + messages[i + 1 :]
+        # In place: moto's new list copied the whole queue twice per message deleted (O(queue
+        # length), touching every message). A receive walks a copy (_VisibleMessages), and a
+        # receive moving a message to the dead-letter queue removes it in place too: remove
+        # the object (Message has identity equality), not index i, which that may have moved.
+        with contextlib.suppress(ValueError):
+            messages.remove(message)
 
     return delete_message
 
