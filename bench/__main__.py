@@ -21,11 +21,22 @@ from pathlib import Path
 from bench.common import ROOT, Bench, Section, Server, met, use_fake_aws
 
 # Benchmark names for --only, in the order they run. Each takes the Bench and gives sections.
-NAMES = ("up", "parallel", "startup", "test-order", "spike", "scale", "profile")
+NAMES = (
+    "up",
+    "parallel",
+    "startup",
+    "test-order",
+    "spike",
+    "scale",
+    "flatness",
+    "sustained",
+    "headroom",
+    "profile",
+)
 
 
 def _registry() -> dict[str, Callable[[Bench], list[Section]]]:
-    from bench import latency, parallel, spike, startup, up_down
+    from bench import flatness, latency, parallel, spike, startup, sustained, up_down
 
     return {
         "startup": startup.run,
@@ -34,6 +45,9 @@ def _registry() -> dict[str, Callable[[Bench], list[Section]]]:
         "test-order": latency.run,
         "spike": spike.run_spike,
         "scale": spike.run_scale,
+        "flatness": flatness.run,
+        "sustained": sustained.run_sustained,
+        "headroom": sustained.run_headroom,
         "profile": spike.run_profile,
     }
 

@@ -174,6 +174,20 @@ def _workers_cpu() -> float:
     return total
 
 
+def _rss() -> dict[str, float]:
+    """This process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB (Linux)."""
+    out = {"now": 0.0, "peak": 0.0}
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    key = "now" if line.startswith("VmRSS") else "peak"
+                    out[key] = int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return out
+
+
 class ThreadProfiles:
     """One cProfile per thread, measuring that thread's CPU time (not wall time, so waiting on
     a socket or a lock costs nothing and the numbers say where the CPU of the GIL went).
@@ -258,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         if path == "/__bench/profile/restart" and method == "POST" and profiles is not None:
             profiles.restart()
             return {}
+        if path == "/__bench/rss" and method == "GET":
+            return _rss()
         if path == "/__bench/ping":
             return {}
         raise ValueError(f"unknown control request {method} {path}")

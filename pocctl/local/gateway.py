@@ -728,6 +728,8 @@ class ApiGateway:
         from botocore.awsrequest import AWSRequest
         from botocore.httpsession import URLLib3Session
 
+        from pocctl.local.server import in_process_signer
+
         role = integration.get("credentials")
         if not role:
             self._log("[API Gateway] the SQS integration has no credentials role")
@@ -742,7 +744,9 @@ class ApiGateway:
             data=body.encode("utf-8"),
             headers=dict(headers),
         )
-        SigV4Auth(self._credentials(str(role)), "sqs", region).add_auth(req)
+        # In process, SigV4's headers without its hashing (server.in_process_signer).
+        signer = SigV4Auth if self.send is None else in_process_signer()
+        signer(self._credentials(str(role)), "sqs", region).add_auth(req)
         if self.send is not None:
             resp = self.send(req.prepare())
         else:

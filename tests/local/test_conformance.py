@@ -240,6 +240,26 @@ def _ddb_changes(stack: Any, table: str) -> None:
     ddb.delete_item(TableName=table, Key={"orderID": {"S": "o-1"}})
 
 
+def test_stream_event_carries_binary_attributes_base64_encoded(
+    local_aws: LocalAWS, log_lines
+) -> None:  # type: ignore[no-untyped-def]
+    """Lambda's DynamoDB event carries B / BS values as the stream's JSON does, base64 text
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_AttributeValue.html:
+    "B: An attribute of type Binary", sent base64-encoded), and the record reaches the function
+    (botocore would hand the poller bytes, which the event's JSON cannot carry)."""
+    stack = build_stack(local_aws.endpoint_url, notify_src=RECORDER, api=False)
+    stack.client("dynamodb").put_item(
+        TableName="orders",
+        Item={"orderID": {"S": "bin"}, "blob": {"B": b"\x00\xff"}, "set": {"BS": [b"a"]}},
+    )
+    got = wait_for(
+        lambda: records(log_lines, "POC-Lambda-2"), timeout=30, what="the binary record delivered"
+    )
+    image = got[0]["dynamodb"]["NewImage"]
+    assert image["blob"] == {"B": "AP8="} and image["set"] == {"BS": ["YQ=="]}
+    assert isinstance(got[0]["dynamodb"]["ApproximateCreationDateTime"], int)
+
+
 def test_lab_stream_event_matches_powertools_and_awss_sample(
     local_aws: LocalAWS, log_lines
 ) -> None:  # type: ignore[no-untyped-def]

@@ -62,3 +62,41 @@ def test_an_exception_escaping_the_app_answers_500(
     with pytest.raises(ClientError) as e:
         inproc.list_queues()
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+def test_in_process_requests_carry_sigv4_headers_without_the_hashing(
+    embedded_server, aws_endpoint
+) -> None:  # type: ignore[no-untyped-def]
+    """In-process clients sign with server.in_process_signer: the SigV4 Authorization header
+    (access key, date, region, service) the server's checks and moto read, a zero signature;
+    clients of other processes (over HTTP) still sign for real."""
+    import re
+
+    headers: list[dict[str, object]] = []
+    for client in (
+        embedded_server.in_process(local_client(aws_endpoint, "sqs", region="eu-west-1")),
+        local_client(aws_endpoint, "sqs", region="eu-west-1"),
+    ):
+        client.meta.events.register(
+            "before-send", lambda request, **_: headers.append(dict(request.headers))
+        )
+        url = client.create_queue(QueueName="signed")["QueueUrl"]
+        # The region came from the credential scope: the queue is eu-west-1's.
+        assert client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ].startswith("arn:aws:sqs:eu-west-1:")
+    auth = [
+        str(
+            h["Authorization"].decode()
+            if isinstance(h["Authorization"], bytes)
+            else h["Authorization"]
+        )
+        for h in headers
+    ]  # type: ignore[union-attr]
+    scope = (
+        r"^AWS4-HMAC-SHA256 Credential=testing/\d{8}/eu-west-1/sqs/aws4_request, "
+        r"SignedHeaders=[a-z0-9;-]+, Signature="
+    )
+    assert re.match(scope + "0{64}$", auth[0])
+    assert re.match(scope + "[0-9a-f]{64}$", auth[-1]) and not auth[-1].endswith("0" * 64)
+    assert all("X-Amz-Date" in h for h in headers)

@@ -336,6 +336,131 @@ def test_sqs_queue_scans_stop_early_and_keep_moto_s_semantics(aws_endpoint: str)
     assert [m["Body"] for m in rest["Messages"]] == [f"m{i}" for i in range(20, 30)]
 
 
+def test_send_message_no_longer_counts_the_queue_and_keeps_moto_s_checks(
+    aws_endpoint: str,
+) -> None:
+    """sqs-send-attributes: inside SendMessage, Queue.attributes is the one attribute moto reads
+    there (the same value moto's property gives), and FIFO checks still apply."""
+    from botocore.exceptions import ClientError
+    from moto.sqs.models import sqs_backends
+
+    _install("sqs-")
+    for fn in (SQSBackend.send_message._pocctl_original, SQSBackend._validate_message):  # type: ignore[attr-defined]
+        assert 'queue.attributes.get("ContentBasedDeduplication")' in inspect.getsource(fn)
+    assert "self.send_message(" in inspect.getsource(SQSBackend.send_message_batch)
+    full = moto_hooks.patch("sqs-send-attributes").original.fget
+    sqs = local_client(aws_endpoint, "sqs")
+    std = sqs.create_queue(QueueName="hooks-send")["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="hooks-send.fifo", Attributes={"FifoQueue": "true"})[
+        "QueueUrl"
+    ]
+    cbd = sqs.create_queue(
+        QueueName="hooks-cbd.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    seen: list[tuple[str, dict[str, object]]] = []
+    real_add = Queue.add_message
+
+    def spy(queue: Queue, message: object) -> None:
+        seen.append((queue.name, dict(queue.attributes)))
+        real_add(queue, message)
+
+    Queue.add_message = spy  # type: ignore[method-assign]
+    try:
+        sqs.send_message(QueueUrl=std, MessageBody="a")
+        sqs.send_message_batch(QueueUrl=std, Entries=[{"Id": "1", "MessageBody": "b"}])
+        sqs.send_message(
+            QueueUrl=fifo, MessageBody="c", MessageGroupId="g", MessageDeduplicationId="d"
+        )
+        sqs.send_message(QueueUrl=cbd, MessageBody="e", MessageGroupId="g")
+        sqs.send_message(QueueUrl=cbd, MessageBody="e", MessageGroupId="g")  # deduplicated
+    finally:
+        Queue.add_message = real_add  # type: ignore[method-assign]
+    for name, attrs in seen:
+        whole = full(backend.get_queue(name))
+        assert attrs == {k: v for k, v in whole.items() if k == "ContentBasedDeduplication"}
+    assert [n for n, _ in seen] == ["hooks-send", "hooks-send", "hooks-send.fifo"] + [
+        "hooks-cbd.fifo"
+    ] * 2
+    assert (
+        sqs.get_queue_attributes(QueueUrl=cbd, AttributeNames=["All"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+        == "1"
+    )
+    with pytest.raises(ClientError) as err:  # FIFO without a group: still refused
+        sqs.send_message(QueueUrl=fifo, MessageBody="x")
+    assert err.value.response["Error"]["Code"] == "MissingParameter"
+    # Outside SendMessage, every attribute and the counts, as moto builds them.
+    assert backend.get_queue("hooks-send").attributes == full(backend.get_queue("hooks-send"))
+    assert backend.get_queue("hooks-send").attributes["ApproximateNumberOfMessages"] == 2
+
+
+def test_stream_records_answer_as_moto_s_serializer_does(aws_endpoint: str) -> None:
+    """stream-records-json writes GetRecords' answer itself: byte for byte what moto's
+    serializer makes of the same records, once parsed (every attribute type, every event)."""
+    from moto.dynamodb.models.table import StreamRecord
+
+    assert '"ApproximateCreationDateTime": utcnow()' in inspect.getsource(StreamRecord.__init__)
+    ddb = local_client(aws_endpoint, "dynamodb")
+    ddb.create_table(
+        TableName="hooks-records",
+        KeySchema=[
+            {"AttributeName": "k", "KeyType": "HASH"},
+            {"AttributeName": "r", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "k", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    arn = ddb.describe_table(TableName="hooks-records")["Table"]["LatestStreamArn"]
+    item = {
+        "k": {"S": "a"},
+        "r": {"N": "1"},
+        "b": {"B": b"\x00\xff"},
+        "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [b"a", b"b"]},
+        "m": {"M": {"n": {"NULL": True}, "t": {"BOOL": False}, "l": {"L": [{"N": "-3"}]}}},
+        "u": {"S": '\u00e9\u2028"<>&'},
+    }
+    ddb.put_item(TableName="hooks-records", Item=item)
+    ddb.put_item(TableName="hooks-records", Item={**item, "u": {"S": "changed"}})
+    ddb.delete_item(TableName="hooks-records", Key={"k": {"S": "a"}, "r": {"N": "1"}})
+    streams = local_client(aws_endpoint, "dynamodbstreams")
+    raw: list[dict[str, object]] = []
+    streams.meta.events.register(
+        "before-parse.dynamodb-streams.GetRecords",
+        lambda response_dict, **_: raw.append(response_dict),
+    )
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    fast_patch = moto_hooks.patch("stream-records-json")
+    fast_patch.install()
+    try:
+        fast = streams.get_records(ShardIterator=it)
+        fast_patch.remove()
+        slow = streams.get_records(ShardIterator=it)
+    finally:
+        fast_patch.install()
+    assert [r["eventName"] for r in fast["Records"]] == ["INSERT", "MODIFY", "REMOVE"]
+    fast_body, slow_body = (json.loads(r["body"]) for r in raw)  # type: ignore[arg-type]
+    assert fast_body["Records"] == slow_body["Records"]
+    assert fast_body.keys() == slow_body.keys()
+    assert raw[0]["status_code"] == raw[1]["status_code"] == 200
+    assert raw[0]["headers"]["content-type"] == raw[1]["headers"]["content-type"]  # type: ignore[index]
+    assert fast["Records"] == slow["Records"]
+    # An empty read and an expired iterator answer as before.
+    nxt = streams.get_records(ShardIterator=fast["NextShardIterator"])
+    assert nxt["Records"] == [] and nxt["NextShardIterator"]
+
+
 # -- the registry ----------------------------------------------------------------------------
 
 _ABSENT = object()
