@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid

@@ -981,15 +981,23 @@ _MESSAGE_MOVE_PATCHES = [
 
 _SQS_METRICS = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/"
 _METRICS_PATCHES = [
+    # One patch for SendMessage's two jobs (the registry replaces a target once): count it for
+    # metrics.py, and mark it for sqs-send-attributes (speed).
     Patch(
-        "metrics-sqs-sent",
+        "sqs-send-message",
         "fidelity",
         f"{_SQS}:SQSBackend.send_message",
         "SQS publishes NumberOfMessagesSent and SentMessageSize per queue ("
         + _SQS_METRICS
-        + "sqs-available-cloudwatch-metrics.html); moto publishes no metric.",
-        _metrics("sqs_sent"),
-        (f"{_SQS}:SQSBackend.send_message", f"{_SQS}:SQSBackend.send_message_batch"),
+        + "sqs-available-cloudwatch-metrics.html); moto publishes no metric. Also marks "
+        "SendMessage (and each entry of SendMessageBatch) for sqs-send-attributes.",
+        lambda original: _metrics("sqs_sent")(_sqs_send_reads_one_attribute(original)),
+        (
+            f"{_SQS}:SQSBackend.send_message",
+            f"{_SQS}:SQSBackend.send_message_batch",
+            f"{_SQS}:SQSBackend._validate_message",
+            f"{_SQS}:Queue.add_message",
+        ),
     ),
     Patch(
         "metrics-sqs-received",
@@ -1234,19 +1242,6 @@ PATCHES: list[Patch] = [
         "One clock read per count, not two per message (SendMessage builds the counts).",
         _sqs_count_not_visible,
         (f"{_SQS}:Queue.approximate_number_of_messages_not_visible",),
-    ),
-    Patch(
-        "sqs-send-reads-one-attribute",
-        "speed",
-        f"{_SQS}:SQSBackend.send_message",
-        "Marks SendMessage (and each entry of SendMessageBatch) for sqs-send-attributes.",
-        _sqs_send_reads_one_attribute,
-        (
-            f"{_SQS}:SQSBackend.send_message",
-            f"{_SQS}:SQSBackend.send_message_batch",
-            f"{_SQS}:SQSBackend._validate_message",
-            f"{_SQS}:Queue.add_message",
-        ),
     ),
     Patch(
         "sqs-send-attributes",

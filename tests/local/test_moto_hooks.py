@@ -345,7 +345,8 @@ def test_send_message_no_longer_counts_the_queue_and_keeps_moto_s_checks(
     from moto.sqs.models import sqs_backends
 
     _install("sqs-")
-    for fn in (SQSBackend.send_message._pocctl_original, SQSBackend._validate_message):  # type: ignore[attr-defined]
+    send = moto_hooks.moto_original("moto.sqs.models:SQSBackend.send_message")
+    for fn in (send, SQSBackend._validate_message):
         assert 'queue.attributes.get("ContentBasedDeduplication")' in inspect.getsource(fn)
     assert "self.send_message(" in inspect.getsource(SQSBackend.send_message_batch)
     full = moto_hooks.patch("sqs-send-attributes").original.fget
