@@ -49,17 +49,10 @@ class Code:
 
 
 def function_code(cfg: Config, which: str) -> Code:
-    """The one place invoke, dev and the walkthrough learn where ``which``'s code is.
-
-    Today's config: one module per function in handlers_dir (config.HANDLER_MODULES). With a
-    ``Config.function_code`` (lambdaN.code / .handler), this becomes
-    ``fc = cfg.function_code(which); return Code(fc.path, fc.handler, fc.module_file)``.
-    """
-    from pocctl.config import HANDLER_MODULES
-
-    module = HANDLER_MODULES[which]
-    path = cfg.handlers_path / f"{module}.py"
-    return Code(path, f"{module}.handler", path if path.is_file() else None)
+    """The one place invoke, dev and the walkthrough learn where ``which``'s code is
+    (lambdaN.code / .handler, or the module in handlers_dir)."""
+    fc = cfg.function_code(which)
+    return Code(fc.path, fc.handler, fc.module_file)
 
 
 def function_name(cfg: Config, function: str) -> str:

@@ -22,8 +22,14 @@ from support.workspace import Run, Workspace, make_workspace
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:POC-Topic"
 
+# Every handler here is deployed as the console names it: lambda_function.py's lambda_handler.
 CONFIG = """\
+lambda1:
+  code: fn1
+  handler: lambda_function.lambda_handler
 lambda2:
+  code: fn2
+  handler: lambda_function.lambda_handler
   maximum_retry_attempts: 1
 """
 
@@ -55,11 +61,6 @@ def lambda_handler(event, context):
             Subject='New Order Notification'
         )
 """
-
-# Until config.yaml takes `code`/`handler` keys (issue 14 item 1, another branch), the lab's code
-# is deployed under pocctl's file names with this line added, as the issue says works today.
-# TODO(lead, after the merge): deploy LAB_* as lambda_function.py / lambda_handler instead.
-ALIAS = "\nhandler = lambda_handler\n"
 
 # A map under the SQS message ID; notified as compact DynamoDB JSON, no subject.
 STORE_MAP = """\
@@ -151,10 +152,11 @@ def ws(local: LocalProcess, tmp_path_factory: pytest.TempPathFactory) -> Workspa
 
 
 def deploy(ws: Workspace, store: str, notify: str) -> None:
-    """The handlers' code as pocctl deploys it today, then `up` (redeploys what changed and puts
+    """The handlers' code under the console's names, then `up` (redeploys what changed and puts
     back a trigger a test deleted)."""
-    (ws.handlers / "store_order.py").write_text(store + ALIAS)
-    (ws.handlers / "notify_order.py").write_text(notify + ALIAS)
+    for folder, code in (("fn1", store), ("fn2", notify)):
+        (ws.dir / folder).mkdir(exist_ok=True)
+        (ws.dir / folder / "lambda_function.py").write_text(code)
     r = ws.cli("up")
     assert r.exit_code == 0, r.output
     # One invoke each, so the test's order meets warm workers whatever the machine's load:
