@@ -203,8 +203,10 @@ class Probe:
         self.name = f"pocctl-probe-{uuid.uuid4().hex[:12]}"
         self.url: str | None = None
         self.subscription: str | None = None
+        self.opened = False
 
     def open(self) -> None:
+        self.opened = True
         sqs, sns = self.ctx.client("sqs"), self.ctx.client("sns")
         arn = arns.queue(self.ctx, self.name)
         policy = probe_queue_policy(arn, self.topic_arn)
@@ -234,6 +236,10 @@ class Probe:
         return [(m["Body"], _int((m.get("Attributes") or {}).get("SentTimestamp"))) for m in msgs]
 
     def close(self) -> None:
+        if self.subscription is None and self.opened:
+            # Stopped (Ctrl-C) while a create call was in flight: AWS may have made what this
+            # object never recorded, so look it up by name.
+            self.subscription, self.url = self._find_subscription(), self.url or self._find_url()
         if self.subscription:
             try:
                 self.ctx.client("sns").unsubscribe(SubscriptionArn=self.subscription)
@@ -244,6 +250,24 @@ class Probe:
                 self.ctx.client("sqs").delete_queue(QueueUrl=self.url)
             finally:
                 self.url = None
+
+    def _find_url(self) -> str | None:
+        try:
+            return self.ctx.client("sqs").get_queue_url(QueueName=self.name)["QueueUrl"]
+        except Exception:  # QueueDoesNotExist: the create never happened
+            return None
+
+    def _find_subscription(self) -> str | None:
+        arn = arns.queue(self.ctx, self.name)
+        pages = self.ctx.client("sns").get_paginator("list_subscriptions_by_topic")
+        try:
+            for page in pages.paginate(TopicArn=self.topic_arn):
+                for sub in page.get("Subscriptions", []):
+                    if sub.get("Endpoint") == arn and sub["SubscriptionArn"].startswith("arn:"):
+                        return str(sub["SubscriptionArn"])
+        except Exception:  # the topic is gone: nothing of ours is subscribed to it
+            return None
+        return None
 
 
 def _int(value: Any) -> int | None:

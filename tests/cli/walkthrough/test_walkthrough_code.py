@@ -37,7 +37,7 @@ def test_task_4_shows_the_deployed_code_and_offers_step_4_4(lws, walkthrough) ->
     s = walkthrough("--from", "4")
     number, screen = s.prompt()
     assert number == 4
-    assert "code         zip of handlers/store_order.py" in screen
+    assert "code          zip of handlers/store_order.py" in screen
     # The whole (short) file, numbered, headed by its path: the learner's code, not pocctl's.
     n = len(LAB_STYLE.splitlines())
     assert f"handlers/store_order.py (lines 1–{n} of {n}; the whole file is zipped)" in screen
@@ -68,7 +68,7 @@ def test_task_7_shows_the_handler_from_its_def_bounded(lws) -> None:  # type: ig
     r = lws.subprocess("task", "7", "--explain", env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     out = r.stdout
-    assert "code         zip of handlers/notify_order.py" in out
+    assert "code          zip of handlers/notify_order.py" in out
     total = len(Path(lws.handlers / "notify_order.py").read_text().splitlines())
     # pocctl's notify_order.py is longer than a screen: shown from its handler's def.
     assert "handlers/notify_order.py (lines " in out and f" of {total}; the whole" in out
