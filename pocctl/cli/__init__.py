@@ -139,12 +139,11 @@ def _register() -> None:
     )
 
     for module in (
-        *(tasks, up, plan, status, test_order, logs, orders_cmd, invoke, dev),
+        *(tasks, up, plan, status, test_order, logs, watch, orders_cmd, invoke, dev),
         *(inbox, down, walkthrough, local, demo),
     ):
         for command in module.COMMANDS:
             main.add_command(command)
-    main.add_command(watch.watch_command)
 
 
 _register()

@@ -200,7 +200,7 @@ def log_line(line: Any, width: int) -> str:
     from pocctl.observe import iso_ms
 
     style = _FUNCTION_STYLES[sum(map(ord, line.function)) % len(_FUNCTION_STYLES)]
-    message = line.message.rstrip("\n")
+    message = line.message.rstrip()  # REPORT ends in a tab: no trailing blanks (--json keeps it)
     return (
         f"[dim]{iso_ms(line.timestamp)}[/] [{style}]{escape(line.function):<{width}}[/] "
         + escape(message)

@@ -260,7 +260,10 @@ def _show(app: App, snapshot: dict[str, Any], region: str, as_json: bool) -> Non
         sys.stdout.flush()
         return
     interactive = app.terminal.interactive
-    for line in render(snapshot, app.terminal.out.width, region=region, cut=interactive):
+    # A pipe's width is unbounded (nothing is cut): lay it out as one line per hop, not as
+    # boxes as wide as that width.
+    width = app.terminal.out.width if interactive else min(app.terminal.out.width, WIDE)
+    for line in render(snapshot, width, region=region, cut=interactive):
         app.terminal.out.print(line, soft_wrap=True, crop=False)
 
 
