@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pocctl.cli.log import route_logging
 from pocctl.cli.terminal import Abort, Terminal
@@ -357,3 +357,10 @@ def _describe(exc: BaseException) -> tuple[str | None, str, int]:
     if isinstance(exc, bx.BotoCoreError):
         return str(exc), "", EXIT_AWS
     return None, "", EXIT_AWS
+
+
+def json_mode(ctx: Any, param: Any, value: bool) -> bool:
+    """``--json``'s callback: stdout is data from here on, so progress lines go to stderr."""
+    if value and isinstance(ctx.obj, App):
+        ctx.obj.terminal.data_on_stdout = True
+    return value

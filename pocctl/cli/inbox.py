@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import click
 
 from pocctl.cli import views
-from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
+from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App, json_mode
 
 INBOX_PATH = "/_pocctl/inbox"  # = pocctl.local.sns_email.INBOX_PATH (no moto import here)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -104,7 +104,9 @@ def follow(app: App, address: str | None, seen: int) -> None:
 
 @click.command("inbox")
 @click.argument("address", required=False)
-@click.option("--json", "as_json", is_flag=True, help="print the emails as JSON")
+@click.option(
+    "--json", "as_json", is_flag=True, callback=json_mode, help="print the emails as JSON"
+)
 @click.option(
     "--confirm", is_flag=True, help="open the confirmation link (confirm the subscription)"
 )

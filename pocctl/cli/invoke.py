@@ -7,7 +7,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from pocctl.cli.app import EXIT_AWS, App
+from pocctl.cli.app import EXIT_AWS, App, json_mode
 from pocctl.cli.terminal import Abort, escape
 
 if TYPE_CHECKING:
@@ -112,7 +112,9 @@ def _marker() -> str:
     type=click.Choice(SAMPLES),
     help="the console's test-event template, filled in for this stack",
 )
-@click.option("--json", "as_json", is_flag=True, help="the result as JSON, for scripts")
+@click.option(
+    "--json", "as_json", is_flag=True, callback=json_mode, help="the result as JSON, for scripts"
+)
 @click.pass_obj
 def invoke_command(
     app: App, function: str, event_file: IO[str] | None, sample: str | None, as_json: bool

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
+from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App, json_mode
 
 if TYPE_CHECKING:
     from pocctl.observe import Follower, LogLine
@@ -78,7 +78,9 @@ def _say_missing(app: App, functions: list[str], as_json: bool, named: bool) -> 
 @click.option(
     "--filter", "pattern", metavar="PATTERN", help="CloudWatch Logs filter pattern, e.g. ERROR"
 )
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option(
+    "--json", "as_json", is_flag=True, callback=json_mode, help="one JSON object per line"
+)
 @click.pass_obj
 def logs_command(
     app: App,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
+from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App, json_mode
 
 
 def _no_table(app: App) -> None:
@@ -19,7 +19,7 @@ def _no_table(app: App) -> None:
 
 @click.command("orders")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="the rows as plain JSON")
+@click.option("--json", "as_json", is_flag=True, callback=json_mode, help="the rows as plain JSON")
 @click.pass_obj
 def orders_command(app: App, limit: int, as_json: bool) -> None:
     """The orders stored in the table, newest first.

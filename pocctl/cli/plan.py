@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pocctl.cli import views
-from pocctl.cli.app import EXIT_AWS, App
+from pocctl.cli.app import EXIT_AWS, App, json_mode
 from pocctl.cli.terminal import Abort
 from pocctl.lab import BUILD_TASKS
 
@@ -47,7 +47,7 @@ def _report(app: App, steps: list[Step]) -> dict[str, Any]:
 
 
 @click.command("plan")
-@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+@click.option("--json", "as_json", is_flag=True, callback=json_mode, help="print the plan as JSON")
 @click.option(
     "--detailed-exitcode",
     is_flag=True,

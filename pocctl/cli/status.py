@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pocctl.cli import views
-from pocctl.cli.app import App
+from pocctl.cli.app import App, json_mode
 from pocctl.lab import BUILD_TASKS
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def run_status(app: App, as_json: bool = False) -> dict[str, Any]:
 
 
 @click.command("status")
-@click.option("--json", "as_json", is_flag=True, help="print the same as JSON")
+@click.option("--json", "as_json", is_flag=True, callback=json_mode, help="print the same as JSON")
 @click.pass_obj
 def status_command(app: App, as_json: bool) -> None:
     """Show every resource: exists, missing or drifted, with its ARN.

@@ -79,6 +79,8 @@ class Terminal:
         self._last_wait: dict[str, float] = {}
         self._waits: dict[str, list[float]] = {}  # reason → [since, elapsed when last said]
         self._waits_lock = threading.Lock()
+        # Set when stdout carries data (--json): progress lines then go to stderr.
+        self.data_on_stdout = False
         self._ticker: threading.Thread | None = None
         # The command line that repeats this run's global options ("pocctl --local"): a command
         # suggested in a message (`pocctl down` removes it) gets them, so it works when pasted.
@@ -104,6 +106,15 @@ class Terminal:
     def line(self, text: str = "", style: str | None = None) -> None:
         if not self.quiet:
             self.out.print(self.pasteable(text, markup=True), style=style)
+
+    def progress(self, text: str) -> None:
+        """A line about a wait or a retry: on stdout with the rest, on stderr when stdout is
+        data (``--json``), so a script's JSON is never interleaved with it."""
+        if self.data_on_stdout:
+            if not self.quiet:
+                self.err.print(self.pasteable(text, markup=True))
+        else:
+            self.line(text)
 
     def info(self, text: str) -> None:
         self.line(escape(text))
@@ -153,7 +164,7 @@ class Terminal:
         if self._status is not None:
             self._status.update(_Elapsed(escape(reason), since))
         if self.verbose and reason not in self._waits:
-            self.line(f"    [dim]… {escape(reason)}[/]")
+            self.progress(f"    [dim]… {escape(reason)}[/]")
         with self._waits_lock:
             self._waits.setdefault(reason, [since, -WAIT_SAID_EVERY])
             if self._ticker is None or not self._ticker.is_alive():
@@ -181,7 +192,7 @@ class Terminal:
                         due.append((reason, age))
             if self._status is None:  # a spinner shows the seconds itself
                 for reason, age in due:
-                    self.line(f"    [dim]… still {escape(f'{reason} [{age:.0f}s elapsed]')}[/]")
+                    self.progress(f"    [dim]… still {escape(f'{reason} [{age:.0f}s elapsed]')}[/]")
             time.sleep(0.25)  # a display refresh, not synchronisation
 
     def retrying(self, reason: str, elapsed: float) -> None:
@@ -192,7 +203,7 @@ class Terminal:
         if last is not None and 0 <= elapsed - last < 10:
             return
         self._last_wait[reason] = elapsed
-        self.line(f"    [yellow]…[/] {escape(reason)} [dim]({elapsed:.0f} s so far)[/]")
+        self.progress(f"    [yellow]…[/] {escape(reason)} [dim]({elapsed:.0f} s so far)[/]")
 
     def stop_spinner(self) -> None:
         if self._status is not None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pocctl.cli import views
-from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App
+from pocctl.cli.app import EXIT_AWS, EXIT_USAGE, App, json_mode
 from pocctl.cli.inbox import local_inbox_url
 from pocctl.cli.terminal import escape
 
@@ -164,6 +164,7 @@ def _say_what_followed(app: App, report: Report, count: int, email: dict[str, An
     "--json",
     "as_json",
     is_flag=True,
+    callback=json_mode,
     help="write the whole report (orders, timings, problems, diagnosis) as JSON on stdout",
 )
 @click.pass_obj

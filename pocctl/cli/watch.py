@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from pocctl.cli.app import App
+from pocctl.cli.app import App, json_mode
 from pocctl.cli.terminal import Abort, escape
 
 WIDE = 80  # from this width on, a hop's figures share its line
@@ -223,7 +223,13 @@ def render(s: dict[str, Any], width: int, *, region: str, cut: bool = True) -> l
     show_default=True,
     help="the window the counts cover",
 )
-@click.option("--json", "as_json", is_flag=True, help="the figures as JSON (one line a refresh)")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    callback=json_mode,
+    help="the figures as JSON (one line a refresh)",
+)
 @click.pass_obj
 def watch_command(app: App, once: bool, interval: float, minutes: int, as_json: bool) -> None:
     """Watch the pipeline hop by hop: requests, queue depths, invocations, errors, rows,

@@ -183,3 +183,30 @@ def test_debug_only_with_verbose() -> None:
     term, _, err = recorded(verbose=True)
     term.debug("said")
     assert err.getvalue() == "said\n"
+
+
+def test_retry_lines_go_to_stderr_when_stdout_is_json_data() -> None:
+    """A retry under --json (data_on_stdout) must not land between a script's JSON lines."""
+    term, out, err = recorded()
+    term.retrying("ThrottlingException from DescribeTable", 1.0)
+    assert "ThrottlingException" in out.getvalue() and err.getvalue() == ""
+
+    term, out, err = recorded()
+    term.data_on_stdout = True
+    term.retrying("ThrottlingException from DescribeTable", 1.0)
+    assert out.getvalue() == "" and "ThrottlingException" in err.getvalue()
+
+
+def test_every_json_option_marks_stdout_as_data() -> None:
+    """Each command's --json goes through json_mode, so no command can forget it."""
+    from pocctl.cli import main
+    from pocctl.cli.app import json_mode
+
+    flags = [
+        (name, p)
+        for name, cmd in main.commands.items()
+        for p in cmd.params
+        if "--json" in getattr(p, "opts", [])
+    ]
+    assert len(flags) >= 8
+    assert all(p.callback is json_mode for _, p in flags), [n for n, p in flags]
