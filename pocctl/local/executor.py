@@ -366,6 +366,7 @@ class Executor:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._busy: set[_Worker] = set()
+        self._kills = 0  # kill_workers() calls: a worker made across one is retired after use
         self._stopped = False
         self._extract_lock = threading.Lock()
         self._find_interpreter = find_interpreter
@@ -506,6 +507,7 @@ class Executor:
     def kill_workers(self, *, busy_too: bool = False) -> None:
         """Forget every warm worker (the next invocation cold-starts)."""
         with self._lock:
+            self._kills += 1
             pools = list(self._pools.values())
             busy = list(self._busy)
         # A busy worker left running finishes its invocation, then never takes another: what
@@ -579,9 +581,14 @@ class Executor:
 
     def _new_worker(self, spec: FunctionSpec) -> _Worker:
         spawned = time.monotonic()
+        kills = self._kills
         worker = _Worker(spec, self._code_dir(spec), self._environment(spec), self._runtime(spec))
         worker.spawned = spawned
         worker.retire_at = spawned + self._worker_max_age
+        if kills != self._kills:
+            # kill_workers() ran while this one was made (from credentials a reset erased):
+            # it serves the invocation it was made for, then takes no other.
+            worker.retire_at = -math.inf
         return worker
 
     def _respawn(self, spec: FunctionSpec, failed: _Worker) -> _Worker:

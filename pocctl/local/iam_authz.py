@@ -669,11 +669,15 @@ class ExecutionRoleCredentials:
         self._margin = renew_margin
         self._issued: dict[tuple[str, str], _Issued] = {}
         self._mutex = threading.Lock()
+        # forget() (a reset erased STS's sessions) bumps it: a session being issued across a
+        # reset is not cached, or a later worker would start with credentials STS no longer has.
+        self._generation = 0
 
     def __call__(self, spec: Any) -> dict[str, str]:
         key = (str(spec.role), str(spec.name))
         with self._mutex:
             hit = self._issued.get(key)
+            generation = self._generation
         if hit is not None and hit.expires - self._clock() >= self._margin:
             return hit.env
         role_name = key[0].rsplit("/", 1)[-1]
@@ -692,9 +696,11 @@ class ExecutionRoleCredentials:
             c["Expiration"].timestamp(),
         )
         with self._mutex:
-            self._issued[key] = issued
+            if generation == self._generation:
+                self._issued[key] = issued
         return issued.env
 
     def forget(self) -> None:
         with self._mutex:
             self._issued.clear()
+            self._generation += 1

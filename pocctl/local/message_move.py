@@ -182,7 +182,8 @@ def start(source_arn: str | None, destination_arn: str | None, rate: Any) -> Mov
                 "There is already a task running. Only one active task is allowed for a source "
                 "queue arn at a given time.",
             )
-        moved = _move(source, destination)
+        started_ms = int(time.time() * 1000)  # before the move: no message is sent before it
+        moved = _move(source, destination, started_ms)
         task = MoveTask(
             task_id=str(uuid.uuid4()),
             source_arn=source.queue_arn,
@@ -190,14 +191,14 @@ def start(source_arn: str | None, destination_arn: str | None, rate: Any) -> Mov
             rate=rate,
             to_move=moved,
             moved=moved,
-            started_ms=int(time.time() * 1000),
+            started_ms=started_ms,
         )
         tasks.append(task)
         del tasks[:-MAX_LIST]
     return task
 
 
-def _move(source: Any, destination: Any) -> int:
+def _move(source: Any, destination: Any, now_ms: int) -> int:
     """Move the source's available messages (not those in flight or delayed) to
     ``destination``, oldest first, each as a new message: "The redrive task resets the
     retention period. All redriven messages are considered new messages and are assigned a new
@@ -205,7 +206,6 @@ def _move(source: Any, destination: Any) -> int:
     SQS", https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
     sqs-configure-dead-letter-queue-redrive.html)."""
     available = [m for m in list(source._messages) if m.visible and not m.delayed]
-    now_ms = int(time.time() * 1000)
     for message in available:
         with source._messages_lock:
             source._messages.remove(message)

@@ -427,6 +427,25 @@ def test_credentials_are_renewed_before_a_worker_could_outlive_them() -> None:
     assert margin < iam_authz.SESSION_SECONDS
 
 
+def test_a_session_issued_across_a_reset_is_not_kept_for_later_workers() -> None:
+    """forget() (a reset erased STS's sessions) while AssumeRole is in flight: the session that
+    call returns is handed out once but not cached, so the next worker gets a new one (a cached
+    one made Lambda 2's Publish fail InvalidClientTokenId in a later test)."""
+    sts = _Sts()
+    creds = iam_authz.ExecutionRoleCredentials(sts, _Iam(), clock=lambda: NOW[0])
+    assume = sts.assume_role
+
+    def assume_then_reset(**kwargs: Any) -> dict[str, Any]:
+        answer = assume(**kwargs)
+        creds.forget()  # the reset lands while the answer is on its way
+        return answer
+
+    sts.assume_role = assume_then_reset  # type: ignore[method-assign]
+    assert creds(_Spec())["AWS_ACCESS_KEY_ID"] == "ASIA1"
+    sts.assume_role = assume  # type: ignore[method-assign]
+    assert creds(_Spec())["AWS_ACCESS_KEY_ID"] == "ASIA2" and sts.calls == 2
+
+
 def test_a_warm_worker_is_retired_and_the_next_one_gets_fresh_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
