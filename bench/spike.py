@@ -141,6 +141,24 @@ class Stack:
         self.dlq = self.queues[cfg.queue.dead_letter_queue]
         self.failures = self.queues[cfg.lambda2.on_failure_queue]
 
+    def open_probe(self, name: str) -> tuple[str, str]:
+        """A queue subscribed to the topic (raw delivery): (its URL, the subscription's ARN)."""
+        url = self.sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "3600"})[
+            "QueueUrl"
+        ]
+        sub = self.sns.subscribe(
+            TopicArn=self.topic,
+            Protocol="sqs",
+            Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+            Attributes={"RawMessageDelivery": "true"},
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        return url, sub
+
+    def close_probe(self, url: str, sub: str) -> None:
+        self.sns.unsubscribe(SubscriptionArn=sub)
+        self.sqs.delete_queue(QueueUrl=url)
+
     def item_count(self) -> int:
         # moto answers DescribeTable's ItemCount live (AWS updates it every ~6 h).
         return int(self.ddb.describe_table(TableName=self.table)["Table"]["ItemCount"])
@@ -209,17 +227,7 @@ def spike(
     run = Run(n, deadline if deadline is not None else deadline_for(n))
     run_id = uuid.uuid4().hex[:8]
     sqs = stack.sqs
-    probe_name = f"bench-probe-{run_id}"
-    probe = sqs.create_queue(QueueName=probe_name, Attributes={"MessageRetentionPeriod": "3600"})[
-        "QueueUrl"
-    ]
-    subscription = stack.sns.subscribe(
-        TopicArn=stack.topic,
-        Protocol="sqs",
-        Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{probe_name}",
-        Attributes={"RawMessageDelivery": "true"},
-        ReturnSubscriptionArn=True,
-    )["SubscriptionArn"]
+    probe, subscription = stack.open_probe(f"bench-probe-{run_id}")
     notified: Counter[int] = Counter()
     last_new = [0.0]  # when the latest first notification arrived
     lock = threading.Lock()
@@ -354,8 +362,7 @@ def spike(
         run.failures_queue = stack.in_queue(stack.failures)
     finally:
         stop.set()
-        stack.sns.unsubscribe(SubscriptionArn=subscription)
-        sqs.delete_queue(QueueUrl=probe)
+        stack.close_probe(probe, subscription)
     return run
 
 

@@ -24,7 +24,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bench.common import ACCOUNT, REGION, Bench, Section, Server, pct, wait_until
+from bench.common import Bench, Section, Server, pct, wait_until
 from bench.spike import Stack, post, warm_up
 
 GOAL_P95 = 1.0  # seconds, POST -> notified, in every window
@@ -104,15 +104,7 @@ def paced(stack: Stack, server: Server, rate: float, seconds: float, window: flo
     run = Paced(rate, seconds, window)
     run_id = uuid.uuid4().hex[:8]
     sqs = stack.sqs
-    probe_name = f"bench-paced-{run_id}"
-    probe = sqs.create_queue(QueueName=probe_name)["QueueUrl"]
-    sub = stack.sns.subscribe(
-        TopicArn=stack.topic,
-        Protocol="sqs",
-        Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{probe_name}",
-        Attributes={"RawMessageDelivery": "true"},
-        ReturnSubscriptionArn=True,
-    )["SubscriptionArn"]
+    probe, sub = stack.open_probe(f"bench-paced-{run_id}")
     lock = threading.Lock()
     stop = threading.Event()
     n = int(rate * seconds)
@@ -201,8 +193,7 @@ def paced(stack: Stack, server: Server, rate: float, seconds: float, window: flo
         run.worker_cpu = cpu1["workers"] - cpu0["workers"]
     finally:
         stop.set()
-        stack.sns.unsubscribe(SubscriptionArn=sub)
-        sqs.delete_queue(QueueUrl=probe)
+        stack.close_probe(probe, sub)
     return run
 
 
