@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -28,15 +27,11 @@ NEW_RETURN = 'return {"batchItemFailures": failures, "edited": True}'
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    server = LocalProcess("--port", "0")
-    try:
-        w = make_workspace(tmp_path_factory.mktemp("dev"), server.endpoint)
-        up = w.cli("up")  # in-process: the stack is the fixture, not what is tested
-        assert up.exit_code == 0, up.output
-        yield w
-    finally:
-        assert server.stop(signal.SIGINT) == 0, server.lines
+def ws(tmp_path_factory: pytest.TempPathFactory, local_process: LocalProcess) -> Workspace:
+    w = make_workspace(tmp_path_factory.mktemp("dev"), local_process.endpoint)
+    up = w.cli("up")  # in-process: the stack is the fixture, not what is tested
+    assert up.exit_code == 0, up.output
+    return w
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ notification of each order."""
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +19,9 @@ from pocctl.cli.inbox import local_inbox_url
 ADDRESS = "learner@example.com"
 
 
-@pytest.fixture(scope="module")
-def local_server() -> Iterator[LocalProcess]:
-    server = LocalProcess("--port", "0")
-    yield server
-    assert server.stop(signal.SIGINT) == 0, server.lines
-
-
 @pytest.fixture
-def lws(tmp_path: Path, local_server: LocalProcess) -> Workspace:
-    ws = make_workspace(tmp_path, local_server.endpoint)
+def lws(tmp_path: Path, local_process: LocalProcess) -> Workspace:
+    ws = make_workspace(tmp_path, local_process.endpoint)
     ws.write_config(f"topic:\n  notification_email: {ADDRESS}\n")
     return ws
 
@@ -48,14 +39,14 @@ def _inbox(ws: Workspace) -> list[dict[str, object]]:
 
 
 def test_pending_then_confirmed_through_the_inbox_and_the_notification_arrives(
-    lws: Workspace, local_server: LocalProcess
+    lws: Workspace, local_process: LocalProcess
 ) -> None:
     up = lws.cli("up")
     assert up.exit_code == 0, up.output
     assert "confirm the subscription of learner@example.com (Step 6.2)" in up.output
     assert f"`{lws.cmd('inbox', '--confirm')}`" in up.output  # the run's options, to paste
     assert _note(lws) == "pending confirmation (check inbox)"
-    local_server.wait_for_line(
+    local_process.wait_for_line(
         rf"email to {ADDRESS}: AWS Notification - Subscription Confirmation", timeout=10
     )
 
@@ -87,15 +78,15 @@ def test_pending_then_confirmed_through_the_inbox_and_the_notification_arrives(
     (mail,) = mails
     assert mail["subject"] == "New Order Notification"
     assert "If you wish to stop receiving notifications from this topic" in str(mail["body"])
-    local_server.wait_for_line(rf"email to {ADDRESS}: New Order Notification", timeout=10)
+    local_process.wait_for_line(rf"email to {ADDRESS}: New Order Notification", timeout=10)
     listed = lws.subprocess("inbox")
     assert listed.stdout.index("New Order Notification") < listed.stdout.index(
         "Subscription Confirmation"
     )  # newest first
 
 
-def test_inbox_needs_an_address(tmp_path: Path, local_server: LocalProcess) -> None:
-    ws = make_workspace(tmp_path, local_server.endpoint)
+def test_inbox_needs_an_address(tmp_path: Path, local_process: LocalProcess) -> None:
+    ws = make_workspace(tmp_path, local_process.endpoint)
     run = ws.subprocess("inbox")
     assert run.exit_code != 0
     assert "no address" in run.output

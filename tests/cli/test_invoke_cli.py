@@ -7,10 +7,8 @@ error exits 1 with the log tail."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +21,11 @@ from pocctl.orders import probe_queue_policy
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    server = LocalProcess("--port", "0")
-    try:
-        w = make_workspace(tmp_path_factory.mktemp("invoke"), server.endpoint)
-        up = w.cli("up")  # in-process: the stack is the fixture, not what is tested
-        assert up.exit_code == 0, up.output
-        yield w
-    finally:
-        assert server.stop(signal.SIGINT) == 0, server.lines
+def ws(tmp_path_factory: pytest.TempPathFactory, local_process: LocalProcess) -> Workspace:
+    w = make_workspace(tmp_path_factory.mktemp("invoke"), local_process.endpoint)
+    up = w.cli("up")  # in-process: the stack is the fixture, not what is tested
+    assert up.exit_code == 0, up.output
+    return w
 
 
 def _invoke(ws: Workspace, *args: str, stdin: str | None = None) -> Run:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import pytest
 from support import subprocess_env
@@ -22,16 +21,9 @@ L1, L2 = "POC-Lambda-1", "POC-Lambda-2"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalProcess]:
-    local = LocalProcess("--port", "0")
-    yield local
-    assert local.stop(signal.SIGINT) == 0, local.lines
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, server: LocalProcess) -> Workspace:
+def ws(tmp_path_factory: pytest.TempPathFactory, local_process: LocalProcess) -> Workspace:
     """The stack up, one test order through both functions, and both log groups written."""
-    w = make_workspace(tmp_path_factory.mktemp("logs"), server.endpoint)
+    w = make_workspace(tmp_path_factory.mktemp("logs"), local_process.endpoint)
     assert w.cli("up").exit_code == 0
     run = w.cli("test-order")
     assert run.exit_code == 0, run.output

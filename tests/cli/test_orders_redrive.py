@@ -5,8 +5,6 @@ table's rows newest first after N test orders; the DLQ's messages moved back to 
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,15 +16,8 @@ N = 3
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalProcess]:
-    local = LocalProcess("--port", "0")
-    yield local
-    assert local.stop(signal.SIGINT) == 0, local.lines
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, server: LocalProcess) -> Workspace:
-    w = make_workspace(tmp_path_factory.mktemp("orders"), server.endpoint)
+def ws(tmp_path_factory: pytest.TempPathFactory, local_process: LocalProcess) -> Workspace:
+    w = make_workspace(tmp_path_factory.mktemp("orders"), local_process.endpoint)
     assert w.cli("up").exit_code == 0
     return w
 

@@ -8,7 +8,6 @@ region's data its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -22,17 +21,12 @@ ORDERS = {"us-east-1": 2, "eu-west-1": 3, "ap-southeast-2": 4}  # tells the regi
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalProcess]:
-    proc = LocalProcess("--port", "0")
-    yield proc
-    assert proc.stop() == 0, proc.output
-
-
-@pytest.fixture(scope="module")
-def stacks(server: LocalProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Workspace]:
+def stacks(
+    local_process: LocalProcess, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Workspace]:
     built = {}
     for region in REGIONS:
-        ws = make_workspace(Path(tmp_path_factory.mktemp(region)), server.endpoint)
+        ws = make_workspace(Path(tmp_path_factory.mktemp(region)), local_process.endpoint)
         ws.write_config(f"region: {region}\n" + _iam_names(region))
         r = ws.cli("up")
         assert r.exit_code == 0, r.output
@@ -58,17 +52,17 @@ def _events(logs, group: str):  # type: ignore[no-untyped-def]
     return logs.filter_log_events(logGroupName=group).get("events")
 
 
-def _client(server: LocalProcess, service: str, region: str):  # type: ignore[no-untyped-def]
-    return boto3.client(service, region_name=region, endpoint_url=server.endpoint)
+def _client(local_process: LocalProcess, service: str, region: str):  # type: ignore[no-untyped-def]
+    return boto3.client(service, region_name=region, endpoint_url=local_process.endpoint)
 
 
-def test_the_banner_says_every_region_is_served(server: LocalProcess) -> None:
-    assert "Every region is served" in server.output
+def test_the_banner_says_every_region_is_served(local_process: LocalProcess) -> None:
+    assert "Every region is served" in local_process.output
 
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_test_order_passes_in_every_region(
-    server: LocalProcess, stacks: dict[str, Workspace], region: str
+    local_process: LocalProcess, stacks: dict[str, Workspace], region: str
 ) -> None:
     ws = stacks[region]
     r = ws.cli("test-order", "--count", str(ORDERS[region]))
@@ -76,23 +70,23 @@ def test_test_order_passes_in_every_region(
     n = ORDERS[region]
     assert f"{n} of {n} orders stored once and notified once" in r.stdout, r.stdout
     # The rows are in this region's table only (the other regions' tables have their own).
-    ddb = _client(server, "dynamodb", region)
+    ddb = _client(local_process, "dynamodb", region)
     assert ddb.scan(TableName="orders")["Count"] == n
     # The invoke URL the state recorded names this region's API.
-    api_id = _client(server, "apigateway", region).get_rest_apis()["items"][0]["id"]
+    api_id = _client(local_process, "apigateway", region).get_rest_apis()["items"][0]["id"]
     assert f"/restapis/{api_id}/" in ws.state.read_text()
 
 
 def test_each_region_keeps_its_own_data_and_logs(
-    server: LocalProcess, stacks: dict[str, Workspace]
+    local_process: LocalProcess, stacks: dict[str, Workspace]
 ) -> None:
     for region in REGIONS:
         assert stacks[region].cli("test-order", "--count", "1").exit_code == 0
     for region in REGIONS:
-        ddb = _client(server, "dynamodb", region)
+        ddb = _client(local_process, "dynamodb", region)
         count = ddb.scan(TableName="orders")["Count"]
         assert count >= 1
-        logs = _client(server, "logs", region)
+        logs = _client(local_process, "logs", region)
         # Both functions' output reached CloudWatch Logs in their own region.
         for fn in ("POC-Lambda-1", "POC-Lambda-2"):
             group = f"/aws/lambda/{fn}"
@@ -100,16 +94,16 @@ def test_each_region_keeps_its_own_data_and_logs(
                 lambda g=group, c=logs: _events(c, g), what=f"{group}'s events in {region}"
             )
             assert any(e["message"].startswith("REPORT RequestId:") for e in events)
-            arn = _client(server, "lambda", region).get_function(FunctionName=fn)
+            arn = _client(local_process, "lambda", region).get_function(FunctionName=fn)
             assert f":{region}:" in arn["Configuration"]["FunctionArn"]
 
 
 def test_mappings_report_their_last_batch_in_every_region(
-    server: LocalProcess, stacks: dict[str, Workspace]
+    local_process: LocalProcess, stacks: dict[str, Workspace]
 ) -> None:
     for region in REGIONS:
         assert stacks[region].cli("test-order", "--count", "1").exit_code == 0
-        mappings = _client(server, "lambda", region).list_event_source_mappings()[
+        mappings = _client(local_process, "lambda", region).list_event_source_mappings()[
             "EventSourceMappings"
         ]
         assert len(mappings) == 2

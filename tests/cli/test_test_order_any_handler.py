@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
 
 import pexpect
 import pytest
@@ -137,16 +136,8 @@ def lambda_handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def local() -> Iterator[LocalProcess]:
-    server = LocalProcess("--port", "0")
-    yield server
-    code = server.stop()
-    assert code == 0, server.lines
-
-
-@pytest.fixture(scope="module")
-def ws(local: LocalProcess, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    w = make_workspace(tmp_path_factory.mktemp("any-handler"), local.endpoint)
+def ws(local_process: LocalProcess, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    w = make_workspace(tmp_path_factory.mktemp("any-handler"), local_process.endpoint)
     w.write_config(CONFIG)
     return w
 

@@ -5,9 +5,7 @@ live view in a real pseudo-terminal (80×24, 60 columns), stopped by Ctrl-C with
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,6 @@ from pocctl.cli.watch import render
 ORDERS = 4
 
 
-@pytest.fixture(scope="module")
-def local_server() -> Iterator[LocalProcess]:
-    server = LocalProcess("--port", "0")
-    yield server
-    assert server.stop(signal.SIGINT) == 0, server.lines
-
-
 def _snapshot(ws: Workspace) -> dict[str, Any]:
     run = ws.cli("watch", "--once", "--json")
     assert run.exit_code == 0, run.output
@@ -43,10 +34,10 @@ class Sent:
 
 
 @pytest.fixture(scope="module")
-def sent(tmp_path_factory: pytest.TempPathFactory, local_server: LocalProcess) -> Sent:
+def sent(tmp_path_factory: pytest.TempPathFactory, local_process: LocalProcess) -> Sent:
     """ORDERS orders and one invalid request through the stack, then what `watch` shows once
     every order is notified and the queue is empty (read by `python -m pocctl`)."""
-    ws = make_workspace(tmp_path_factory.mktemp("watch"), local_server.endpoint)
+    ws = make_workspace(tmp_path_factory.mktemp("watch"), local_process.endpoint)
     assert ws.cli("up").exit_code == 0
     url = json.loads(ws.cli("status", "--json").stdout)["invoke_url"]
     for i in range(ORDERS):
