@@ -266,16 +266,12 @@ def find_row(ctx: Context, key_value: str, marker: str) -> dict[str, Any] | None
     ).get("Item")
     if item is not None:
         return item  # type: ignore[no-any-return]
-    seen = 0
-    for page in ddb.get_paginator("scan").paginate(
-        TableName=ctx.cfg.table.name, ConsistentRead=True
-    ):
-        for row in page.get("Items", []):
+    from pocctl.order_find import scan_pages
+
+    for items, _ in scan_pages(ddb, ctx.cfg.table.name, SCAN_LIMIT, ConsistentRead=True):
+        for row in items:
             if marker in json.dumps(row):
-                return row  # type: ignore[no-any-return]
-        seen += len(page.get("Items", []))
-        if seen >= SCAN_LIMIT:
-            break
+                return row
     return None
 
 

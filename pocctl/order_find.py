@@ -188,19 +188,28 @@ class ScanRows:
 
     def poll(self) -> list[Row]:
         rows: list[Row] = []
-        args: dict[str, Any] = {"TableName": self.table}
-        while True:
-            resp = self.client.scan(**args)
-            rows += [
-                Row(_key(i, self.key_names), json.dumps(i, default=str), None)
-                for i in resp.get("Items", [])
-            ]
-            if not resp.get("LastEvaluatedKey"):
-                return rows
-            if len(rows) >= SCAN_LIMIT:
-                self.partial = True
-                return rows
-            args["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        for items, cut in scan_pages(self.client, self.table, SCAN_LIMIT):
+            rows += [Row(_key(i, self.key_names), json.dumps(i, default=str), None) for i in items]
+            self.partial = self.partial or cut
+        return rows
+
+
+def scan_pages(
+    client: Any, table: str, limit: int, **scan_args: Any
+) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """The table's items, a Scan page at a time, ending with the page that reaches ``limit``
+    items; each with whether the table held more than was read (True on a last, cut page)."""
+    args: dict[str, Any] = {"TableName": table, **scan_args}
+    seen = 0
+    while True:
+        resp = client.scan(**args)
+        items = resp.get("Items", [])
+        seen += len(items)
+        more = bool(resp.get("LastEvaluatedKey"))
+        yield items, more and seen >= limit
+        if not more or seen >= limit:
+            return
+        args["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
 def row_source(ctx: Any) -> StreamRows | ScanRows:

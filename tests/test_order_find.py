@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from support.workspace import Workspace
@@ -81,3 +82,26 @@ def test_a_table_without_a_stream_is_scanned_and_each_row_found_by_marker(ws: Wo
     pattern = order_find.marker_pattern("run1")
     found = {r.key: order_find.numbers_in(r.text, pattern) for r in source.poll()}
     assert found == {'{"orderID": {"S": "a"}}': {3}, '{"orderID": {"S": "b"}}': set()}
+
+
+def test_scan_pages_stop_at_the_limit_and_say_when_the_table_held_more() -> None:
+    class _Pages:
+        def __init__(self, pages: int) -> None:
+            self.pages, self.calls = pages, []
+
+        def scan(self, **args: Any) -> dict[str, Any]:
+            self.calls.append(args)
+            n = len(self.calls)
+            more = {"LastEvaluatedKey": {"k": {"S": str(n)}}} if n < self.pages else {}
+            return {"Items": [{"k": {"S": f"{n}-{i}"}} for i in range(3)], **more}
+
+    big = _Pages(pages=10)
+    got = list(order_find.scan_pages(big, "t", 5, ConsistentRead=True))
+    assert [(len(items), cut) for items, cut in got] == [(3, False), (3, True)]
+    assert big.calls[1] == {
+        "TableName": "t",
+        "ConsistentRead": True,
+        "ExclusiveStartKey": {"k": {"S": "1"}},
+    }
+    whole = list(order_find.scan_pages(_Pages(pages=2), "t", 6))
+    assert [cut for _, cut in whole] == [False, False]  # read to its end: nothing left out
