@@ -68,24 +68,47 @@ class LogLine:
         }
 
 
+def log_events(
+    logs: Any,
+    function: str,
+    start_ms: int,
+    *,
+    end_ms: int | None = None,
+    pattern: str | None = None,
+    max_pages: int | None = None,
+) -> list[dict[str, Any]] | None:
+    """FilterLogEvents' events of ``function``'s log group from ``start_ms`` (every page, or
+    the first ``max_pages``); None when the group does not exist (the function has not run).
+    The one reader of a function's logs: `pocctl logs`, watch's and test-order's last error."""
+    kwargs: dict[str, Any] = {"logGroupName": log_group(function), "startTime": start_ms}
+    if end_ms is not None:
+        kwargs["endTime"] = end_ms
+    if pattern:
+        kwargs["filterPattern"] = pattern
+    out: list[dict[str, Any]] = []
+    try:
+        pages = logs.get_paginator("filter_log_events").paginate(**kwargs)
+        for number, page in enumerate(pages, 1):
+            out += page.get("events", [])
+            if max_pages is not None and number >= max_pages:
+                break
+    except logs.exceptions.ResourceNotFoundException:
+        return None
+    return out
+
+
 def read_logs(
     logs: Any, function: str, start_ms: int, pattern: str | None = None
 ) -> list[LogLine] | None:
     """Every event of ``function``'s log group from ``start_ms`` (all pages); None when the
     group does not exist (the function has not run)."""
-    kwargs: dict[str, Any] = {"logGroupName": log_group(function), "startTime": start_ms}
-    if pattern:
-        kwargs["filterPattern"] = pattern
-    out: list[LogLine] = []
-    try:
-        for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
-            out += [
-                LogLine(function, e["timestamp"], e["logStreamName"], e["message"], e["eventId"])
-                for e in page.get("events", [])
-            ]
-    except logs.exceptions.ResourceNotFoundException:
+    events = log_events(logs, function, start_ms, pattern=pattern)
+    if events is None:
         return None
-    return out
+    return [
+        LogLine(function, e["timestamp"], e["logStreamName"], e["message"], e["eventId"])
+        for e in events
+    ]
 
 
 def interleave(lines: Iterable[LogLine]) -> list[LogLine]:

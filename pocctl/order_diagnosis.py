@@ -261,31 +261,24 @@ def latest_error(ctx: Any, function: str, since: float) -> LogError | None:
     """The last error ``function`` logged since ``since`` (epoch s): bounded FilterLogEvents on
     /aws/lambda/<function>, from just before the test (a quarter second for clocks that
     differ) to now."""
-    logs = ctx.client("logs")
-    args: dict[str, Any] = {
-        "logGroupName": f"/aws/lambda/{function}",
-        "startTime": int((since - 0.25) * 1000),
-        "endTime": int(time.time() * 1000) + 1000,
-    }
+    from pocctl.observe import log_events
+
+    events = log_events(
+        ctx.client("logs"),
+        function,
+        int((since - 0.25) * 1000),
+        end_ms=int(time.time() * 1000) + 1000,
+        max_pages=LOG_PAGES,
+    )
     last: LogError | None = None
-    for _ in range(LOG_PAGES):
-        try:
-            resp = logs.filter_log_events(**args)
-        except Exception as e:
-            if aws.error_code(e) == "ResourceNotFoundException":
-                return None  # the function never ran: no log group
-            raise
-        for event in resp.get("events", []):
-            parsed = parse_error(event.get("message", ""))
-            if parsed:
-                last = LogError(
-                    function,
-                    parsed[0],
-                    parsed[1],
-                    event.get("logStreamName", ""),
-                    event.get("timestamp", 0) / 1000,
-                )
-        if not resp.get("nextToken"):
-            break
-        args["nextToken"] = resp["nextToken"]
+    for event in events or []:  # None: the function never ran (no log group)
+        parsed = parse_error(event.get("message", ""))
+        if parsed:
+            last = LogError(
+                function,
+                parsed[0],
+                parsed[1],
+                event.get("logStreamName", ""),
+                event.get("timestamp", 0) / 1000,
+            )
     return last

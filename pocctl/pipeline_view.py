@@ -254,25 +254,22 @@ class Watcher:
     def _latest_error(self, function: str, since_ms: int) -> dict[str, Any] | None:
         """The function's latest error event in the window (FilterLogEvents, bounded, reading
         only what is newer than the last refresh's)."""
-        logs = self._clients("logs")
+        from pocctl.observe import log_events
+
         cursor = max(self._log_cursor.get(function, 0), since_ms)
-        kwargs: dict[str, Any] = {
-            "logGroupName": f"/aws/lambda/{function}",
-            "startTime": cursor,
-            "filterPattern": ERROR_TERM,
-        }
-        latest = self._last_error.get(function)
-        try:
-            for _ in range(_ERROR_PAGES):
-                page = logs.filter_log_events(**kwargs)
-                for e in page.get("events", []):
-                    if latest is None or e["timestamp"] >= latest["timestamp"]:
-                        latest = _error_event(e)
-                if not page.get("nextToken"):
-                    break
-                kwargs["nextToken"] = page["nextToken"]
-        except logs.exceptions.ResourceNotFoundException:
+        events = log_events(
+            self._clients("logs"),
+            function,
+            cursor,
+            pattern=ERROR_TERM,
+            max_pages=_ERROR_PAGES,
+        )
+        if events is None:
             return None  # the function never ran: no log group yet
+        latest = self._last_error.get(function)
+        for e in events:
+            if latest is None or e["timestamp"] >= latest["timestamp"]:
+                latest = _error_event(e)
         if latest is not None and latest["timestamp"] < since_ms:
             latest = None  # older than the window
         self._last_error[function] = latest

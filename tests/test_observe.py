@@ -98,3 +98,15 @@ def test_follower_prints_each_event_once_interleaved_and_notes_missing_groups() 
     ]
     assert follower.missing == set()
     assert follower.poll() == []
+
+
+def test_log_events_reads_at_most_max_pages_and_passes_the_window() -> None:
+    logs = _Logs()
+    logs.groups["/aws/lambda/one"] = [_event(1, 1000), _event(2, 2000), _event(3, 3000)]
+    events = observe.log_events(logs, "one", 0, end_ms=5000, pattern="ERROR", max_pages=1)
+    assert [e["eventId"] for e in events or []] == ["1"]  # the second page is not read
+    assert logs.calls[-1]["endTime"] == 5000 and logs.calls[-1]["filterPattern"] == "ERROR"
+    every = observe.log_events(logs, "one", 0)
+    assert [e["eventId"] for e in every or []] == ["1", "2", "3"]
+    assert "endTime" not in logs.calls[-1]
+    assert observe.log_events(logs, "two", 0, max_pages=1) is None  # no group: never ran
