@@ -117,6 +117,9 @@ def main(
             quiet=quiet,
         )
     )
+    # A wait no step ended (a failed step, a read-only command) ends with the command: its
+    # "still …" ticker must not outlive it (`pocctl dev` runs many; tests run many in one process).
+    ctx.call_on_close(ctx.obj.terminal.wait_over)
 
 
 def _register() -> None:

@@ -56,7 +56,10 @@ class Function(Resource):
                 raise aws.AwsError(f"code {code.path} not found", hint=f"set {key} in config.yaml")
             try:
                 # Built (and checked against Lambda's size quotas) before anything is uploaded.
-                return packaging.build(code, on_install=lambda what: ctx.on_wait(what, 0.0))
+                # The wait names the function: the step that builds it ends the waits naming it.
+                return packaging.build(
+                    code, on_install=lambda what: ctx.on_wait(f"{what} ({self.name})", 0.0)
+                )
             except packaging.PackageError as e:
                 raise aws.AwsError(str(e), hint=e.hint) from None
 

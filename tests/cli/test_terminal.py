@@ -210,3 +210,28 @@ def test_every_json_option_marks_stdout_as_data() -> None:
     ]
     assert len(flags) >= 8
     assert all(p.callback is json_mode for _, p in flags), [n for n, p in flags]
+
+
+def test_a_wait_no_step_ended_ends_with_the_command() -> None:
+    """Its 'still …' ticker would otherwise go on printing after the command, into whatever
+    stdout comes next (seen: a test-order --json in the same process)."""
+    import click
+    from click.testing import CliRunner
+
+    from pocctl.cli import main
+
+    seen: dict[str, Terminal] = {}
+
+    @click.command("wait-and-return")
+    @click.pass_obj
+    def wait_and_return(app: Any) -> None:
+        app.terminal.waiting("installing lambda1's requirements.txt (POC-Lambda-1)", 0.0)
+        seen["terminal"] = app.terminal
+        assert app.terminal._waits  # the wait is on while the command runs
+
+    main.add_command(wait_and_return)
+    try:
+        assert CliRunner().invoke(main, ["wait-and-return"]).exit_code == 0
+    finally:
+        main.commands.pop("wait-and-return")
+    assert seen["terminal"]._waits == {}
