@@ -240,6 +240,11 @@ class Server:
         """CPU seconds so far: the server process, and the Lambda workers it started."""
         return dict(self._request("GET", "/__bench/cpu"))
 
+    def gc(self) -> dict[str, list[float]]:
+        """The server's garbage collections so far, per generation: count, total and longest
+        pause in seconds."""
+        return dict(self._request("GET", "/__bench/gc"))
+
     def restart_profile(self) -> None:
         """A server started with a profile: profile only what comes next."""
         self._request("POST", "/__bench/profile/restart")

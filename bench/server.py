@@ -188,6 +188,35 @@ def _rss() -> dict[str, float]:
     return out
 
 
+class GcPauses:
+    """Time spent in the garbage collector, per generation: a full collection walks every live
+    object, so its pauses grow with what the backends hold (items, records, log events)."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.total = [0.0, 0.0, 0.0]
+        self.longest = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def install(self) -> None:
+        import gc
+
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        gen = info["generation"]
+        pause = time.perf_counter() - self._started
+        self.count[gen] += 1
+        self.total[gen] += pause
+        self.longest[gen] = max(self.longest[gen], pause)
+
+    def snapshot(self) -> dict[str, list[float]]:
+        return {"count": list(self.count), "total": list(self.total), "longest": list(self.longest)}
+
+
 class ThreadProfiles:
     """One cProfile per thread, measuring that thread's CPU time (not wall time, so waiting on
     a socket or a lock costs nothing and the numbers say where the CPU of the GIL went).
@@ -248,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("pocctl").setLevel(logging.INFO)
 
+    gc_pauses = GcPauses()
+    gc_pauses.install()
     profiles = ThreadProfiles() if args.profile else None
     if profiles is not None:
         profiles.install()
@@ -274,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             return {}
         if path == "/__bench/rss" and method == "GET":
             return _rss()
+        if path == "/__bench/gc" and method == "GET":
+            return gc_pauses.snapshot()
         if path == "/__bench/ping":
             return {}
         raise ValueError(f"unknown control request {method} {path}")

@@ -53,6 +53,8 @@ class Paced:
     notified: Counter[int] = field(default_factory=Counter)
     first_seen: dict[int, float] = field(default_factory=dict)
     depth: list[tuple[float, int]] = field(default_factory=list)
+    # (t, server CPU s, seconds in the server's garbage collector) sampled with the depth
+    usage: list[tuple[float, float, float]] = field(default_factory=list)
     failed: int = 0
     server_cpu: float = 0.0
     worker_cpu: float = 0.0
@@ -92,6 +94,15 @@ class Paced:
             out.append((start, pct(lat, 95) if len(lat) >= 2 else None, n, depth))
             start = end
         return out
+
+    def usage_in(self, start: float, end: float) -> tuple[float, float] | None:
+        """(server CPU, seconds of garbage collection) between the samples nearest the window's
+        ends: where the time of a slow window went."""
+        inside = [u for u in self.usage if start <= u[0] <= end]
+        if len(inside) < 2:
+            return None
+        (_, c0, g0), (_, c1, g1) = inside[0], inside[-1]
+        return c1 - c0, g1 - g0
 
     def steady(self) -> bool:
         """Every window's p95 under the goal and every order through."""
@@ -150,6 +161,8 @@ def paced(stack: Stack, server: Server, rate: float, seconds: float, window: flo
                     run.depth.append(
                         (time.perf_counter() - start, stack.in_queue(stack.order_queue))
                     )
+                    cpu, gc = server.cpu()["server"], sum(server.gc()["total"])
+                    run.usage.append((time.perf_counter() - start, cpu, gc))
                 except Exception:
                     pass
                 stop.wait(DEPTH_EVERY)
@@ -201,6 +214,14 @@ def _p(v: float | None) -> str:
     return "—" if v is None else f"{v * 1000:.0f} ms"
 
 
+def _usage(run: Paced, start: float, window: float) -> list[str]:
+    u = run.usage_in(start, start + window)
+    if u is None:
+        return ["—", "—"]
+    cpu, gc = u
+    return [f"{cpu / window * 100:.0f}%", f"{gc / window * 100:.1f}%"]
+
+
 def run_sustained(b: Bench) -> list[Section]:
     rate = _env("POCCTL_BENCH_SUSTAINED_RATE", 50, 50, b)
     seconds = _env("POCCTL_BENCH_SUSTAINED_SECONDS", 300, 40, b)
@@ -220,8 +241,11 @@ def run_sustained(b: Bench) -> list[Section]:
         "POCCTL_BENCH_WINDOW_SECONDS."
     )
     s.table(
-        ["window", "orders", "p95 POST → notified", "queue depth (max)"],
-        [[f"{a:.0f}–{a + window:.0f} s", n, _p(p), d] for a, p, n, d in run.windows()],
+        ["window", "orders", "p95 POST → notified", "queue depth (max)", "server CPU", "of it GC"],
+        [
+            [f"{a:.0f}–{a + window:.0f} s", n, _p(p), d, *_usage(run, a, window)]
+            for a, p, n, d in run.windows()
+        ],
     )
     worst = max((p for _, p, _, _ in run.windows() if p is not None), default=None)
     ok = run.steady()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from pocctl.local.cwlogs import (
 )
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import local_client
+from tests.support.localkit import wait_for
 
 T0 = 1_700_000_000_000
 
@@ -128,3 +130,53 @@ def test_a_failed_batch_is_reported_and_the_others_still_written(
         f"could not write {MAX_BATCH_EVENTS} log events (of {3 * MAX_BATCH_EVENTS})" in caplog.text
     )
     assert "server hiccup" in caplog.text
+
+
+class _Gated:
+    """A logs client that counts PutLogEvents per stream and holds the first call until let go,
+    so that what is queued meanwhile is waiting when the shipper next gathers."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.exceptions = real.exceptions
+        self.calls: dict[str, int] = {}
+        self.gate = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def put_log_events(self, **kwargs: Any) -> Any:
+        stream = kwargs["logStreamName"]
+        self.calls[stream] = self.calls.get(stream, 0) + 1
+        if stream == "gate":
+            assert self.gate.wait(30)
+        return self._real.put_log_events(**kwargs)
+
+
+def test_invocations_queued_together_are_one_write_per_log_stream_in_order(
+    local_aws: LocalAWS,
+) -> None:
+    real = local_client(local_aws.endpoint_url, "logs")
+    gated = _Gated(real)
+    shipper = LogShipper(lambda region: gated)
+    try:
+        now = int(time.time() * 1000)
+        shipper("/test/joined", "gate", [(now, "first\n")], "us-east-1")
+        wait_for(lambda: gated.calls.get("gate") == 1, timeout=30)
+        for i in range(20):  # two execution environments, one invocation after another
+            shipper(
+                "/test/joined",
+                "a",
+                [(now + i, f"START {i}\n"), (now + i, f"END {i}\n")],
+                "us-east-1",
+            )
+            shipper("/test/joined", "b", [(now + i, f"b {i}\n")], "us-east-1")
+        gated.gate.set()
+        shipper.flush()
+    finally:
+        shipper.stop()
+    assert gated.calls == {"gate": 1, "a": 1, "b": 1}
+    assert _read_all(real, "/test/joined", "a") == [
+        line for i in range(20) for line in (f"START {i}\n", f"END {i}\n")
+    ]
+    assert _read_all(real, "/test/joined", "b") == [f"b {i}\n" for i in range(20)]

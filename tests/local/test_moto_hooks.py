@@ -180,6 +180,19 @@ def test_sqs_speed_up_pins_and_equivalence() -> None:
     assert abs(sqs_models.unix_time() - unix_time()) < 0.05
     assert abs(sqs_models.unix_time_millis() - unix_time_millis()) < 50
     assert abs(sqs_models.unix_time() - time.time()) < 0.05
+    # Receipt handles: what moto's own generator makes (length, letters), from the seedable
+    # random moto's /moto-api/seed sets (same seed, same handle).
+    from moto.moto_api._internal import mock_random
+
+    moto_handle = moto_hooks.patch("sqs-receipt-handle").original
+    assert moto_handle is not None and moto_handle is not sqs_models.generate_receipt_handle
+    assert "random.choice(string.ascii_lowercase)" in inspect.getsource(moto_handle)
+    ours = sqs_models.generate_receipt_handle()
+    assert len(ours) == len(moto_handle()) == 185 and ours.isascii() and ours.islower()
+    mock_random.seed(7)
+    first = sqs_models.generate_receipt_handle()
+    mock_random.seed(7)
+    assert sqs_models.generate_receipt_handle() == first
     # the dispatcher method the "memoise-dispatcher" patch memoises
     assert "list_of_moto_modules" in inspect.getsource(
         getattr(
