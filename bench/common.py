@@ -245,6 +245,10 @@ class Server:
         pause in seconds."""
         return dict(self._request("GET", "/__bench/gc"))
 
+    def memory_returns(self) -> int:
+        """How many times the server has given memory back after deletions."""
+        return int(self._request("GET", "/__bench/memory-returns")["returns"])
+
     def restart_profile(self) -> None:
         """A server started with a profile: profile only what comes next."""
         self._request("POST", "/__bench/profile/restart")

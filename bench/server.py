@@ -307,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             return _rss()
         if path == "/__bench/gc" and method == "GET":
             return gc_pauses.snapshot()
+        if path == "/__bench/memory-returns" and method == "GET":
+            return {"returns": aws.server.memory.returns}
         if path == "/__bench/ping":
             return {}
         raise ValueError(f"unknown control request {method} {path}")

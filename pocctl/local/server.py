@@ -702,6 +702,10 @@ class EmbeddedAWS:
 
         self.authz = Authorizer(self.lock)
         self.pipeline.steps.append(("iam", self.authz.check))
+        from pocctl.local.memory import MemoryReturn
+
+        self.memory = MemoryReturn()
+        self.pipeline.steps.append(("memory", self.memory.step))
         from pocctl.local import sns_email
 
         # SNS's emails: the confirm link and `pocctl inbox`'s page, unsigned as AWS's link is.
@@ -763,6 +767,7 @@ class EmbeddedAWS:
     def stop(self) -> None:
         """Stop listening. Requests still being served run on in daemon threads: none is
         waited for (a client holding a connection open must not hold up the stop)."""
+        self.memory.cancel()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from support.localkit import wait_for
 
 from pocctl.local.cwlogs import (
     EVENT_OVERHEAD,
@@ -20,7 +21,6 @@ from pocctl.local.cwlogs import (
 )
 from pocctl.local.runtime import LocalAWS
 from pocctl.local.server import local_client
-from tests.support.localkit import wait_for
 
 T0 = 1_700_000_000_000
 
