@@ -59,9 +59,9 @@ SCALE_SLACK_SECONDS = 30.0
 SCALE_SECONDS_PER_ORDER = 0.025
 QUIET_SECONDS = 10.0  # for the order queue to empty once all are notified (late duplicates)
 # cProfile with a CPU clock slows the server more than ten times: a small spike, a long deadline.
-PROFILE_ORDERS = 80
-PROFILE_ORDERS_QUICK = 50
-PROFILE_DEADLINE = 120.0
+PROFILE_ORDERS = 500  # long enough that set-up and timers (mapping refresh) are noise
+PROFILE_ORDERS_QUICK = 100
+PROFILE_DEADLINE = 300.0
 
 
 def deadline_for(n: int) -> float:
