@@ -10,13 +10,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 
 import pexpect
 import pytest
-from support import subprocess_env
 from support.localkit import wait_for
 from support.localproc import LocalProcess
 from support.workspace import Workspace, make_workspace
@@ -36,16 +34,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, local_process: LocalProcess) ->
 
 @pytest.fixture
 def dev(ws: Workspace) -> Iterator[pexpect.spawn]:
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "pocctl", "--endpoint-url", ws.endpoint, "dev"],
-        cwd=str(ws.dir),
-        env=subprocess_env(TERM="xterm-256color", COLUMNS="100", LINES="40"),
-        dimensions=(40, 100),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=30,
-    )
+    child = ws.terminal("dev", columns=100, rows=40, timeout=30, TERM="xterm-256color")
     try:
         child.expect("watching for changes")
         yield child

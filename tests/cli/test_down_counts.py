@@ -5,10 +5,8 @@ many orders would be lost: in the question it asks (a real pty), or on a warning
 from __future__ import annotations
 
 import re
-import sys
 
 import pexpect
-from support import subprocess_env
 from support.inventory import empty, inventory
 
 # The embedded AWS of these tests runs no pollers: messages stay where they are sent.
@@ -63,15 +61,7 @@ def test_down_yes_says_nothing_about_empty_queues(ws) -> None:  # type: ignore[n
 
 
 def spawn_down(ws):  # type: ignore[no-untyped-def]
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "pocctl", "--endpoint-url", ws.endpoint, "down"],
-        cwd=str(ws.dir),
-        env=subprocess_env(COLUMNS="200"),
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(24, 200),
-    )
+    return ws.terminal("down", columns=200)
 
 
 def test_down_asks_with_the_counts_in_the_question(ws, aws_endpoint) -> None:  # type: ignore[no-untyped-def]

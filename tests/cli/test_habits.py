@@ -248,16 +248,7 @@ def test_plan_detailed_exitcode_json_and_piped_output_whole_and_unpadded(lws, lo
 
 
 def spawn(ws: Workspace, *args: str) -> pexpect.spawn:  # type: ignore[type-arg]
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "pocctl", *args],
-        cwd=str(ws.dir),
-        env=subprocess_env(TERM="xterm-256color", COLUMNS="80", LINES="24"),
-        dimensions=(24, 80),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=60,
-    )
+    return ws.terminal(*args, endpoint=False, TERM="xterm-256color")
 
 
 def test_down_on_an_empty_account_says_so_and_asks_nothing(lws, local) -> None:  # type: ignore[no-untyped-def]

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pexpect
 import pytest
-from support import subprocess_env
 from support.localproc import LocalProcess
 from support.workspace import Run, Workspace, make_workspace
 
@@ -188,15 +186,7 @@ def test_the_labs_own_code_passes_and_no_order_is_notified_before_it_is_stored(
 def test_live_counters_show_on_a_terminal(ws: Workspace) -> None:
     deploy(ws, LAB_LAMBDA_1, LAB_LAMBDA_2)
     args = ["--config", str(ws.config), "--state", str(ws.state), "test-order"]
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "pocctl", "--endpoint-url", ws.endpoint, *args, "--count", "4", "--rate", "4"],
-        cwd=str(ws.dir),
-        env=subprocess_env(COLUMNS="120"),
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(24, 120),
-    )
+    child = ws.terminal(*args, "--count", "4", "--rate", "4", columns=120)
     child.expect(r"sent \d/4 · accepted \d · stored \d · notified \d · \d+ s")
     child.expect("4 of 4 orders stored once and notified once")
     child.expect(pexpect.EOF)

@@ -5,14 +5,12 @@ live view in a real pseudo-terminal (80×24, 60 columns), stopped by Ctrl-C with
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pexpect
 import pytest
 from rich.text import Text
-from support import subprocess_env
 from support.localkit import post, wait_for
 from support.localproc import LocalProcess
 from support.workspace import Workspace, make_workspace
@@ -129,16 +127,7 @@ def test_a_broken_lambda_1_shows_its_last_error(sent: Sent) -> None:
 
 
 def _spawn(ws: Workspace, columns: int) -> pexpect.spawn:
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "pocctl", "--endpoint-url", ws.endpoint, "watch", "--interval", "0.5"],
-        cwd=str(ws.dir),
-        # rich reads COLUMNS before the terminal's size: a COLUMNS of the test run must not win.
-        env=subprocess_env(COLUMNS=str(columns), LINES="24"),
-        encoding="utf-8",
-        timeout=30,
-        dimensions=(24, columns),
-    )
+    return ws.terminal("watch", "--interval", "0.5", columns=columns, timeout=30)
 
 
 _B = r"(?:\x1b\[[0-9;]*m)?"  # a bold on/off escape (NO_COLOR keeps bold)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import pexpect
 from click.testing import CliRunner
 
 from support import ROOT, subprocess_env
@@ -84,6 +85,31 @@ class Workspace:
             stdin=subprocess.DEVNULL,
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def terminal(
+        self,
+        *args: str,
+        columns: int = 80,
+        rows: int = 24,
+        timeout: float = 60,
+        endpoint: bool = True,
+        **env: str,
+    ) -> pexpect.spawn:  # type: ignore[type-arg]
+        """`python -m pocctl ARGS` as a user runs it in a real terminal of ``columns`` ×
+        ``rows`` (a pseudo-terminal), in this workspace. COLUMNS and LINES say the same size:
+        rich reads them before the terminal's, so a COLUMNS of the test run must not win.
+        ``endpoint=False``: only what the arguments say (a pasted command line)."""
+        argv = ["-m", "pocctl", *(["--endpoint-url", self.endpoint] if endpoint else []), *args]
+        return pexpect.spawn(
+            sys.executable,
+            argv,
+            cwd=str(self.dir),
+            env=subprocess_env(COLUMNS=str(columns), LINES=str(rows), **env),
+            dimensions=(rows, columns),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=timeout,
+        )
 
     def client(self, service: str):  # type: ignore[no-untyped-def]
         return boto3.client(service, region_name="us-east-1", endpoint_url=self.endpoint)

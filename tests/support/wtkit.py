@@ -72,16 +72,7 @@ class Screen:
     TEARDOWN = r"Tear everything down in [\w-]+\? y: yes · n: keep it › "
 
     def __init__(self, ws: Workspace, *args: str) -> None:
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "pocctl", "--endpoint-url", ws.endpoint, "walkthrough", *args],
-            cwd=str(ws.dir),
-            env=subprocess_env(TERM="xterm-256color", COLUMNS="80", LINES="24"),
-            dimensions=(24, 80),
-            encoding="utf-8",
-            codec_errors="replace",
-            timeout=60,
-        )
+        self.child = ws.terminal("walkthrough", *args, TERM="xterm-256color")
 
     # The whole prompt, with the end of its reverse video (it is erased once answered).
     MORE = r"-- more -- space: next page · Enter: next line · q: stop paging(?:\x1b\[0m)?"
