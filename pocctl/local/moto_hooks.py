@@ -849,17 +849,18 @@ class WeakInstances:
     `pocctl down` of a 3,000-order spike)."""
 
     def __init__(self) -> None:
+        # id of each weak reference -> the reference (alive while it is in here), in creation
+        # order; one callback for all of them takes a dead one out
         self._refs: dict[int, Any] = {}
-        self._next = 0
+        refs = self._refs
+        self._forget = lambda ref: refs.pop(id(ref), None)
 
     def append(self, instance: Any) -> None:
-        key = self._next
-        self._next += 1
-        refs = self._refs
         try:
-            self._refs[key] = weakref.ref(instance, lambda _: refs.pop(key, None))
+            ref = weakref.ref(instance, self._forget)
         except TypeError:  # a class with __slots__ and no __weakref__: kept, as moto keeps it
-            self._refs[key] = lambda instance=instance: instance
+            ref = lambda: instance  # noqa: E731 - called as a weak reference is
+        self._refs[id(ref)] = ref
 
     def __iter__(self) -> Iterator[Any]:
         for ref in list(self._refs.values()):

@@ -81,3 +81,23 @@ def test_deletions_give_memory_back_once_per_burst(embedded_server: Any, aws_end
     wait_for(lambda: memory.returns > before, timeout=15, what="memory given back")
     assert memory.returns == before + 1 and memory._timer is None
     memory.delay = DELAY_SECONDS
+
+
+def test_weak_instances_list_the_live_ones_in_creation_order() -> None:
+    from pocctl.local.moto_hooks import WeakInstances
+
+    class Model:
+        pass
+
+    class Slotted:  # no __weakref__: kept strongly, as moto keeps every instance
+        __slots__ = ("x",)
+
+    tracked = WeakInstances()
+    models = [Model() for _ in range(4)]
+    slotted = Slotted()
+    for m in [*models[:2], slotted, *models[2:]]:
+        tracked.append(m)
+    del models[1]
+    gc.collect()
+    assert list(tracked) == [models[0], slotted, models[1], models[2]]
+    assert len(tracked) == 4
