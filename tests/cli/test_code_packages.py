@@ -46,13 +46,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
     base = tmp_path_factory.mktemp("pip")
     with pytest.MonkeyPatch.context() as mp:
         wheels.offline_pip(mp, wheels.wheelhouse(base / "wheels"), base / "cache")
-        aws = LocalAWS(port=0, refresh_interval=0.1)
-        aws.start()
-        try:
+        with LocalAWS(port=0, refresh_interval=0.1) as aws:
             aws.reset()
             yield aws
-        finally:
-            aws.stop()
 
 
 @pytest.fixture(scope="module")

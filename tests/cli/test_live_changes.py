@@ -38,13 +38,9 @@ def local() -> Iterator[LocalAWS]:
     # would act on other tests' stacks), and starts from an empty account.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # the CloudWatch policy exists
-        aws = LocalAWS(port=0, refresh_interval=0.1)
-        aws.start()
-        try:
+        with LocalAWS(port=0, refresh_interval=0.1) as aws:
             aws.reset()
             yield aws
-        finally:
-            aws.stop()
 
 
 class Live:
